@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "swregistry",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "swregistry", targets: ["swregistry"]),
+        .executable(name: "swcopy", targets: ["swcopy"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C shims: Linux calls that `import Glibc` lacks. `_GNU_SOURCE` lives only in the .c file.
+        .target(name: "CLinuxShim"),
+        // System libraries, each with `static inline` wrappers for variadic functions and macros.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+
+        .target(name: "SystemIO", dependencies: ["CLinuxShim"]),
+        .target(name: "OCIModel", dependencies: ["COpenSSL"]),
+        .target(name: "HTTPServer", dependencies: [
+            "SystemIO",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Registry", dependencies: [
+            "HTTPServer", "OCIModel", "SystemIO",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "swregistry", dependencies: [
+            "Registry", "HTTPServer", "SystemIO",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "swcopy", dependencies: [
+            "OCIModel", "CCurl", "CZlib",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "OCIModelTests", dependencies: ["OCIModel"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTPServer", "swregistry"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

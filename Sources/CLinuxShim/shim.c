@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <pthread.h>
 #include <unistd.h>
 
 const int swshim_EPOLL_CTL_ADD = EPOLL_CTL_ADD, swshim_EPOLL_CTL_MOD = EPOLL_CTL_MOD, swshim_EPOLL_CTL_DEL = EPOLL_CTL_DEL;
@@ -71,3 +72,5 @@ int swshim_socket_stream(int domain) { return socket(domain, SOCK_STREAM | SOCK_
 int swshim_set_int_option(int fd, int level, int name, int value) {
     return setsockopt(fd, level, name, &value, sizeof value);
 }
+
+int swshim_set_thread_name(unsigned long thread, const char *name) { return pthread_setname_np((pthread_t)thread, name); }

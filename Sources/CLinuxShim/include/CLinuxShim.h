@@ -21,6 +21,7 @@ int swshim_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char
 int swshim_open_tmpfile(const char *dir, int mode);
 int swshim_linkat_fd(int fd, int newdirfd, const char *newpath);
 int swshim_socket_stream(int domain);
+int swshim_set_thread_name(unsigned long thread, const char *name);
 int swshim_set_int_option(int fd, int level, int name, int value);
 
 extern const int swshim_SO_REUSEPORT, swshim_TCP_NODELAY, swshim_IPPROTO_TCP, swshim_RENAME_NOREPLACE;

@@ -1,0 +1,476 @@
+import CLinuxShim
+import Glibc
+import SystemIO
+
+/// One client connection: reads and parses requests, runs one handler task at a time, writes responses.
+///
+/// Everything here runs on the owning loop's thread: I/O callbacks from `EventLoop.handle`, and the handler task,
+/// whose preferred executor is that loop.
+final class Connection: @unchecked Sendable {
+    enum Phase {
+        /// Between requests or reading a header section.
+        case idle
+        /// A handler task owns the current request.
+        case handling
+        /// Answering a request that could not be parsed; no more input is read.
+        case rejecting
+        /// Response sent, write side shut: reading and dropping input until the peer closes (lingering close),
+        /// so that unread input does not turn the close into a reset that destroys the response in flight.
+        case lingering(deadline: UInt64, budget: Int)
+    }
+
+    let fd: Int32
+    let token: UInt64
+    let peer: SocketAddress
+    unowned let loop: EventLoop
+    private var parser: RequestParser
+    private var phase: Phase = .idle
+    private(set) var isClosed = false
+    var registeredInterest: EpollEvents = []
+    var interestQueued = false
+
+    private var lastActivity: UInt64
+    private var requestStart: UInt64 = 0
+    private var body: RequestBody?
+    private var bodyComplete = true
+    private var lastBodyProgress: UInt64 = 0
+    private var expectContinuePending = false
+    private var handlerDone = false
+    private var draining = false
+    private var drainBudget: Int64 = 0
+    private var keepAlive = true
+    private var closeAfterResponse = false
+    private var peerClosed = false
+    private var inputBroken = false
+    private var shuttingDown = false
+    /// Bytes of pipelined requests received while a handler ran; parsed when its response is written.
+    private var pendingInput: [UInt8] = []
+
+    private var writeWaiter: CheckedContinuation<Void, Error>?
+    private var writeStalledSince: UInt64 = 0
+
+    init(fd: Int32, token: UInt64, peer: SocketAddress, loop: EventLoop) {
+        self.fd = fd
+        self.token = token
+        self.peer = peer
+        self.loop = loop
+        parser = RequestParser(limits: loop.server.configuration.parser)
+        lastActivity = loop.now
+    }
+
+    // MARK: - Interest
+
+    private var wantsRead: Bool {
+        if isClosed || peerClosed || inputBroken { return false }
+        switch phase {
+        case .idle, .lingering: return true
+        case .rejecting: return false
+        case .handling:
+            if bodyComplete { return false }
+            if draining { return true }
+            guard let body, !expectContinuePending else { return false }
+            return body.bufferedBytes < loop.server.configuration.bodyHighWater
+        }
+    }
+
+    var wantedInterest: EpollEvents {
+        var events: EpollEvents = []
+        if wantsRead { events.insert(.readable) }
+        if writeWaiter != nil { events.insert(.writable) }
+        return events
+    }
+
+    // MARK: - Events
+
+    func handle(events: EpollEvents) {
+        if events.contains(.writable) || events.contains(.error) || events.contains(.hangup), let waiter = writeWaiter {
+            writeWaiter = nil
+            loop.interestChanged(self)
+            waiter.resume()
+        }
+        if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) {
+            if wantsRead {
+                readAvailable()
+            } else if events.contains(.hangup) || events.contains(.error) {
+                if case .handling = phase {
+                    closeAfterResponse = true
+                    peerClosed = true
+                    loop.interestChanged(self)
+                } else {
+                    close(reason: "peer hung up")
+                }
+            }
+        }
+    }
+
+    private func readAvailable() {
+        let scratch = loop.scratch
+        for _ in 0..<8 {
+            guard wantsRead else { return }
+            let n = Glibc.read(fd, scratch.baseAddress, scratch.count)
+            if n > 0 {
+                lastActivity = loop.now
+                process(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
+                if n < scratch.count { return }
+            } else if n == 0 {
+                peerDidClose()
+                return
+            } else {
+                let e = errno
+                if e == EAGAIN || e == EINTR { return }
+                close(reason: "read: \(SystemError("read", errno: e))")
+                return
+            }
+        }
+    }
+
+    private func peerDidClose() {
+        peerClosed = true
+        switch phase {
+        case .idle, .lingering, .rejecting:
+            close(reason: "peer closed")
+        case .handling:
+            // A client may half-close after sending its request and still read the response.
+            closeAfterResponse = true
+            if !bodyComplete {
+                bodyComplete = true
+                body?.fail(.connectionClosed)
+            }
+            loop.interestChanged(self)
+        }
+    }
+
+    /// Parses input; called with fresh bytes from the socket or with pipelined bytes kept from before.
+    private func process(_ bytes: UnsafeRawBufferPointer) {
+        if case .lingering(let deadline, let budget) = phase {
+            let left = budget - bytes.count
+            if left < 0 { close(reason: "lingering close budget used") } else { phase = .lingering(deadline: deadline, budget: left) }
+            return
+        }
+        var i = 0
+        while !isClosed {
+            if case .handling = phase, bodyComplete {
+                if i < bytes.count { pendingInput.append(contentsOf: bytes[i...]) }
+                return
+            }
+            if case .idle = phase, parser.isIdle, i < bytes.count { requestStart = loop.now }
+            let step: (Int, RequestParser.Event?)
+            do {
+                step = try parser.parse(bytes, from: i)
+            } catch {
+                parseFailed(error)
+                return
+            }
+            i = step.0
+            switch step.1 {
+            case nil: return
+            case .head(let head): startRequest(head)
+            case .body(let range): deliverBody(UnsafeRawBufferPointer(rebasing: bytes[range]))
+            case .end: endOfBody()
+            }
+        }
+    }
+
+    private func startRequest(_ head: RequestHead) {
+        phase = .handling
+        handlerDone = false
+        draining = false
+        closeAfterResponse = false
+        keepAlive = head.keepAlive
+        bodyComplete = false
+        expectContinuePending = head.expectContinue && head.framing != .none
+        lastBodyProgress = loop.now
+        let body = RequestBody(connection: self, framing: head.framing)
+        self.body = body
+        let request = Request(head: head, remoteAddress: peer, startNanos: Clock.monotonicNanos())
+        loop.interestChanged(self)
+        Task(executorPreference: loop) { [self] in
+            await serve(request, body: body)
+        }
+    }
+
+    private func deliverBody(_ bytes: UnsafeRawBufferPointer) {
+        lastBodyProgress = loop.now
+        if draining {
+            drainBudget -= Int64(bytes.count)
+            if drainBudget < 0 { close(reason: "unread request body over the drain limit") }
+            return
+        }
+        guard let body else { return }
+        body.append(Array(bytes))
+        if body.bufferedBytes >= loop.server.configuration.bodyHighWater { loop.interestChanged(self) }
+    }
+
+    private func endOfBody() {
+        bodyComplete = true
+        body?.finish()
+        loop.interestChanged(self)
+        if draining {
+            draining = false
+            if handlerDone { finishExchange() }
+        }
+    }
+
+    private func parseFailed(_ error: HTTPParseError) {
+        if case .handling = phase {
+            // The body's framing broke: the handler learns it from the body, and the connection closes after.
+            inputBroken = true
+            closeAfterResponse = true
+            bodyComplete = true
+            body?.fail(.malformed(error))
+            loop.interestChanged(self)
+            return
+        }
+        phase = .rejecting
+        loop.interestChanged(self)
+        loop.server.logger.info("\(peer) rejected: \(error)")
+        let response = Response.text(error.status, error.description)
+        Task(executorPreference: loop) { [self] in
+            do {
+                try await write(serializeHead(response, method: "GET", versionMinor: 1, close: true,
+                                              contentLength: response.body.count) + (bodyBytes(response) ?? []))
+                lingeringClose()
+            } catch {
+                close(reason: "write: \(error)")
+            }
+        }
+    }
+
+    // MARK: - Body flow control (called by RequestBody)
+
+    func bodyWantsData(_ body: RequestBody) {
+        guard body === self.body else { return }
+        if expectContinuePending {
+            expectContinuePending = false
+            let interim = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+            // Tiny and first on an idle send buffer: a short write here is practically impossible, but is not lost.
+            Task(executorPreference: loop) { [self] in
+                do { try await write(interim) } catch { close(reason: "write: \(error)") }
+            }
+        }
+        lastBodyProgress = loop.now
+        loop.interestChanged(self)
+    }
+
+    func bodyDidDrain(_ body: RequestBody) {
+        guard body === self.body else { return }
+        if body.bufferedBytes < loop.server.configuration.bodyHighWater { loop.interestChanged(self) }
+    }
+
+    // MARK: - The exchange
+
+    private func serve(_ request: Request, body: RequestBody) async {
+        var response: Response
+        do {
+            response = try await loop.server.responder.respond(to: request, body: body)
+        } catch let error as BodyError {
+            if case .tooLarge = error {} else { closeAfterResponse = true }
+            response = .text(error.status, error.description)
+        } catch let error as HTTPParseError {
+            response = .text(error.status, error.description)
+        } catch {
+            loop.server.logger.error("\(request.method) \(request.head.target): handler failed: \(error)")
+            response = .text(.internalServerError, "internal server error")
+        }
+        guard !isClosed else {
+            logAccess(request, status: response.status.code, sent: 0, note: "connection closed")
+            return
+        }
+        if !bodyComplete {
+            body.discard()
+            let remaining = body.declaredLength.map { $0 - body.receivedBytes }
+            let limit = loop.server.configuration.drainLimit
+            if expectContinuePending || inputBroken {
+                // RFC 9110 §10.1.1: the client was not told to send the body; closing is the only clean end.
+                closeAfterResponse = true
+            } else if let remaining, remaining <= limit {
+                draining = true
+                drainBudget = limit
+            } else if remaining == nil {
+                draining = true
+                drainBudget = limit
+            } else {
+                closeAfterResponse = true
+            }
+            loop.interestChanged(self)
+        }
+        let close = closeAfterResponse || !keepAlive || shuttingDown
+        var sent: Int64 = 0
+        do {
+            sent = try await send(response, for: request.head, close: close)
+        } catch {
+            logAccess(request, status: response.status.code, sent: sent, note: "write failed: \(error)")
+            self.close(reason: "write: \(error)")
+            return
+        }
+        logAccess(request, status: response.status.code, sent: sent, note: nil)
+        handlerDone = true
+        if isClosed { return }
+        if close || closeAfterResponse || shuttingDown {
+            lingeringClose()
+        } else if !draining || bodyComplete {
+            finishExchange()
+        }
+    }
+
+    private func finishExchange() {
+        phase = .idle
+        body = nil
+        handlerDone = false
+        draining = false
+        bodyComplete = true
+        lastActivity = loop.now
+        loop.interestChanged(self)
+        if shuttingDown && pendingInput.isEmpty {
+            close(reason: "shutdown")
+            return
+        }
+        if !pendingInput.isEmpty {
+            let input = pendingInput
+            pendingInput = []
+            input.withUnsafeBytes { process($0) }
+        }
+    }
+
+    private func logAccess(_ request: Request, status: Int, sent: Int64, note: String?) {
+        loop.server.logger.info("\(request.method) \(request.head.target) \(status) \(sent) \(String(format3: Double(Clock.monotonicNanos() - request.startNanos) / 1e6))ms \(peer)\(note.map { " (\($0))" } ?? "")")
+    }
+
+    // MARK: - Timeouts and shutdown
+
+    func checkTimeouts(now: UInt64) {
+        let config = loop.server.configuration
+        switch phase {
+        case .lingering(let deadline, _):
+            if now >= deadline { close(reason: "lingering close over") }
+        case .idle:
+            if parser.isIdle {
+                if now &- lastActivity > UInt64(config.idleTimeout * 1e9) { close(reason: "idle timeout") }
+            } else if now &- requestStart > UInt64(config.headerTimeout * 1e9) {
+                // Slowloris: a header section trickling in. Answer 408 and close.
+                parseFailedTimeout()
+            }
+        case .rejecting, .handling:
+            if writeWaiter != nil && now &- writeStalledSince > UInt64(config.writeTimeout * 1e9) {
+                close(reason: "write timeout")
+                return
+            }
+            guard case .handling = phase, !bodyComplete, let body else { return }
+            if draining || body.isWaiting, now &- lastBodyProgress > UInt64(config.bodyTimeout * 1e9) {
+                if draining {
+                    close(reason: "timeout draining request body")
+                } else {
+                    inputBroken = true
+                    closeAfterResponse = true
+                    bodyComplete = true
+                    body.fail(.timedOut)
+                    loop.interestChanged(self)
+                }
+            }
+        }
+    }
+
+    private func parseFailedTimeout() {
+        phase = .rejecting
+        loop.interestChanged(self)
+        loop.server.logger.info("\(peer) header timeout")
+        let response = Response.text(.requestTimeout, "request header timeout")
+        Task(executorPreference: loop) { [self] in
+            do {
+                try await write(serializeHead(response, method: "GET", versionMinor: 1, close: true,
+                                              contentLength: response.body.count) + (bodyBytes(response) ?? []))
+                lingeringClose()
+            } catch {
+                close(reason: "write: \(error)")
+            }
+        }
+    }
+
+    func beginShutdown() {
+        shuttingDown = true
+        if case .idle = phase, parser.isIdle {
+            close(reason: "shutdown")
+        }
+    }
+
+    /// Shuts the write side and reads until the peer closes or a short deadline passes.
+    private func lingeringClose() {
+        guard !isClosed else { return }
+        if peerClosed {
+            close(reason: "done")
+            return
+        }
+        Glibc.shutdown(fd, Int32(SHUT_WR))
+        phase = .lingering(deadline: loop.now + 2_000_000_000, budget: 1 << 20)
+        inputBroken = false
+        loop.interestChanged(self)
+    }
+
+    func close(reason: @autoclosure () -> String) {
+        guard !isClosed else { return }
+        isClosed = true
+        Glibc.close(fd)
+        loop.unregister(self)
+        loop.server.logger.trace("\(peer) closed: \(reason())")
+        if let waiter = writeWaiter {
+            writeWaiter = nil
+            waiter.resume(throwing: SystemError("write", errno: ECONNRESET))
+        }
+        if !bodyComplete { body?.fail(.connectionClosed) }
+        pendingInput = []
+    }
+
+    // MARK: - Writing
+
+    /// Writes all of `bytes`, waiting for the socket when its buffer is full.
+    func write(_ bytes: [UInt8]) async throws {
+        var offset = 0
+        while offset < bytes.count {
+            if isClosed { throw SystemError("write", errno: ECONNRESET) }
+            let n = bytes.withUnsafeBytes { raw in
+                Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, swshim_MSG_NOSIGNAL)
+            }
+            if n >= 0 {
+                offset += n
+            } else {
+                let e = errno
+                if e == EINTR { continue }
+                guard e == EAGAIN else { throw SystemError("send", errno: e) }
+                try await waitWritable()
+            }
+        }
+    }
+
+    /// Sends `length` bytes of a file with `sendfile`, never copying them through user space.
+    func sendFile(_ file: SharedFileDescriptor, offset: Int64, length: Int64) async throws {
+        var position = offset
+        let end = offset + length
+        while position < end {
+            if isClosed { throw SystemError("sendfile", errno: ECONNRESET) }
+            let n = swshim_sendfile(fd, file.rawValue, &position, Int(min(end - position, 1 << 30)))
+            if n > 0 { continue }
+            if n == 0 { throw SystemError("sendfile: file shorter than expected", errno: EIO) }
+            let e = errno
+            if e == EINTR { continue }
+            guard e == EAGAIN else { throw SystemError("sendfile", errno: e) }
+            try await waitWritable()
+        }
+    }
+
+    private func waitWritable() async throws {
+        writeStalledSince = loop.now
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            writeWaiter = continuation
+            loop.interestChanged(self)
+        }
+    }
+}
+
+extension String {
+    /// A number with three decimals, without Foundation.
+    init(format3 value: Double) {
+        let thousandths = Int((value * 1000).rounded())
+        let frac = thousandths % 1000
+        self = "\(thousandths / 1000)." + (frac < 10 ? "00" : frac < 100 ? "0" : "") + "\(frac)"
+    }
+}

@@ -1,0 +1,104 @@
+import Glibc
+import Logging
+import Synchronization
+import SystemIO
+
+/// What every loop of one server shares.
+final class ServerContext: Sendable {
+    let configuration: ServerConfiguration
+    let responder: any HTTPResponder
+    let logger: Logger
+    private let openConnections = Atomic<Int>(0)
+
+    init(configuration: ServerConfiguration, responder: any HTTPResponder, logger: Logger) {
+        self.configuration = configuration
+        self.responder = responder
+        self.logger = logger
+    }
+
+    func reserveConnection() -> Bool {
+        let (previous, _) = openConnections.add(1, ordering: .relaxed)
+        if previous >= configuration.maxConnections {
+            openConnections.subtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func releaseConnection() {
+        openConnections.subtract(1, ordering: .relaxed)
+    }
+
+    var connectionCount: Int { openConnections.load(ordering: .relaxed) }
+}
+
+/// An HTTP/1.1 server: one event loop per thread, each with its own `SO_REUSEPORT` listener so that the kernel
+/// spreads connections across loops.
+public final class HTTPServer: Sendable {
+    let context: ServerContext
+    private let loops: [EventLoop]
+    private let threads: Mutex<[pthread_t]>
+    /// The address actually bound (with the real port when 0 was asked).
+    public let localAddress: SocketAddress
+
+    /// Binds and starts serving at once.
+    /// - Throws: `SystemError` when the address cannot be bound.
+    public init(configuration: ServerConfiguration, responder: any HTTPResponder, logger: Logger) throws {
+        // A write to a socket the peer reset must fail with EPIPE, not kill the process (sendfile has no
+        // MSG_NOSIGNAL).
+        signal(SIGPIPE, SIG_IGN)
+        Self.raiseDescriptorLimit()
+        context = ServerContext(configuration: configuration, responder: responder, logger: logger)
+        var loops: [EventLoop] = []
+        var address = configuration.address
+        var bound: SocketAddress?
+        for index in 0..<configuration.eventLoopCount {
+            let fd = try Socket.listen(on: address, reusePort: true)
+            if bound == nil {
+                let local = try Socket.localAddress(of: fd.rawValue)
+                bound = local
+                address = local  // later listeners join the port the first one got
+            }
+            loops.append(try EventLoop(index: index, server: context, listener: fd))
+        }
+        self.loops = loops
+        localAddress = bound!
+        var threads: [pthread_t] = []
+        for loop in loops {
+            threads.append(Thread.start(name: "swr-loop-\(loop.index)") { loop.run() })
+        }
+        self.threads = Mutex(threads)
+        logger.info("listening on \(localAddress.description) with \(loops.count) event loops")
+    }
+
+    /// Open connections right now.
+    public var connectionCount: Int { context.connectionCount }
+
+    /// Stops accepting and closes idle connections; in-flight requests finish within the grace period, then
+    /// the remaining connections are closed. Returns at once; `wait()` returns when all loops have stopped.
+    public func shutdown(grace: Double? = nil) {
+        let nanos = UInt64((grace ?? context.configuration.shutdownGrace) * 1e9)
+        for loop in loops {
+            loop.execute { loop.beginShutdown(graceNanos: nanos) }
+        }
+    }
+
+    /// Blocks until every loop has stopped.
+    public func wait() {
+        let threads = self.threads.withLock { t -> [pthread_t] in
+            let all = t
+            t = []
+            return all
+        }
+        for thread in threads { pthread_join(thread, nil) }
+    }
+
+    /// Lifts the soft descriptor limit to the hard one: each connection needs a descriptor.
+    private static func raiseDescriptorLimit() {
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import Glibc
+import SystemIO
+
+/// One request as a handler sees it: the parsed head and where it came from.
+public struct Request: Sendable {
+    public var head: RequestHead
+    public var remoteAddress: SocketAddress
+    /// Received time, monotonic nanoseconds.
+    public var startNanos: UInt64
+
+    public init(head: RequestHead, remoteAddress: SocketAddress, startNanos: UInt64 = Clock.monotonicNanos()) {
+        self.head = head
+        self.remoteAddress = remoteAddress
+        self.startNanos = startNanos
+    }
+
+    public var method: String { head.method }
+    public var path: Substring { head.path }
+    public var headers: HTTPHeaders { head.headers }
+
+    /// The query's parameters, percent-decoded, in order.
+    public var queryItems: [(name: String, value: String)] {
+        guard let query = head.query, !query.isEmpty else { return [] }
+        return query.split(separator: "&", omittingEmptySubsequences: true).map { pair in
+            if let eq = pair.firstIndex(of: "=") {
+                return (PercentDecoding.decode(pair[..<eq]), PercentDecoding.decode(pair[pair.index(after: eq)...]))
+            }
+            return (PercentDecoding.decode(pair), "")
+        }
+    }
+
+    /// The first value of a query parameter.
+    public func query(_ name: String) -> String? {
+        queryItems.first { $0.name == name }?.value
+    }
+}
+
+/// `application/x-www-form-urlencoded` style decoding for query strings.
+public enum PercentDecoding {
+    public static func decode(_ text: Substring) -> String {
+        guard text.contains("%") || text.contains("+") else { return String(text) }
+        var out: [UInt8] = []
+        var bytes = text.utf8.makeIterator()
+        while let c = bytes.next() {
+            if c == 0x25, let h = bytes.next(), let l = bytes.next(), let hv = hex(h), let lv = hex(l) {
+                out.append(hv << 4 | lv)
+            } else if c == 0x2B {
+                out.append(0x20)
+            } else {
+                out.append(c)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func hex(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: c - 0x30
+        case 0x41...0x46: c - 0x37
+        case 0x61...0x66: c - 0x57
+        default: nil
+        }
+    }
+}
+
+/// Monotonic time for deadlines and durations.
+public enum Clock {
+    public static func monotonicNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}

@@ -1,0 +1,43 @@
+/// How the length of a request body is known (RFC 9112 §6.3).
+public enum BodyFraming: Sendable, Equatable {
+    case none
+    case length(Int64)
+    case chunked
+}
+
+/// The request line and header section of one request, as parsed and validated.
+public struct RequestHead: Sendable {
+    public var method: String
+    /// The request-target exactly as received (origin-form for every request this server accepts).
+    public var target: String
+    public var versionMinor: Int
+    public var headers: HTTPHeaders
+    public var framing: BodyFraming
+    /// False when the client asked to close (`Connection: close`, or HTTP/1.0 without `keep-alive`).
+    public var keepAlive: Bool
+    /// The client sent `Expect: 100-continue` and waits for an interim response before sending the body.
+    public var expectContinue: Bool
+
+    public init(method: String, target: String, versionMinor: Int = 1, headers: HTTPHeaders = HTTPHeaders(),
+                framing: BodyFraming = .none, keepAlive: Bool = true, expectContinue: Bool = false) {
+        self.method = method
+        self.target = target
+        self.versionMinor = versionMinor
+        self.headers = headers
+        self.framing = framing
+        self.keepAlive = keepAlive
+        self.expectContinue = expectContinue
+    }
+
+    /// The target's path, before any `?`.
+    public var path: Substring {
+        if let q = target.firstIndex(of: "?") { return target[..<q] }
+        return target[...]
+    }
+
+    /// The raw query after `?`, or nil.
+    public var query: Substring? {
+        guard let q = target.firstIndex(of: "?") else { return nil }
+        return target[target.index(after: q)...]
+    }
+}

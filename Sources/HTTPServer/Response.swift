@@ -1,0 +1,38 @@
+import SystemIO
+
+/// A response a handler returns; the engine frames it (Content-Length, Date, Connection) and writes it.
+public struct Response: Sendable {
+    public enum Body: Sendable {
+        case empty
+        case bytes([UInt8])
+        /// `length` bytes of an open file from `offset`, sent with `sendfile`.
+        case file(SharedFileDescriptor, offset: Int64, length: Int64)
+
+        public var count: Int64 {
+            switch self {
+            case .empty: 0
+            case .bytes(let b): Int64(b.count)
+            case .file(_, _, let length): length
+            }
+        }
+    }
+
+    public var status: HTTPStatus
+    public var headers: HTTPHeaders
+    public var body: Body
+
+    public init(status: HTTPStatus, headers: HTTPHeaders = HTTPHeaders(), body: Body = .empty) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    public init(status: HTTPStatus, headers: HTTPHeaders = HTTPHeaders(), bytes: some Sequence<UInt8>) {
+        self.init(status: status, headers: headers, body: .bytes(Array(bytes)))
+    }
+
+    /// A plain-text response, for errors outside any API.
+    public static func text(_ status: HTTPStatus, _ text: String) -> Response {
+        Response(status: status, headers: ["Content-Type": "text/plain; charset=utf-8"], bytes: Array((text + "\n").utf8))
+    }
+}

@@ -1,0 +1,36 @@
+import Glibc
+import SystemIO
+
+/// Limits and timeouts of the HTTP engine; every default is meant for a public-facing registry.
+public struct ServerConfiguration: Sendable {
+    public var address: SocketAddress
+    /// Event-loop threads, each owning its connections; one per core by default.
+    public var eventLoopCount: Int
+    public var parser = ParserLimits()
+    /// Open connections across all loops; more are accepted and closed at once.
+    public var maxConnections = 16_384
+    /// Whole header section must arrive within this many seconds of its first byte (slowloris).
+    public var headerTimeout: Double = 10
+    /// A keep-alive connection with no request in progress is closed after this many seconds.
+    public var idleTimeout: Double = 75
+    /// A body that makes no progress for this many seconds (while the handler waits for it) fails.
+    public var bodyTimeout: Double = 60
+    /// A response that cannot be written for this many seconds is abandoned and the connection closed.
+    public var writeTimeout: Double = 60
+    /// On shutdown, in-flight requests get this many seconds to finish.
+    public var shutdownGrace: Double = 10
+    /// Request-body bytes buffered per connection before reading from the socket stops (back-pressure).
+    public var bodyHighWater = 512 * 1024
+    /// Unread request-body bytes the server reads and drops to keep a connection alive; more and it closes.
+    public var drainLimit: Int64 = 1024 * 1024
+
+    public init(address: SocketAddress, eventLoopCount: Int = ServerConfiguration.coreCount) {
+        self.address = address
+        self.eventLoopCount = max(1, eventLoopCount)
+    }
+
+    /// The number of cores this process may run on.
+    public static var coreCount: Int {
+        Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    }
+}

@@ -1,0 +1,121 @@
+import ArgumentParser
+import Glibc
+import HTTPServer
+import Logging
+import Registry
+import SystemIO
+
+/// `swregistry serve`: binds, serves until SIGTERM or SIGINT, then shuts down gracefully and exits 0.
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the registry API.",
+        discussion: """
+            Every option can also be set with an environment variable, named in its help; a flag wins over the \
+            variable. On SIGTERM or SIGINT the server stops accepting, lets requests in flight finish within the \
+            grace period, and exits 0.
+            """
+    )
+
+    @Option(help: "Address to listen on, host:port ($SWREGISTRY_ADDRESS).")
+    var address: String = environment("SWREGISTRY_ADDRESS") ?? "127.0.0.1:5000"
+
+    @Option(help: "Folder where the registry stores its data ($SWREGISTRY_STORAGE).")
+    var storage: String = environment("SWREGISTRY_STORAGE") ?? "./registry-data"
+
+    @Option(help: "Event-loop threads; default one per core ($SWREGISTRY_THREADS).")
+    var threads: Int = environment("SWREGISTRY_THREADS").flatMap { Int($0) } ?? ServerConfiguration.coreCount
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical ($SWREGISTRY_LOG_LEVEL).")
+    var logLevel: String = environment("SWREGISTRY_LOG_LEVEL") ?? "info"
+
+    @Option(help: "Most open connections ($SWREGISTRY_MAX_CONNECTIONS).")
+    var maxConnections: Int = environment("SWREGISTRY_MAX_CONNECTIONS").flatMap { Int($0) } ?? 16_384
+
+    @Option(help: "Seconds for a whole request header section to arrive ($SWREGISTRY_HEADER_TIMEOUT).")
+    var headerTimeout: Double = environment("SWREGISTRY_HEADER_TIMEOUT").flatMap { Double($0) } ?? 10
+
+    @Option(help: "Seconds an idle keep-alive connection stays open ($SWREGISTRY_IDLE_TIMEOUT).")
+    var idleTimeout: Double = environment("SWREGISTRY_IDLE_TIMEOUT").flatMap { Double($0) } ?? 75
+
+    @Option(help: "Seconds a request body may stall ($SWREGISTRY_BODY_TIMEOUT).")
+    var bodyTimeout: Double = environment("SWREGISTRY_BODY_TIMEOUT").flatMap { Double($0) } ?? 60
+
+    @Option(help: "Seconds in-flight requests get on shutdown ($SWREGISTRY_SHUTDOWN_GRACE).")
+    var shutdownGrace: Double = environment("SWREGISTRY_SHUTDOWN_GRACE").flatMap { Double($0) } ?? 10
+
+    @Option(help: "Longest request line in bytes ($SWREGISTRY_MAX_REQUEST_LINE).")
+    var maxRequestLine: Int = environment("SWREGISTRY_MAX_REQUEST_LINE").flatMap { Int($0) } ?? 8 * 1024
+
+    @Option(help: "Largest header section in bytes ($SWREGISTRY_MAX_HEADER_BYTES).")
+    var maxHeaderBytes: Int = environment("SWREGISTRY_MAX_HEADER_BYTES").flatMap { Int($0) } ?? 64 * 1024
+
+    @Option(help: "Most header fields in a request ($SWREGISTRY_MAX_HEADER_COUNT).")
+    var maxHeaderCount: Int = environment("SWREGISTRY_MAX_HEADER_COUNT").flatMap { Int($0) } ?? 128
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level '\(logLevel)'") }
+        guard threads > 0, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+        guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+        for (name, value) in [("header", headerTimeout), ("idle", idleTimeout), ("body", bodyTimeout)] where value <= 0 {
+            throw ValidationError("--\(name)-timeout must be positive")
+        }
+        do { _ = try SocketAddress(parsing: address) } catch { throw ValidationError("--address: \(error)") }
+    }
+
+    func run() throws {
+        // Block the stop signals before any thread starts, so every thread inherits the mask and only the
+        // signal thread below receives them.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "swregistry")
+
+        guard mkdir(storage, 0o755) == 0 || errno == EEXIST else {
+            throw ValidationError("cannot create storage folder \(storage): \(SystemError("mkdir", errno: errno))")
+        }
+
+        var config = ServerConfiguration(address: try SocketAddress(parsing: address), eventLoopCount: threads)
+        config.maxConnections = maxConnections
+        config.headerTimeout = headerTimeout
+        config.idleTimeout = idleTimeout
+        config.bodyTimeout = bodyTimeout
+        config.shutdownGrace = shutdownGrace
+        config.parser.maxRequestLine = maxRequestLine
+        config.parser.maxHeaderBytes = maxHeaderBytes
+        config.parser.maxHeaderCount = maxHeaderCount
+
+        let responder = RegistryResponder(configuration: RegistryConfiguration(storagePath: storage))
+        let server: HTTPServer
+        do {
+            server = try HTTPServer(configuration: config, responder: responder, logger: logger)
+        } catch {
+            logger.critical("cannot listen on \(address): \(error)")
+            throw ExitCode(1)
+        }
+        // The bound address on stdout, so scripts that asked for port 0 learn the port.
+        print("swregistry listening on \(server.localAddress) storing under \(storage)")
+        fflush(nil)
+
+        Thread.start(name: "swr-signals") {
+            var received: Int32 = 0
+            sigwait(&signals, &received)
+            logger.notice("signal \(received): shutting down")
+            server.shutdown()
+        }
+        server.wait()
+        logger.notice("stopped")
+    }
+}
+
+private func environment(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+}

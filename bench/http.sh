@@ -16,6 +16,7 @@
 #   BENCH_SERVER_CPUS      pin both servers with `taskset -c LIST` (default: not pinned)
 #   BENCH_SKIP_SWREGISTRY  1 = benchmark nginx only (to test this script without swregistry)
 #   BENCH_KEEP_TMP         1 = keep the temporary directory (logs, configs, raw wrk output)
+#   NGINX_BIN              nginx binary (default: nginx on PATH, else /usr/sbin/nginx)
 #
 # Progress goes to stderr; the result table and a Markdown snippet go to stdout.
 set -euo pipefail
@@ -57,7 +58,7 @@ done
 COMMAND=""
 while IFS= read -r var; do
     COMMAND+="$var=$(printf '%q' "${!var}") "
-done < <(compgen -e | grep -E '^(BENCH_[A-Z_]+|SWREGISTRY_BIN)$' | sort)
+done < <(compgen -e | grep -E '^(BENCH_[A-Z_]+|SWREGISTRY_BIN|NGINX_BIN)$' | sort)
 COMMAND+="bash bench/http.sh"
 
 WRK_PIN=()
@@ -111,10 +112,10 @@ else
     log "building swregistry (release)"
     (cd "$ROOT" && swift build -c release --product swregistry >&2)
     BIN="$(cd "$ROOT" && swift build -c release --show-bin-path)/swregistry"
+    SWIFT_VERSION=$( (swift --version 2>&1 || true) | grep -m1 -i 'swift version' || true)
 fi
-if [[ -n $BIN ]]; then
-    [[ -x $BIN ]] || die "swregistry binary not found or not executable: $BIN"
-    command -v swift >/dev/null && SWIFT_VERSION=$(swift --version 2>&1 | head -n1 || true)
+if [[ -n $BIN && ! -x $BIN ]]; then
+    die "swregistry binary not found or not executable: $BIN"
 fi
 
 # --- Temp dir and cleanup --------------------------------------------------------
@@ -424,7 +425,7 @@ if [[ ${#WRK_PIN[@]} -gt 0 || ${#SERVER_PIN[@]} -gt 0 ]]; then
 fi
 
 export RESULTS IDLE COMMAND NPROC THREADS DURATION WARMUP ROUNDS IDLE_CONNS NGINX_VERSION WRK_VERSION \
-    CPU_MODEL OS_NAME PIN_NOTE SWIFT_VERSION SW_EXIT
+    CPU_MODEL OS_NAME PIN_NOTE SWIFT_VERSION SW_EXIT SKIP_SW
 export KERNEL=$(uname -r) DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 python3 - <<'PY'
 import os, statistics
@@ -487,6 +488,9 @@ if idle:
             b, a, closed, setup, procs = idle[peer]
             print("  %-10s  %7.1f MiB  (before: %.1f MiB, +%.0f bytes/conn, %d process(es), closed by server while idle: %s)"
                   % (peer, mib(a), mib(b), (a - b) * 1024.0 / n, procs, closed))
+            if closed != "0":
+                print("  warning: %s closed %s idle connection(s) during the test; RSS was measured "
+                      "with fewer than %d open" % (peer, closed, n))
 
 # Targets.
 verdicts = []
@@ -515,8 +519,11 @@ md.append("- Machine: nproc=%s, %s, %s, Linux %s" % (env["NPROC"], env["CPU_MODE
                                                        env["OS_NAME"], env["KERNEL"]))
 md.append("- nginx: %s — worker_processes %s, access_log off, keepalive_requests 1000000, "
           "sendfile + open_file_cache, static 1 KiB file" % (env["NGINX_VERSION"], env["THREADS"]))
-md.append("- swregistry: `serve --threads %s --log-level warning` (no per-request log), `GET /v2/`%s"
-          % (env["THREADS"], ("; " + env["SWIFT_VERSION"]) if env.get("SWIFT_VERSION") else ""))
+if env.get("SKIP_SW") == "1":
+    md.append("- swregistry: not run (BENCH_SKIP_SWREGISTRY=1)")
+else:
+    md.append("- swregistry: `serve --threads %s --log-level warning` (no per-request log), `GET /v2/`%s"
+              % (env["THREADS"], ("; built with " + env["SWIFT_VERSION"]) if env.get("SWIFT_VERSION") else ""))
 md.append("- wrk: %s — `--latency`, %ss per run after a %ss warm-up, %s round(s) (median), peers alternating; %s"
           % (env["WRK_VERSION"], env["DURATION"], env["WARMUP"], env["ROUNDS"], env["PIN_NOTE"]))
 md.append("")
@@ -541,6 +548,8 @@ if idle:
     md.append("| RSS with connections | %s | %s |" % (cell("swregistry", 0), cell("nginx", 0)))
     md.append("| RSS before | %s | %s |" % (cell("swregistry", 1), cell("nginx", 1)))
     md.append("| growth per connection | %s | %s |" % (cell("swregistry", 2), cell("nginx", 2)))
+if sw_exit:
+    verdicts.append(("exit status on SIGTERM", sw_exit, sw_exit == "0"))
 if verdicts:
     md.append("")
     md.append("Targets: " + "; ".join("%s — %s (%s)" % (name, value, "pass" if ok else "FAIL")

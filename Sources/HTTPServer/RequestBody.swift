@@ -62,6 +62,11 @@ public final class RequestBody: AsyncSequence, @unchecked Sendable {
             bufferedBytes -= chunk.count
             consumedBytes += Int64(chunk.count)
             connection?.bodyDidDrain(self)
+            // Bytes may have been buffered before the handler set its limit: check as they are handed over.
+            if consumedBytes > limit {
+                fail(.tooLarge(limit: limit))
+                throw BodyError.tooLarge(limit: limit)
+            }
             return chunk
         }
         if let failure { throw failure }

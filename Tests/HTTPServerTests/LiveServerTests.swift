@@ -1,0 +1,233 @@
+import Glibc
+import HTTPServer
+import SystemIO
+import Testing
+
+/// The engine on a real socket on 127.0.0.1, driven by raw bytes.
+@Suite(.serialized)
+struct LiveServerTests {
+    @Test func pipelinedKeepAliveRequestsAnswerInOrder() throws {
+        let live = try LiveServer()
+        defer { live.stop() }
+        let client = try TestClient(port: live.port)
+        try client.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+            + "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nabcde"
+            + "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n2;ext=1\r\n12\r\n0\r\nX-T: 1\r\n\r\n"
+            + "HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+            + "GET /missing HTTP/1.1\r\nHost: t\r\n\r\n")
+        let r1 = try client.readResponse()
+        #expect(r1.status == 200 && r1.text == "hello")
+        #expect(r1.header("Date") != nil)
+        let r2 = try client.readResponse()
+        #expect(r2.text == "abcde")
+        let r3 = try client.readResponse()
+        #expect(r3.text == "xyz12")
+        let r4 = try client.readResponse(head: true)
+        #expect(r4.status == 200 && r4.header("Content-Length") == "5")
+        let r5 = try client.readResponse()
+        #expect(r5.status == 404)
+        // Still open: one more request on the same connection.
+        try client.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try client.readResponse().text == "hello")
+    }
+
+    @Test func connectionCloseAndHTTP10() throws {
+        let live = try LiveServer()
+        defer { live.stop() }
+        let a = try TestClient(port: live.port)
+        try a.send("GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        let r = try a.readResponse()
+        #expect(r.header("Connection") == "close")
+        #expect(a.isClosedByPeer())
+
+        let b = try TestClient(port: live.port)
+        try b.send("GET /hello HTTP/1.0\r\n\r\n")
+        #expect(try b.readResponse().text == "hello")
+        #expect(b.isClosedByPeer())
+
+        let c = try TestClient(port: live.port)
+        try c.send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        #expect(try c.readResponse().header("Connection") == "keep-alive")
+        try c.send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        #expect(try c.readResponse().text == "hello")
+    }
+
+    @Test func expectContinueSendsInterimResponseWhenBodyIsRead() throws {
+        let live = try LiveServer()
+        defer { live.stop() }
+        let client = try TestClient(port: live.port)
+        try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        let interim = try client.readResponse()
+        #expect(interim.status == 100)
+        try client.send("ping")
+        let final = try client.readResponse()
+        #expect(final.status == 200 && final.text == "ping")
+
+        // A handler that answers without reading gets no 100; the connection closes after the final response.
+        try client.send("POST /reject HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        let rejected = try client.readResponse()
+        #expect(rejected.status == 403)
+        #expect(rejected.header("Connection") == "close")
+    }
+
+    @Test func unreadSmallBodyIsDrainedAndConnectionKept() throws {
+        let live = try LiveServer()
+        defer { live.stop() }
+        let client = try TestClient(port: live.port)
+        try client.send("POST /reject HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try client.readResponse().status == 403)
+        #expect(try client.readResponse().text == "hello")
+    }
+
+    @Test func bodyOverHandlerLimitGets413() throws {
+        let live = try LiveServer()
+        defer { live.stop() }
+        let client = try TestClient(port: live.port)
+        try client.send("POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n0123456789A")
+        #expect(try client.readResponse().status == 413)
+        let chunked = try TestClient(port: live.port)
+        try chunked.send("POST /small HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n01234567\r\n8\r\n01234567\r\n0\r\n\r\n")
+        let chunkedResponse = try chunked.readResponse()
+        #expect(chunkedResponse.status == 413, "\(chunkedResponse.status) \(chunkedResponse.text)")
+    }
+
+    @Test func rangeRequestsOnFileBodies() throws {
+        let live = try LiveServer()
+        defer { live.stop() }
+        let client = try TestClient(port: live.port)
+        try client.send("GET /file HTTP/1.1\r\nHost: t\r\n\r\n")
+        let whole = try client.readResponse()
+        #expect(whole.status == 200 && whole.body == LiveServer.fileBytes)
+        try client.send("GET /file HTTP/1.1\r\nHost: t\r\nRange: bytes=100-199\r\n\r\n")
+        let part = try client.readResponse()
+        #expect(part.status == 206)
+        #expect(part.header("Content-Range") == "bytes 100-199/10000")
+        #expect(part.body == Array(LiveServer.fileBytes[100...199]))
+        try client.send("GET /file HTTP/1.1\r\nHost: t\r\nRange: bytes=-10\r\n\r\n")
+        #expect(try client.readResponse().body == Array(LiveServer.fileBytes[9990...]))
+        try client.send("GET /file HTTP/1.1\r\nHost: t\r\nRange: bytes=9990-\r\n\r\n")
+        #expect(try client.readResponse().body == Array(LiveServer.fileBytes[9990...]))
+        try client.send("GET /file HTTP/1.1\r\nHost: t\r\nRange: bytes=10000-\r\n\r\n")
+        let unsatisfiable = try client.readResponse()
+        #expect(unsatisfiable.status == 416)
+        #expect(unsatisfiable.header("Content-Range") == "bytes */10000")
+        try client.send("HEAD /file HTTP/1.1\r\nHost: t\r\n\r\n")
+        let head = try client.readResponse(head: true)
+        #expect(head.status == 200 && head.header("Content-Length") == "10000")
+        try client.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try client.readResponse().text == "hello")
+    }
+
+    @Test func malformedRequestsGetErrorAndClose() throws {
+        let live = try LiveServer()
+        defer { live.stop() }
+        let cases: [(String, Int)] = [
+            ("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+            ("GET /hello HTTP/1.1\r\n\r\n", 400),
+            ("GET /hello HTTP/2.0\r\nHost: t\r\n\r\n", 505),
+            ("GET /\(String(repeating: "a", count: 9000)) HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+            ("GET / HTTP/1.1\r\nHost: t\r\nX: \(String(repeating: "b", count: 70_000))\r\n\r\n", 431),
+            ("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+        ]
+        for (request, status) in cases {
+            let client = try TestClient(port: live.port)
+            try client.send(request)
+            let response = try client.readResponse()
+            #expect(response.status == status, "\(request.prefix(40))")
+            #expect(client.isClosedByPeer())
+        }
+    }
+
+    @Test func streamsOneGiBBodyWithFlatMemory() throws {
+        let live = try LiveServer()
+        defer { live.stop() }
+        let client = try TestClient(port: live.port, timeoutSeconds: 120)
+        let total: Int64 = 1 << 30
+        try client.send("PUT /sink HTTP/1.1\r\nHost: t\r\nContent-Length: \(total)\r\n\r\n")
+        let chunk = [UInt8](repeating: 0x5A, count: 1 << 20)
+        let before = residentBytes()
+        var peak = before
+        var sent: Int64 = 0
+        while sent < total {
+            try client.send(chunk)
+            sent += Int64(chunk.count)
+            if sent % (64 << 20) == 0 { peak = max(peak, residentBytes()) }
+        }
+        let response = try client.readResponse()
+        #expect(response.status == 200)
+        #expect(response.text == "\(total)")
+        // The server buffers at most its high-water mark per connection, whatever the body size.
+        #expect(peak - before < 64 << 20, "resident memory grew by \(peak - before) bytes")
+    }
+
+    @Test func slowlorisIsCutByHeaderTimeout() throws {
+        let live = try LiveServer { $0.headerTimeout = 1 }
+        defer { live.stop() }
+        let client = try TestClient(port: live.port, timeoutSeconds: 10)
+        let start = Clock.monotonicNanos()
+        try client.send("GET /hello HTTP/1.1\r\nHost: t\r\n")
+        for _ in 0..<3 {
+            usleep(400_000)
+            try? client.send("X-Drip: 1\r\n")
+        }
+        let response = try client.readResponse()
+        #expect(response.status == 408)
+        #expect(client.isClosedByPeer())
+        let elapsed = Double(Clock.monotonicNanos() - start) / 1e9
+        #expect(elapsed < 5)
+    }
+
+    @Test func idleKeepAliveConnectionIsClosed() throws {
+        let live = try LiveServer { $0.idleTimeout = 0.5 }
+        defer { live.stop() }
+        let client = try TestClient(port: live.port, timeoutSeconds: 10)
+        try client.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try client.readResponse().status == 200)
+        #expect(client.isClosedByPeer())
+    }
+
+    @Test func stalledBodyTimesOut() throws {
+        let live = try LiveServer { $0.bodyTimeout = 0.5 }
+        defer { live.stop() }
+        let client = try TestClient(port: live.port, timeoutSeconds: 10)
+        try client.send("POST /sink HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly-a-part")
+        let response = try client.readResponse()
+        #expect(response.status == 408)
+        #expect(client.isClosedByPeer())
+    }
+
+    @Test func connectionLimitRefusesExtraConnections() throws {
+        let live = try LiveServer {
+            $0.maxConnections = 2
+            $0.eventLoopCount = 1
+        }
+        defer { live.stop() }
+        let a = try TestClient(port: live.port)
+        let b = try TestClient(port: live.port)
+        try a.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        try b.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try a.readResponse().status == 200)
+        #expect(try b.readResponse().status == 200)
+        let c = try TestClient(port: live.port, timeoutSeconds: 5)
+        try? c.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(c.isClosedByPeer())
+    }
+
+    @Test func gracefulShutdownFinishesRequestInFlight() throws {
+        let live = try LiveServer()
+        let busy = try TestClient(port: live.port)
+        let idle = try TestClient(port: live.port)
+        try idle.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try idle.readResponse().status == 200)
+        try busy.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        usleep(200_000)
+        live.server.shutdown(grace: 5)
+        let response = try busy.readResponse()
+        #expect(response.status == 200 && response.text == "slow")
+        #expect(response.header("Connection") == "close")
+        #expect(busy.isClosedByPeer())
+        #expect(idle.isClosedByPeer())
+        live.server.wait()
+        #expect(throws: SystemError.self) { _ = try TestClient(port: live.port) }
+    }
+}

@@ -1,0 +1,75 @@
+import Glibc
+import HTTPServer
+import Logging
+import SystemIO
+
+/// Routes for the live tests.
+struct TestResponder: HTTPResponder {
+    let filePath: String
+
+    func respond(to request: Request, body: RequestBody) async throws -> Response {
+        switch (request.method, request.path) {
+        case ("GET", "/hello"), ("HEAD", "/hello"):
+            return Response(status: .ok, headers: ["Content-Type": "text/plain"], bytes: Array("hello".utf8))
+        case ("POST", "/sink"), ("PUT", "/sink"):
+            // Consumes the body without keeping it: counts bytes and folds them into a checksum.
+            var count: Int64 = 0
+            var sum: UInt64 = 0
+            for try await chunk in body {
+                count += Int64(chunk.count)
+                for b in chunk.prefix(16) { sum = sum &* 31 &+ UInt64(b) }
+            }
+            return Response(status: .ok, bytes: Array("\(count)".utf8))
+        case ("POST", "/echo"):
+            let bytes = try await body.collect(upTo: 1 << 20)
+            return Response(status: .ok, bytes: bytes)
+        case ("POST", "/small"):
+            let bytes = try await body.collect(upTo: 10)
+            return Response(status: .ok, bytes: bytes)
+        case ("POST", "/reject"):
+            return Response(status: .forbidden, bytes: Array("no".utf8))
+        case ("GET", "/slow"):
+            try await Task.sleep(for: .milliseconds(700))
+            return Response(status: .ok, bytes: Array("slow".utf8))
+        case ("GET", "/file"), ("HEAD", "/file"):
+            let fd = open(filePath, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return .text(.notFound, "no file") }
+            var st = stat()
+            fstat(fd, &st)
+            return Response(status: .ok, headers: ["Accept-Ranges": "bytes"],
+                            body: .file(SharedFileDescriptor(taking: fd), offset: 0, length: Int64(st.st_size)))
+        default:
+            return .text(.notFound, "not found")
+        }
+    }
+}
+
+/// A live server on 127.0.0.1 with an ephemeral port.
+final class LiveServer {
+    let server: HTTPServer
+    let filePath: String
+    var port: UInt16 { server.localAddress.port }
+
+    init(configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
+        filePath = "/tmp/swr-test-file-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let bytes = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let f = fopen(filePath, "w")!
+        _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+        fclose(f)
+        var config = ServerConfiguration(address: try SocketAddress(parsing: "127.0.0.1:0"), eventLoopCount: 2)
+        configure(&config)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        server = try HTTPServer(configuration: config, responder: TestResponder(filePath: filePath), logger: logger)
+    }
+
+    func stop() {
+        server.shutdown(grace: 1)
+        server.wait()
+        unlink(filePath)
+    }
+
+    deinit { unlink(filePath) }
+
+    static let fileBytes: [UInt8] = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+}

@@ -43,9 +43,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Raw-socket client and process helpers shared by the test targets.
+        .target(name: "TestSupport", dependencies: ["SystemIO"], path: "Tests/TestSupport"),
         .testTarget(name: "OCIModelTests", dependencies: ["OCIModel"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTPServer", "swregistry"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO", "TestSupport"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTPServer", "TestSupport", "swregistry"]),
     ],
     swiftLanguageModes: [.v6]
 )

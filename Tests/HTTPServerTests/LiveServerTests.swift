@@ -2,6 +2,7 @@ import Glibc
 import HTTPServer
 import SystemIO
 import Testing
+import TestSupport
 
 /// The engine on a real socket on 127.0.0.1, driven by raw bytes.
 @Suite(.serialized)

@@ -3,23 +3,23 @@ import SystemIO
 
 /// A blocking raw-socket HTTP client for live tests: it writes exactly the bytes a test gives it, so tests can
 /// send pipelined, partial or malformed requests.
-final class TestClient {
-    let fd: Int32
+public final class TestClient {
+    public let fd: Int32
 
-    struct Response {
-        var status: Int
-        var headers: [(String, String)]
-        var body: [UInt8]
+    public struct Response {
+        public var status: Int
+        public var headers: [(String, String)]
+        public var body: [UInt8]
 
-        func header(_ name: String) -> String? {
+        public func header(_ name: String) -> String? {
             headers.first { $0.0.lowercased() == name.lowercased() }?.1
         }
-        var text: String { String(decoding: body, as: UTF8.self) }
+        public var text: String { String(decoding: body, as: UTF8.self) }
     }
 
-    struct ClosedError: Error {}
+    public struct ClosedError: Error {}
 
-    init(port: UInt16, timeoutSeconds: Int = 20) throws {
+    public init(port: UInt16, timeoutSeconds: Int = 20) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
@@ -42,9 +42,9 @@ final class TestClient {
 
     private var buffer: [UInt8] = []
 
-    func send(_ text: String) throws { try send(Array(text.utf8)) }
+    public func send(_ text: String) throws { try send(Array(text.utf8)) }
 
-    func send(_ bytes: [UInt8]) throws {
+    public func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
@@ -56,7 +56,7 @@ final class TestClient {
         }
     }
 
-    func shutdownWrite() { Glibc.shutdown(fd, Int32(SHUT_WR)) }
+    public func shutdownWrite() { Glibc.shutdown(fd, Int32(SHUT_WR)) }
 
     /// Reads more bytes into the buffer; false at end of stream.
     private func fill() throws -> Bool {
@@ -75,7 +75,7 @@ final class TestClient {
     }
 
     /// Reads one response; `head: true` for a response to HEAD (no body whatever Content-Length says).
-    func readResponse(head: Bool = false) throws -> Response {
+    public func readResponse(head: Bool = false) throws -> Response {
         var end: Int?
         while true {
             if let range = findCRLFCRLF() { end = range; break }
@@ -103,7 +103,7 @@ final class TestClient {
     }
 
     /// True when the server closes the connection within the receive timeout (no further bytes).
-    func isClosedByPeer() -> Bool {
+    public func isClosedByPeer() -> Bool {
         if !buffer.isEmpty { return false }
         return (try? fill()) == false
     }
@@ -118,7 +118,7 @@ final class TestClient {
 }
 
 extension String {
-    func components(separatedBy separator: String) -> [String] {
+    public func components(separatedBy separator: String) -> [String] {
         var parts: [String] = []
         var rest = Substring(self)
         while let r = rest.firstRange(of: separator) {
@@ -129,7 +129,7 @@ extension String {
         return parts
     }
 
-    func trimmingCharacters(in set: String) -> String {
+    public func trimmingCharacters(in set: String) -> String {
         var s = Substring(self)
         while let f = s.first, set.contains(f) { s = s.dropFirst() }
         while let l = s.last, set.contains(l) { s = s.dropLast() }
@@ -138,11 +138,11 @@ extension String {
 }
 
 extension Substring {
-    func trimmingCharacters(in set: String) -> String { String(self).trimmingCharacters(in: set) }
+    public func trimmingCharacters(in set: String) -> String { String(self).trimmingCharacters(in: set) }
 }
 
 /// Resident memory of this process in bytes.
-func residentBytes() -> Int {
+public func residentBytes() -> Int {
     guard let f = fopen("/proc/self/statm", "r") else { return 0 }
     defer { fclose(f) }
     var size = 0, resident = 0

@@ -1,5 +1,6 @@
 import HTTPServer
 import Logging
+import OCIModel
 
 /// The registry's HTTP face: routes distribution-spec requests.
 ///
@@ -13,28 +14,36 @@ public struct RegistryResponder: HTTPResponder {
     }
 
     public func respond(to request: Request, body: RequestBody) async throws -> Response {
-        let path = request.path
-        switch path {
-        case "/v2", "/v2/":
-            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
-            return Response(status: .ok, headers: Self.jsonHeaders, bytes: Array("{}".utf8))
-        case "/healthz":
-            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET, HEAD") }
-            return Response(status: .ok, headers: ["Content-Type": "application/json"], bytes: Array(#"{"status":"ok"}"#.utf8))
-        default:
-            return Response(status: .notFound, headers: Self.jsonHeaders,
-                            bytes: Array(#"{"errors":[{"code":"NOT_FOUND","message":"no such route"}]}"#.utf8))
+        do {
+            return try await route(request, body: body)
+        } catch let error as RegistryError {
+            return error.httpResponse
         }
     }
 
-    private func methodNotAllowed(_ allow: String) -> Response {
-        var headers = Self.jsonHeaders
-        headers.set("Allow", allow)
-        return Response(status: .methodNotAllowed, headers: headers,
-                        bytes: Array(#"{"errors":[{"code":"UNSUPPORTED","message":"the operation is unsupported"}]}"#.utf8))
+    private func route(_ request: Request, body: RequestBody) async throws -> Response {
+        switch request.path {
+        case "/v2", "/v2/":
+            try allow(request, "GET", "HEAD")
+            return Response(status: .ok, headers: Self.apiHeaders, bytes: Array("{}".utf8))
+        case "/healthz":
+            try allow(request, "GET", "HEAD")
+            return Response(status: .ok, headers: ["Content-Type": "application/json"], bytes: Array(#"{"status":"ok"}"#.utf8))
+        default:
+            // As distribution does for paths outside the API: a plain 404.
+            return .text(.notFound, "404 page not found")
+        }
     }
 
-    static let jsonHeaders: HTTPHeaders = [
+    private func allow(_ request: Request, _ methods: String...) throws(RegistryError) {
+        guard methods.contains(request.method) else {
+            throw RegistryError(.unsupported, "\(request.method) is not supported here",
+                                headers: ["Allow": methods.joined(separator: ", ")])
+        }
+    }
+
+    /// Headers of every API response.
+    static let apiHeaders: HTTPHeaders = [
         "Content-Type": "application/json",
         "Docker-Distribution-API-Version": "registry/2.0",
     ]

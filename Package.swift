@@ -45,6 +45,7 @@ let package = Package(
 
         // Raw-socket client and process helpers shared by the test targets.
         .target(name: "TestSupport", dependencies: ["SystemIO"], path: "Tests/TestSupport"),
+        .testTarget(name: "SystemIOTests", dependencies: ["SystemIO"]),
         .testTarget(name: "OCIModelTests", dependencies: ["OCIModel"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO", "TestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTPServer", "TestSupport", "swregistry"]),

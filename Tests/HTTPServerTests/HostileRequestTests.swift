@@ -182,11 +182,9 @@ struct HostileRequestCase: Sendable, CustomTestStringConvertible {
         var failure: HTTPParseError?
         var piece = start
         while fed < 2 * limits.maxHeaderBytes && failure == nil {
-            do throws(HTTPParseError) {
-                let (i, event) = try piece.withUnsafeBytes { buf throws(HTTPParseError) in try parser.parse(buf, from: 0) }
-                #expect(i == piece.count && event == nil)
-            } catch {
-                failure = error
+            switch parseOnce(&parser, piece) {
+            case .success(let (i, event)): #expect(i == piece.count && event == nil)
+            case .failure(let error): failure = error
             }
             fed += piece.count
             piece = line
@@ -202,11 +200,7 @@ struct HostileRequestCase: Sendable, CustomTestStringConvertible {
         var fed = 0
         var failure: HTTPParseError?
         while fed < 4 * limits.maxRequestLine && failure == nil {
-            do throws(HTTPParseError) {
-                _ = try piece.withUnsafeBytes { buf throws(HTTPParseError) in try parser.parse(buf, from: 0) }
-            } catch {
-                failure = error
-            }
+            if case .failure(let error) = parseOnce(&parser, piece) { failure = error }
             fed += piece.count
         }
         #expect(failure == .uriTooLong)
@@ -294,6 +288,17 @@ struct HostileRequestCase: Sendable, CustomTestStringConvertible {
             }
         }
         #expect(failures == 0)
+    }
+}
+
+/// One `parse` call on a whole buffer.
+private func parseOnce(_ parser: inout RequestParser, _ bytes: [UInt8]) -> Result<(Int, RequestParser.Event?), HTTPParseError> {
+    bytes.withUnsafeBytes { buf in
+        do throws(HTTPParseError) {
+            return .success(try parser.parse(buf, from: 0))
+        } catch {
+            return .failure(error)
+        }
     }
 }
 

@@ -44,7 +44,9 @@ let package = Package(
         ]),
 
         // Raw-socket client and process helpers shared by the test targets.
-        .target(name: "TestSupport", dependencies: ["SystemIO"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: [
+            "SystemIO", .product(name: "Logging", package: "swift-log"),
+        ], path: "Tests/TestSupport"),
         .testTarget(name: "SystemIOTests", dependencies: ["SystemIO"]),
         .testTarget(name: "OCIModelTests", dependencies: ["OCIModel"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO", "TestSupport"]),

@@ -1,5 +1,6 @@
 import Glibc
 import HTTPServer
+import Logging
 import SystemIO
 import Testing
 import TestSupport
@@ -30,6 +31,24 @@ struct LiveServerTests {
         // Still open: one more request on the same connection.
         try client.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(try client.readResponse().text == "hello")
+    }
+
+    @Test func logsOneAccessLinePerRequest() throws {
+        let store = CapturingLogHandler.Store()
+        let live = try LiveServer(logger: Logger(label: "access") { _ in CapturingLogHandler(store: store) })
+        let client = try TestClient(port: live.port)
+        try client.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\nPOST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
+        _ = try client.readResponse()
+        _ = try client.readResponse()
+        live.stop()
+        let access = store.messages.filter { $0.level == .info && ($0.message.hasPrefix("GET ") || $0.message.hasPrefix("POST ")) }
+        #expect(access.count == 2)
+        // method, target, status, body bytes, duration, client address
+        let fields = access.first?.message.split(separator: " ") ?? []
+        #expect(fields.count == 6)
+        #expect(fields.prefix(4) == ["GET", "/hello", "200", "5"])
+        #expect(fields.count == 6 && fields[4].hasSuffix("ms") && fields[5].hasPrefix("127.0.0.1:"))
+        #expect(access.last?.message.hasPrefix("POST /echo 200 3 ") == true)
     }
 
     @Test func connectionCloseAndHTTP10() throws {

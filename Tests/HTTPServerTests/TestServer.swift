@@ -50,7 +50,7 @@ final class LiveServer {
     let filePath: String
     var port: UInt16 { server.localAddress.port }
 
-    init(configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
+    init(logger: Logger? = nil, configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
         filePath = "/tmp/swr-test-file-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let bytes = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         let f = fopen(filePath, "w")!
@@ -58,9 +58,9 @@ final class LiveServer {
         fclose(f)
         var config = ServerConfiguration(address: try SocketAddress(parsing: "127.0.0.1:0"), eventLoopCount: 2)
         configure(&config)
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        server = try HTTPServer(configuration: config, responder: TestResponder(filePath: filePath), logger: logger)
+        var quiet = Logger(label: "test")
+        quiet.logLevel = .critical
+        server = try HTTPServer(configuration: config, responder: TestResponder(filePath: filePath), logger: logger ?? quiet)
     }
 
     func stop() {

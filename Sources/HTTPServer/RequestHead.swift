@@ -8,7 +8,8 @@ public enum BodyFraming: Sendable, Equatable {
 /// The request line and header section of one request, as parsed and validated.
 public struct RequestHead: Sendable {
     public var method: String
-    /// The request-target exactly as received (origin-form for every request this server accepts).
+    /// The request-target in origin form (path and query) as received; an absolute-form target is reduced to
+    /// its path and query, its authority becoming the `Host` field.
     public var target: String
     public var versionMinor: Int
     public var headers: HTTPHeaders

@@ -22,7 +22,8 @@ public struct RequestParser {
     private enum State {
         case head
         case fixedBody(remaining: Int64)
-        case chunkSize(value: UInt64, digits: Int, lineLength: Int, inExtension: Bool, sawCR: Bool)
+        /// `sawSpace`: whitespace after the size, which only BWS before a `;` (or the line end) may follow.
+        case chunkSize(value: UInt64, digits: Int, lineLength: Int, sawSpace: Bool, inExtension: Bool, sawCR: Bool)
         case chunkData(remaining: UInt64)
         case chunkDataCR
         case chunkDataLF
@@ -93,9 +94,9 @@ public struct RequestParser {
                 if i == end { return (i, nil) }
                 guard buffer[i] == 0x0A else { throw .badRequest("missing CRLF after chunk data") }
                 i += 1
-                state = .chunkSize(value: 0, digits: 0, lineLength: 0, inExtension: false, sawCR: false)
+                state = .chunkSize(value: 0, digits: 0, lineLength: 0, sawSpace: false, inExtension: false, sawCR: false)
 
-            case .chunkSize(var value, var digits, var lineLength, var inExtension, var sawCR):
+            case .chunkSize(var value, var digits, var lineLength, var sawSpace, var inExtension, var sawCR):
                 while i < end {
                     let c = buffer[i]
                     i += 1
@@ -118,20 +119,24 @@ public struct RequestParser {
                     } else if inExtension {
                         // chunk-ext: tokens, quoted strings and whitespace; no control characters.
                         if c < 0x20 && c != 0x09 || c == 0x7F { throw .badRequest("control character in chunk extension") }
-                    } else if let d = Self.hexValue(c) {
+                    } else if !sawSpace, let d = Self.hexValue(c) {
                         // 16 hex digits fill 64 bits; anything above Int64.max cannot be a real length.
                         guard digits < 16, value <= (UInt64(Int64.max) >> 4) else { throw .badRequest("chunk size overflows") }
                         value = value << 4 | UInt64(d)
                         digits += 1
-                    } else if c == 0x3B || c == 0x20 || c == 0x09 {  // ';' or BWS before it
+                    } else if c == 0x3B {  // ';'
                         guard digits > 0 else { throw .badRequest("empty chunk size") }
                         inExtension = true
+                    } else if c == 0x20 || c == 0x09 {  // BWS before ';'
+                        guard digits > 0 else { throw .badRequest("empty chunk size") }
+                        sawSpace = true
                     } else {
                         throw .badRequest("invalid character in chunk size")
                     }
                 }
                 if case .chunkSize = state {
-                    state = .chunkSize(value: value, digits: digits, lineLength: lineLength, inExtension: inExtension, sawCR: sawCR)
+                    state = .chunkSize(value: value, digits: digits, lineLength: lineLength, sawSpace: sawSpace,
+                                       inExtension: inExtension, sawCR: sawCR)
                     return (i, nil)
                 }
 
@@ -209,20 +214,33 @@ public struct RequestParser {
         return (start + consumed, head)
     }
 
-    /// Limits for a header section that has not ended yet: request line (414) and total size (431).
+    /// Limits for a header section that has not ended yet: request line (414) and total size (431), checked in
+    /// the order `parseHeadBytes` checks them, so that the error does not depend on how the bytes were split.
     private func checkPartialHead(_ bytes: UnsafeRawBufferPointer) throws(HTTPParseError) {
-        let lineEnd = Self.index(of: 0x0A, in: bytes, from: 0)
-        if lineEnd == nil && bytes.count > limits.maxRequestLine { throw .uriTooLong }
+        if let lineEnd = Self.index(of: 0x0A, in: bytes, from: 0) {
+            if Self.requestLineLength(bytes, lineFeed: lineEnd) > limits.maxRequestLine { throw .uriTooLong }
+        } else {
+            // The request line goes on: it is at least this long, less a final CR the coming LF may end.
+            if bytes.count - (bytes.last == 0x0D ? 1 : 0) > limits.maxRequestLine { throw .uriTooLong }
+        }
         if bytes.count > limits.maxHeaderBytes { throw .headersTooLarge("more than \(limits.maxHeaderBytes) bytes") }
     }
 
-    /// The index just after the CRLFCRLF that ends a header section, searching from `searchFrom`.
+    /// The length of the request line ending at the LF at `lineFeed`, without its line end.
+    private static func requestLineLength(_ bytes: UnsafeRawBufferPointer, lineFeed: Int) -> Int {
+        lineFeed > 0 && bytes[lineFeed - 1] == 0x0D ? lineFeed - 1 : lineFeed
+    }
+
+    /// The index just after the empty line that ends a header section, searching from `searchFrom`.
+    ///
+    /// The end is the CRLFCRLF of a valid section, or the first empty line after a bare LF (`LF LF`, `LF CR LF`):
+    /// such a section is invalid, and ending it there lets `LineReader` refuse it at once rather than waiting for
+    /// a CRLFCRLF that a client using LF line ends never sends.
     private static func findHeadEnd(_ bytes: UnsafeRawBufferPointer, from start: Int, searchFrom: Int) -> Int? {
         var i = max(searchFrom, start)
         while let lf = index(of: 0x0A, in: bytes, from: i) {
-            if lf >= start + 3 && bytes[lf - 1] == 0x0D && bytes[lf - 2] == 0x0A && bytes[lf - 3] == 0x0D {
-                return lf + 1
-            }
+            if lf >= start + 1 && bytes[lf - 1] == 0x0A { return lf + 1 }
+            if lf >= start + 2 && bytes[lf - 1] == 0x0D && bytes[lf - 2] == 0x0A { return lf + 1 }
             i = lf + 1
         }
         return nil
@@ -234,13 +252,17 @@ public struct RequestParser {
         return base.distance(to: UnsafeRawPointer(p))
     }
 
-    /// Parses a complete header section ending in CRLFCRLF.
+    /// Parses a complete header section, ending in an empty line (see `findHeadEnd`).
     private mutating func parseHeadBytes(_ bytes: UnsafeRawBufferPointer) throws(HTTPParseError) -> Event {
+        // Limits first, in the order `checkPartialHead` applies them.
+        if let lineEnd = Self.index(of: 0x0A, in: bytes, from: 0),
+           Self.requestLineLength(bytes, lineFeed: lineEnd) > limits.maxRequestLine {
+            throw .uriTooLong
+        }
         if bytes.count > limits.maxHeaderBytes { throw .headersTooLarge("more than \(limits.maxHeaderBytes) bytes") }
         var lines = LineReader(bytes: bytes)
         guard let requestLine = try lines.next() else { throw .badRequest("empty request") }
-        if requestLine.count > limits.maxRequestLine { throw .uriTooLong }
-        var head = try Self.parseRequestLine(UnsafeRawBufferPointer(rebasing: bytes[requestLine]))
+        var (head, authority) = try Self.parseRequestLine(UnsafeRawBufferPointer(rebasing: bytes[requestLine]))
 
         var headers = HTTPHeaders()
         while let line = try lines.next() {
@@ -249,17 +271,23 @@ public struct RequestParser {
             let (name, value) = try Self.parseField(UnsafeRawBufferPointer(rebasing: bytes[line]))
             headers.add(name, value)
         }
+        if let authority {
+            // RFC 9112 §3.2.2: with an absolute-form target, its authority replaces any Host field.
+            guard !authority.isEmpty else { throw .badRequest("absolute-form target without authority") }
+            headers.set("Host", authority)
+        }
         head.headers = headers
         try Self.applySemantics(&head)
         switch head.framing {
         case .none: state = .complete
         case .length(let n): state = .fixedBody(remaining: n)
-        case .chunked: state = .chunkSize(value: 0, digits: 0, lineLength: 0, inExtension: false, sawCR: false)
+        case .chunked: state = .chunkSize(value: 0, digits: 0, lineLength: 0, sawSpace: false, inExtension: false, sawCR: false)
         }
         return .head(head)
     }
 
-    private static func parseRequestLine(_ line: UnsafeRawBufferPointer) throws(HTTPParseError) -> RequestHead {
+    /// - Returns: the head so far, and the authority of an absolute-form target.
+    private static func parseRequestLine(_ line: UnsafeRawBufferPointer) throws(HTTPParseError) -> (RequestHead, String?) {
         // method SP request-target SP HTTP-version (RFC 9112 §3): exactly one space between parts.
         guard let sp1 = line.firstIndex(of: 0x20), sp1 > 0 else { throw .badRequest("malformed request line") }
         let rest = line[(sp1 + 1)...]
@@ -270,6 +298,7 @@ public struct RequestParser {
         guard method.allSatisfy(isTokenChar) else { throw .badRequest("invalid method") }
         guard target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { throw .badRequest("invalid request target") }
         var path = String(decoding: target, as: UTF8.self)
+        var authority: String?
         if target.first != 0x2F && !(target.count == 1 && target.first == 0x2A) {
             // RFC 9112 §3.2.2: a server MUST accept the absolute-form; only its path and query matter here.
             let lower = path.lowercased()
@@ -277,10 +306,12 @@ public struct RequestParser {
                 throw .badRequest("request target must be in origin or absolute form")
             }
             let rest = path.drop { $0 != "/" }.dropFirst(2)
-            if let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) {
-                path = rest[slash] == "/" ? String(rest[slash...]) : "/" + rest[slash...]
-            } else {
+            let slash = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+            authority = String(rest[..<slash])
+            if slash == rest.endIndex {
                 path = "/"
+            } else {
+                path = rest[slash] == "/" ? String(rest[slash...]) : "/" + rest[slash...]
             }
         }
         let minor: Int
@@ -295,7 +326,7 @@ public struct RequestParser {
         } else {
             throw .badRequest("invalid HTTP version")
         }
-        return RequestHead(method: String(decoding: method, as: UTF8.self), target: path, versionMinor: minor)
+        return (RequestHead(method: String(decoding: method, as: UTF8.self), target: path, versionMinor: minor), authority)
     }
 
     private static func parseField(_ line: UnsafeRawBufferPointer) throws(HTTPParseError) -> (String, String) {
@@ -355,7 +386,7 @@ public struct RequestParser {
         }
         head.keepAlive = head.versionMinor == 1 ? !close : (keepAlive && !close)
 
-        if let expect = headers["Expect"] {
+        for expect in headers.values("Expect") {
             guard expect.trimmingSpaces.lowercased() == "100-continue" else { throw .expectationFailed }
             head.expectContinue = head.versionMinor == 1
         }

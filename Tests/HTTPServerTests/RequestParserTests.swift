@@ -243,6 +243,9 @@ struct ValidRequestCase: Sendable, CustomTestStringConvertible {
                 + "000c\r\nABCDEFGHIJKL\r\n00\r\n\r\n",
               .init(.init("PUT", "/u", headers: ["Host: r", "Transfer-Encoding: Chunked"], framing: .chunked),
                     body: "0123456789abcdefghijk" + String(repeating: "x", count: 31) + "ABCDEFGHIJKL")),
+        .init("whitespace after chunk size", "PUT /u HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + "3 \t\r\nabc\r\n2\t;x\r\nde\r\n0 \r\n\r\n",
+              .init(.init("PUT", "/u", headers: ["Host: r", "Transfer-Encoding: chunked"], framing: .chunked), body: "abcde")),
         .init("HTTP/1.0 without keep-alive", "GET / HTTP/1.0\r\n\r\n",
               .init(.init("GET", "/", versionMinor: 0, headers: [], keepAlive: false))),
         .init("HTTP/1.0 with keep-alive", "POST /form HTTP/1.0\r\nConnection: Keep-Alive\r\nContent-Length: 3\r\n\r\nabc"
@@ -265,6 +268,8 @@ struct ValidRequestCase: Sendable, CustomTestStringConvertible {
               .init(.init("GET", "/v2/?x=1", headers: ["Host: host"]))),
         .init("absolute-form target without path", "GET HTTPS://Host:5000?x=1 HTTP/1.1\r\nHost: Host:5000\r\n\r\n",
               .init(.init("GET", "/?x=1", headers: ["Host: Host:5000"]))),
+        .init("absolute-form authority replaces Host", "GET http://real:5000/x HTTP/1.1\r\nHost: other\r\n\r\n",
+              .init(.init("GET", "/x", headers: ["Host: real:5000"]))),
         .init("asterisk-form target", "OPTIONS * HTTP/1.1\r\nHost: r\r\n\r\n",
               .init(.init("OPTIONS", "*", headers: ["Host: r"]))),
         .init("field values trimmed, tabs and obs-text kept, empty value",

@@ -28,8 +28,9 @@ let package = Package(
             "SystemIO",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "BlobStore", dependencies: ["SystemIO", "OCIModel", "CLinuxShim"]),
         .target(name: "Registry", dependencies: [
-            "HTTPServer", "OCIModel", "SystemIO",
+            "HTTPServer", "OCIModel", "SystemIO", "BlobStore",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "swregistry", dependencies: [

@@ -4,14 +4,14 @@ import Foundation
 ///
 /// Encoders are made per call: `JSONEncoder` is a class and not `Sendable`, and making one is cheap
 /// next to encoding.
-enum JSONCoding {
+public enum JSONCoding {
     /// Encodes `value` compactly, with keys sorted and without escaping `/`.
     ///
     /// Sorted keys make the output deterministic: Foundation's encoder otherwise emits object keys
     /// in hash order, so the same manifest could encode to different bytes, and thus a different
     /// digest, from one run to the next. Unescaped slashes avoid `application\/vnd.oci…`, valid
     /// JSON that no other registry or tool produces.
-    static func encode(_ value: some Encodable) throws -> [UInt8] {
+    public static func encode(_ value: some Encodable) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array(try encoder.encode(value))
@@ -19,7 +19,7 @@ enum JSONCoding {
 
     /// Encodes a value whose types cannot fail to encode (strings, integers, booleans, containers
     /// of those, and ``JSONValue``, which writes non-finite numbers as `null`).
-    static func encodeInfallibly(_ value: some Encodable) -> [UInt8] {
+    public static func encodeInfallibly(_ value: some Encodable) -> [UInt8] {
         do {
             return try encode(value)
         } catch {
@@ -27,8 +27,12 @@ enum JSONCoding {
         }
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         try JSONDecoder().decode(type, from: data)
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        try JSONDecoder().decode(type, from: Data(bytes))
     }
 }
 

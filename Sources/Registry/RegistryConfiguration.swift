@@ -2,6 +2,17 @@
 public struct RegistryConfiguration: Sendable {
     /// Root folder of the store.
     public var storagePath: String
+    /// Largest manifest accepted, in bytes (distribution-spec suggests 4 MiB).
+    public var maxManifestBytes = 4 * 1024 * 1024
+    /// Largest page of `/v2/_catalog`; a larger `n` is refused with PAGINATION_NUMBER_INVALID (as distribution
+    /// does since CVE-2023-2253), and it is the page size when `n` is absent.
+    public var catalogMaxEntries = 1000
+    /// Upload sessions idle for longer than this are deleted.
+    public var uploadExpirySeconds = 24 * 3600
+    /// Most upload sessions open at once; more get TOOMANYREQUESTS.
+    public var maxOpenUploads = 1000
+    /// Threads for blocking store work (fsync, renames, directory walks).
+    public var blockingThreads = 4
 
     public init(storagePath: String) {
         self.storagePath = storagePath

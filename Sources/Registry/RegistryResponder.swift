@@ -1,16 +1,30 @@
+import BlobStore
+import Glibc
 import HTTPServer
 import Logging
 import OCIModel
+import SystemIO
 
-/// The registry's HTTP face: routes distribution-spec requests.
+/// The registry's HTTP face: routes distribution-spec v1.1 requests to the store and renders the answers.
 ///
-/// This first version answers the API version check and the health probe; the blob, manifest, tag, referrer
-/// and catalog routes build on it.
-public struct RegistryResponder: HTTPResponder {
+/// Handlers run on the connection's event loop. Cheap reads (a stat, an open, a cached manifest) happen there;
+/// anything that syncs, renames or walks directories goes to `pool`.
+public final class RegistryResponder: HTTPResponder {
     public let configuration: RegistryConfiguration
+    public let store: BlobStore
+    let pool: BlockingPool
+    let logger: Logger
 
-    public init(configuration: RegistryConfiguration) {
+    /// Opens the store (creating it if needed) and removes upload sessions that expired while the server was down.
+    /// - Throws: `SystemError` when the store folders cannot be created.
+    public init(configuration: RegistryConfiguration, logger: Logger = Logger(label: "swregistry.registry")) throws {
         self.configuration = configuration
+        self.logger = logger
+        store = try BlobStore(root: configuration.storagePath, maxOpenUploads: configuration.maxOpenUploads)
+        pool = BlockingPool(threadCount: configuration.blockingThreads)
+        let expired = store.uploads.expire(olderThan: configuration.uploadExpirySeconds)
+        if expired > 0 { logger.info("removed \(expired) expired upload sessions") }
+        startExpiryTimer()
     }
 
     public func respond(to request: Request, body: RequestBody) async throws -> Response {
@@ -18,27 +32,115 @@ public struct RegistryResponder: HTTPResponder {
             return try await route(request, body: body)
         } catch let error as RegistryError {
             return error.httpResponse
+        } catch let error as StoreError {
+            return RegistryError(error).httpResponse
+        } catch let error as BodyError {
+            if case .tooLarge = error { return RegistryError(.sizeInvalid, error.description, status: 413).httpResponse }
+            throw error
         }
     }
 
     private func route(_ request: Request, body: RequestBody) async throws -> Response {
-        switch request.path {
-        case "/v2", "/v2/":
-            try allow(request, "GET", "HEAD")
-            return Response(status: .ok, headers: Self.apiHeaders, bytes: Array("{}".utf8))
-        case "/healthz":
+        switch Route(path: request.path) {
+        case .health:
             try allow(request, "GET", "HEAD")
             return Response(status: .ok, headers: ["Content-Type": "application/json"], bytes: Array(#"{"status":"ok"}"#.utf8))
-        default:
+        case .base:
+            try allow(request, "GET", "HEAD")
+            return Response(status: .ok, headers: Self.apiHeaders, bytes: Array("{}".utf8))
+        case .catalog:
+            try allow(request, "GET")
+            return try await catalog(request)
+        case .blob(let name, let digest):
+            let name = try repositoryName(name)
+            let digest = try parseDigest(digest)
+            switch request.method {
+            case "GET", "HEAD": return try getBlob(request, name, digest)
+            case "DELETE": return try await deleteBlob(name, digest)
+            default: throw methodNotAllowed(request, "GET, HEAD, DELETE")
+            }
+        case .uploads(let name):
+            let name = try repositoryName(name)
+            try allow(request, "POST")
+            return try await startUpload(request, name, body: body)
+        case .upload(let name, let id):
+            let name = try repositoryName(name)
+            switch request.method {
+            case "PATCH": return try await patchUpload(request, name, id, body: body)
+            case "PUT": return try await finishUpload(request, name, id, body: body)
+            case "GET": return try uploadStatus(name, id)
+            case "DELETE": return try cancelUpload(name, id)
+            default: throw methodNotAllowed(request, "GET, PATCH, PUT, DELETE")
+            }
+        case .manifest(let name, let reference):
+            let name = try repositoryName(name)
+            switch request.method {
+            case "GET", "HEAD": return try getManifest(request, name, reference)
+            case "PUT": return try await putManifest(request, name, reference, body: body)
+            case "DELETE": return try await deleteManifest(name, reference)
+            default: throw methodNotAllowed(request, "GET, HEAD, PUT, DELETE")
+            }
+        case .tags(let name):
+            let name = try repositoryName(name)
+            try allow(request, "GET")
+            return try await tags(request, name)
+        case .referrers(let name, let digest):
+            let name = try repositoryName(name)
+            let digest = try parseDigest(digest)
+            try allow(request, "GET")
+            return try referrers(request, name, digest)
+        case .notFound:
             // As distribution does for paths outside the API: a plain 404.
             return .text(.notFound, "404 page not found")
         }
     }
 
+    // MARK: - Validation shared by the handlers
+
+    func repositoryName(_ text: String) throws(RegistryError) -> RepositoryName {
+        do {
+            return try RepositoryName(validating: text)
+        } catch {
+            throw RegistryError(.nameInvalid, "invalid repository name: \(error)")
+        }
+    }
+
+    func parseDigest(_ text: some StringProtocol) throws(RegistryError) -> Digest {
+        do {
+            return try Digest(parsing: text)
+        } catch {
+            throw RegistryError(.digestInvalid, "\(error)")
+        }
+    }
+
     private func allow(_ request: Request, _ methods: String...) throws(RegistryError) {
         guard methods.contains(request.method) else {
-            throw RegistryError(.unsupported, "\(request.method) is not supported here",
-                                headers: ["Allow": methods.joined(separator: ", ")])
+            throw methodNotAllowed(request, methods.joined(separator: ", "))
+        }
+    }
+
+    private func methodNotAllowed(_ request: Request, _ allow: String) -> RegistryError {
+        RegistryError(.unsupported, "\(request.method) is not supported here", headers: ["Allow": allow])
+    }
+
+    /// Runs blocking store work on the pool.
+    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws(StoreError) -> T) async throws -> T {
+        try await pool.run { () throws -> T in try body() }
+    }
+
+    private func startExpiryTimer() {
+        let interval = UInt64(max(60, min(configuration.uploadExpirySeconds / 4, 3600)))
+        let uploads = store.uploads
+        let expiry = configuration.uploadExpirySeconds
+        let logger = logger
+        let pool = pool
+        Task.detached { [weak self] in
+            while self != nil {
+                try? await Task.sleep(nanoseconds: interval * 1_000_000_000)
+                guard self != nil else { return }
+                let removed = (try? await pool.run { uploads.expire(olderThan: expiry) }) ?? 0
+                if removed > 0 { logger.info("removed \(removed) expired upload sessions") }
+            }
         }
     }
 
@@ -47,4 +149,11 @@ public struct RegistryResponder: HTTPResponder {
         "Content-Type": "application/json",
         "Docker-Distribution-API-Version": "registry/2.0",
     ]
+
+    /// API headers plus more.
+    static func headers(_ extra: (String, String)...) -> HTTPHeaders {
+        var all = apiHeaders
+        for (name, value) in extra { all.set(name, value) }
+        return all
+    }
 }

@@ -93,7 +93,13 @@ struct Serve: ParsableCommand {
         config.parser.maxHeaderBytes = maxHeaderBytes
         config.parser.maxHeaderCount = maxHeaderCount
 
-        let responder = RegistryResponder(configuration: RegistryConfiguration(storagePath: storage))
+        let responder: RegistryResponder
+        do {
+            responder = try RegistryResponder(configuration: RegistryConfiguration(storagePath: storage), logger: logger)
+        } catch {
+            logger.critical("cannot open the store under \(storage): \(error)")
+            throw ExitCode(1)
+        }
         let server: HTTPServer
         do {
             server = try HTTPServer(configuration: config, responder: responder, logger: logger)

@@ -1,0 +1,152 @@
+import Glibc
+import OCIModel
+import SystemIO
+
+/// A manifest as stored: its exact bytes, digest and media type.
+public struct StoredManifest: Sendable {
+    public let bytes: [UInt8]
+    public let digest: Digest
+    public let mediaType: String
+}
+
+extension BlobStore {
+    /// Stores a manifest's exact bytes and links it into `name`, then points `tag` at it, then records it as a
+    /// referrer of its subject. Each step is durable before the next makes it reachable.
+    /// - Parameters:
+    ///   - referrer: the descriptor to list under the subject's referrers, when the manifest has a subject.
+    public func putManifest(_ name: RepositoryName, bytes: [UInt8], digest: Digest, mediaType: String, tag: Tag?,
+                            subject: Digest?, referrer: Descriptor?) throws(StoreError) {
+        do {
+            try metadataLock.withLock { _ throws(SystemError) in
+                let blobPath = layout.blob(digest)
+                if FileSystem.fileSize(blobPath) != Int64(bytes.count) {
+                    try FileSystem.writeAtomically(bytes, to: blobPath, tmpDirectory: layout.tmpDirectory)
+                }
+                let revision = layout.revisionLink(name, digest)
+                if FileSystem.read(revisionIfSmall: revision) != Array(mediaType.utf8) {
+                    try FileSystem.writeAtomically(Array(mediaType.utf8), to: revision, tmpDirectory: layout.tmpDirectory)
+                }
+                cache.setRevision(name, digest, mediaType: mediaType)
+                cache.setManifest(digest, bytes)
+                if let subject, let referrer {
+                    let encoded = JSONCoding.encodeInfallibly(referrer)
+                    try FileSystem.writeAtomically(encoded, to: layout.referrer(name, subject: subject, referrer: digest),
+                                                   tmpDirectory: layout.tmpDirectory)
+                }
+                if let tag {
+                    try FileSystem.writeAtomically(Array(digest.description.utf8), to: layout.tag(name, tag),
+                                                   tmpDirectory: layout.tmpDirectory)
+                    cache.setTag(name, tag, digest)
+                }
+            }
+        } catch {
+            throw .io(error)
+        }
+    }
+
+    /// The digest a tag points to.
+    /// - Throws: `manifestUnknown` when there is no such tag.
+    public func resolve(_ name: RepositoryName, tag: Tag) throws(StoreError) -> Digest {
+        if let digest = cache.tag(name, tag) { return digest }
+        let text: [UInt8]?
+        do { text = try FileSystem.read(layout.tag(name, tag), maxBytes: 1024) } catch { throw .io(error) }
+        guard let text, let digest = try? Digest(parsing: String(decoding: text, as: UTF8.self)) else {
+            throw .manifestUnknown(tag.value)
+        }
+        cache.setTag(name, tag, digest)
+        return digest
+    }
+
+    /// The media type of a manifest of `name`, or nil when the repository does not hold it.
+    public func manifestMediaType(_ name: RepositoryName, _ digest: Digest) -> String? {
+        if let mediaType = cache.revision(name, digest) { return mediaType }
+        guard let bytes = FileSystem.read(revisionIfSmall: layout.revisionLink(name, digest)) else { return nil }
+        let mediaType = String(decoding: bytes, as: UTF8.self)
+        cache.setRevision(name, digest, mediaType: mediaType)
+        return mediaType
+    }
+
+    /// A manifest of `name` by digest.
+    /// - Throws: `manifestUnknown` when the repository does not hold it.
+    public func manifest(_ name: RepositoryName, _ digest: Digest, maxBytes: Int) throws(StoreError) -> StoredManifest {
+        guard let mediaType = manifestMediaType(name, digest) else { throw .manifestUnknown(digest.description) }
+        if let bytes = cache.manifest(digest) {
+            return StoredManifest(bytes: bytes, digest: digest, mediaType: mediaType)
+        }
+        let bytes: [UInt8]?
+        do { bytes = try FileSystem.read(layout.blob(digest), maxBytes: maxBytes) } catch { throw .io(error) }
+        guard let bytes else { throw .manifestUnknown(digest.description) }
+        cache.setManifest(digest, bytes)
+        return StoredManifest(bytes: bytes, digest: digest, mediaType: mediaType)
+    }
+
+    /// Removes a manifest from `name`: its revision link, every tag pointing to it, and its referrer entry.
+    /// - Parameter subject: the manifest's subject, whose referrers list it.
+    public func deleteManifest(_ name: RepositoryName, _ digest: Digest, subject: Digest?) throws(StoreError) {
+        try metadataLock.withLock { _ throws(StoreError) in
+            guard manifestMediaType(name, digest) != nil else { throw StoreError.manifestUnknown(digest.description) }
+            do throws(SystemError) {
+                for tagName in try FileSystem.list(layout.tagsDirectory(name)) {
+                    guard let tag = try? Tag(validating: tagName) else { continue }
+                    if let text = try FileSystem.read(layout.tag(name, tag), maxBytes: 1024),
+                       String(decoding: text, as: UTF8.self) == digest.description {
+                        try FileSystem.remove(layout.tag(name, tag))
+                    }
+                }
+                cache.dropTags(name)
+                if let subject {
+                    try FileSystem.remove(layout.referrer(name, subject: subject, referrer: digest))
+                }
+                try FileSystem.remove(layout.revisionLink(name, digest))
+                cache.setRevision(name, digest, mediaType: nil)
+            } catch {
+                throw StoreError.io(error)
+            }
+        }
+    }
+
+    /// Removes a tag; the manifest stays.
+    public func deleteTag(_ name: RepositoryName, _ tag: Tag) throws(StoreError) {
+        try metadataLock.withLock { _ throws(StoreError) in
+            let removed: Bool
+            do throws(SystemError) { removed = try FileSystem.remove(layout.tag(name, tag)) } catch { throw StoreError.io(error) }
+            cache.setTag(name, tag, nil)
+            guard removed else { throw StoreError.manifestUnknown(tag.value) }
+        }
+    }
+
+    /// The tags of a repository, in lexical (byte) order.
+    /// - Throws: `nameUnknown` when the repository does not exist.
+    public func tags(_ name: RepositoryName) throws(StoreError) -> [String] {
+        guard repositoryExists(name) else { throw .nameUnknown(name.value) }
+        do {
+            return try FileSystem.list(layout.tagsDirectory(name)).filter { (try? Tag(validating: $0)) != nil }
+                .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        } catch {
+            throw .io(error)
+        }
+    }
+
+    /// The descriptors of the manifests in `name` whose subject is `subject`.
+    public func referrers(_ name: RepositoryName, subject: Digest) throws(StoreError) -> [Descriptor] {
+        let dir = layout.referrersDirectory(name, subject: subject)
+        do {
+            var result: [Descriptor] = []
+            for entry in try FileSystem.list(dir).sorted() {
+                guard let bytes = try FileSystem.read("\(dir)/\(entry)", maxBytes: 1 << 20),
+                      let descriptor = try? JSONCoding.decode(Descriptor.self, from: bytes) else { continue }
+                result.append(descriptor)
+            }
+            return result
+        } catch {
+            throw .io(error)
+        }
+    }
+}
+
+extension FileSystem {
+    /// A small file's bytes, or nil when missing or unreadable (for marker files whose absence is the answer).
+    static func read(revisionIfSmall path: String) -> [UInt8]? {
+        (try? read(path, maxBytes: 4096)) ?? nil
+    }
+}

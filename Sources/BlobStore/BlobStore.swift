@@ -1,0 +1,101 @@
+import Glibc
+import OCIModel
+import Synchronization
+import SystemIO
+
+/// The content-addressed, deduplicated store: one copy of each blob, repositories holding links
+/// (see `Layout` for the tree).
+///
+/// Methods block (file I/O, `fsync`): call the mutating ones from a `BlockingPool`. Reads of small metadata are
+/// served from `MetadataCache` when hot. Every mutation writes new data durably before making it reachable, so a
+/// `kill -9` at any instant leaves a consistent store; what a crash can leave behind is unreferenced content
+/// (collected later) and files in `tmp/` (removed at start).
+public final class BlobStore: Sendable {
+    public let layout: Layout
+    let cache = MetadataCache()
+    /// Serialises metadata mutations (manifests, tags, referrers) so that the cache always agrees with the disk.
+    let metadataLock = Mutex(())
+    public let uploads: UploadRegistry
+
+    /// Opens (creating if needed) a store under `root`.
+    /// - Parameters:
+    ///   - maxOpenUploads: the most upload sessions at once.
+    /// - Throws: `SystemError` when the folders cannot be created.
+    public init(root: String, maxOpenUploads: Int = 1000) throws(SystemError) {
+        layout = Layout(root: root)
+        for dir in [layout.root, layout.blobsDirectory, layout.repositoriesDirectory, layout.uploadsDirectory, layout.tmpDirectory] {
+            try FileSystem.makeDirectories(dir)
+        }
+        // Files in tmp/ are writes a crash interrupted; nothing refers to them.
+        for name in try FileSystem.list(layout.tmpDirectory) {
+            unlink("\(layout.tmpDirectory)/\(name)")
+        }
+        uploads = try UploadRegistry(layout: layout, maxOpen: maxOpenUploads)
+    }
+
+    // MARK: - Blobs
+
+    /// The size of a stored blob, whatever repository links it; nil when absent.
+    public func blobSize(_ digest: Digest) -> Int64? {
+        FileSystem.fileSize(layout.blob(digest))
+    }
+
+    /// Whether `name` links the blob.
+    public func isLinked(_ name: RepositoryName, _ digest: Digest) -> Bool {
+        FileSystem.exists(layout.layerLink(name, digest))
+    }
+
+    /// Opens a blob of a repository for reading.
+    /// - Returns: the open descriptor and the blob's size.
+    /// - Throws: `StoreError.blobUnknown` when the repository does not link it.
+    public func openBlob(_ name: RepositoryName, _ digest: Digest) throws(StoreError) -> (SharedFileDescriptor, Int64) {
+        guard isLinked(name, digest) else { throw .blobUnknown(digest) }
+        let fd = open(layout.blob(digest), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw .blobUnknown(digest) }
+            throw .io(SystemError("open blob", errno: errno))
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            close(fd)
+            throw .io(SystemError("fstat blob", errno: e))
+        }
+        return (SharedFileDescriptor(taking: fd), Int64(st.st_size))
+    }
+
+    /// Links a stored blob into a repository (cross-repository mount).
+    /// - Throws: `StoreError.blobUnknown` when the blob is not stored.
+    public func linkBlob(_ name: RepositoryName, _ digest: Digest) throws(StoreError) {
+        guard blobSize(digest) != nil else { throw .blobUnknown(digest) }
+        do { try FileSystem.touch(layout.layerLink(name, digest)) } catch { throw .io(error) }
+    }
+
+    /// Removes a blob's link from a repository; the content stays until garbage collection.
+    public func unlinkBlob(_ name: RepositoryName, _ digest: Digest) throws(StoreError) {
+        let removed: Bool
+        do { removed = try FileSystem.remove(layout.layerLink(name, digest)) } catch { throw .io(error) }
+        guard removed else { throw .blobUnknown(digest) }
+    }
+
+    // MARK: - Repositories
+
+    public func repositoryExists(_ name: RepositoryName) -> Bool {
+        FileSystem.isRealDirectory(layout.repository(name))
+    }
+
+    /// Every repository holding a manifest or a blob, sorted. Walks the tree: call it from a blocking pool.
+    public func repositories() throws(StoreError) -> [String] {
+        var found: [String] = []
+        func walk(_ relative: String) throws(SystemError) {
+            let path = relative.isEmpty ? layout.repositoriesDirectory : "\(layout.repositoriesDirectory)/\(relative)"
+            let entries = try FileSystem.list(path)
+            if entries.contains("_manifests") || entries.contains("_layers") { found.append(relative) }
+            for entry in entries where !entry.hasPrefix("_") && FileSystem.isRealDirectory("\(path)/\(entry)") {
+                try walk(relative.isEmpty ? entry : "\(relative)/\(entry)")
+            }
+        }
+        do { try walk("") } catch { throw .io(error) }
+        return found.sorted()
+    }
+}

@@ -1,0 +1,20 @@
+import OCIModel
+import SystemIO
+
+/// What can go wrong in the store, in the store's terms; the registry maps each case to one OCI error code.
+public enum StoreError: Error, Sendable, Equatable {
+    case blobUnknown(Digest)
+    case manifestUnknown(String)
+    case nameUnknown(String)
+    case uploadUnknown(String)
+    case digestMismatch(expected: Digest, actual: Digest)
+    case sizeInvalid(String)
+    /// A chunk does not start where the upload ends; carries the upload's current size.
+    case rangeInvalid(currentSize: Int64)
+    case manifestInvalid(String)
+    case manifestBlobUnknown(Digest)
+    case tooManyUploads(limit: Int)
+    /// Another request is writing to this upload right now.
+    case uploadBusy(String)
+    case io(SystemError)
+}

@@ -1,0 +1,32 @@
+import BlobStore
+import HTTPServer
+import OCIModel
+
+extension RegistryResponder {
+    /// `GET`/`HEAD /v2/<name>/blobs/<digest>`: the blob if this repository links it, sent with `sendfile`;
+    /// `Range` is applied by the engine.
+    func getBlob(_ request: Request, _ name: RepositoryName, _ digest: Digest) throws -> Response {
+        var headers = Self.apiHeaders
+        headers.set("Content-Type", "application/octet-stream")
+        headers.set("Docker-Content-Digest", digest.description)
+        headers.set("Accept-Ranges", "bytes")
+        headers.set("ETag", "\"\(digest)\"")
+        headers.set("Cache-Control", "max-age=31536000")
+        if request.method == "HEAD" {
+            guard store.isLinked(name, digest), let size = store.blobSize(digest) else {
+                throw RegistryError(StoreError.blobUnknown(digest))
+            }
+            headers.set("Content-Length", "\(size)")
+            return Response(status: .ok, headers: headers)
+        }
+        let (fd, size) = try store.openBlob(name, digest)
+        return Response(status: .ok, headers: headers, body: .file(fd, offset: 0, length: size))
+    }
+
+    /// `DELETE /v2/<name>/blobs/<digest>`: unlinks the blob from this repository (202).
+    func deleteBlob(_ name: RepositoryName, _ digest: Digest) async throws -> Response {
+        let store = store
+        try await blocking { () throws(StoreError) in try store.unlinkBlob(name, digest) }
+        return Response(status: .accepted, headers: Self.headers(("Docker-Content-Digest", digest.description)))
+    }
+}

@@ -1,0 +1,138 @@
+import BlobStore
+import HTTPServer
+import OCIModel
+
+extension RegistryResponder {
+    /// A manifest reference: a tag or a digest.
+    enum Reference {
+        case tag(Tag)
+        case digest(Digest)
+    }
+
+    /// Parses `<reference>`: anything with a `:` must be a digest (DIGEST_INVALID otherwise), the rest a tag.
+    /// - Parameter forWrite: an invalid tag is MANIFEST_INVALID on PUT; on reads it names nothing (MANIFEST_UNKNOWN).
+    func parseReference(_ text: String, forWrite: Bool) throws(RegistryError) -> Reference {
+        if text.contains(":") { return .digest(try parseDigest(text)) }
+        do {
+            return .tag(try Tag(validating: text))
+        } catch {
+            if forWrite { throw RegistryError(.manifestInvalid, "invalid tag: \(error)") }
+            throw RegistryError(.manifestUnknown, "manifest unknown to registry", detail: .object(["reference": .string(text)]))
+        }
+    }
+
+    /// `GET`/`HEAD /v2/<name>/manifests/<reference>`: the exact bytes stored, typed with the manifest's media type.
+    func getManifest(_ request: Request, _ name: RepositoryName, _ referenceText: String) throws -> Response {
+        let reference = try parseReference(referenceText, forWrite: false)
+        let manifest: StoredManifest
+        switch lookUpManifest(name, reference) {
+        case .success(let found): manifest = found
+        case .failure(.manifestUnknown) where !store.repositoryExists(name):
+            throw RegistryError(StoreError.nameUnknown(name.value))
+        case .failure(let error): throw error
+        }
+        let digest = manifest.digest
+        var headers = Self.apiHeaders
+        headers.set("Content-Type", manifest.mediaType)
+        headers.set("Docker-Content-Digest", digest.description)
+        headers.set("ETag", "\"\(digest)\"")
+        if request.method == "HEAD" {
+            headers.set("Content-Length", "\(manifest.bytes.count)")
+            return Response(status: .ok, headers: headers)
+        }
+        return Response(status: .ok, headers: headers, body: .bytes(manifest.bytes))
+    }
+
+    /// Resolves a tag or digest of `name` to the stored manifest.
+    private func lookUpManifest(_ name: RepositoryName, _ reference: Reference) -> Result<StoredManifest, StoreError> {
+        do throws(StoreError) {
+            let digest: Digest
+            switch reference {
+            case .digest(let d): digest = d
+            case .tag(let tag): digest = try store.resolve(name, tag: tag)
+            }
+            return .success(try store.manifest(name, digest, maxBytes: configuration.maxManifestBytes))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// `PUT /v2/<name>/manifests/<reference>`: validates and stores the manifest's exact bytes (201).
+    func putManifest(_ request: Request, _ name: RepositoryName, _ referenceText: String, body: RequestBody) async throws -> Response {
+        let reference = try parseReference(referenceText, forWrite: true)
+        if let length = body.declaredLength, length > configuration.maxManifestBytes {
+            throw RegistryError(.sizeInvalid, "manifest of \(length) bytes exceeds the \(configuration.maxManifestBytes)-byte limit", status: 413)
+        }
+        let bytes = try await body.collect(upTo: configuration.maxManifestBytes)
+        let contentType = request.headers["Content-Type"]
+        let document: ManifestDocument
+        do {
+            document = try ManifestDocument.parse(bytes, contentType: contentType)
+        } catch {
+            throw RegistryError(.manifestInvalid, "\(error)")
+        }
+
+        let algorithm: Digest.Algorithm
+        if case .digest(let d) = reference { algorithm = d.algorithm } else { algorithm = .sha256 }
+        let digest = Digest.compute(algorithm, of: bytes)
+        if case .digest(let expected) = reference, expected != digest {
+            throw RegistryError(StoreError.digestMismatch(expected: expected, actual: digest))
+        }
+        try checkReferences(document, in: name)
+
+        let mediaType = document.mediaType.rawValue
+        var referrer: Descriptor?
+        if document.subject != nil {
+            referrer = Descriptor(mediaType: document.mediaType, digest: digest, size: Int64(bytes.count),
+                                  annotations: document.annotations, artifactType: document.artifactType)
+        }
+        var tagToSet: Tag?
+        if case .tag(let t) = reference { tagToSet = t }
+        let store = store, subject = document.subject?.digest, referrerCopy = referrer, tag = tagToSet
+        try await blocking { () throws(StoreError) in
+            try store.putManifest(name, bytes: bytes, digest: digest, mediaType: mediaType, tag: tag,
+                                  subject: subject, referrer: referrerCopy)
+        }
+        var headers = Self.headers(("Location", "/v2/\(name.value)/manifests/\(digest)"),
+                                   ("Docker-Content-Digest", digest.description))
+        if let subject {
+            // distribution-spec: a registry that processes `subject` says so with OCI-Subject.
+            headers.set("OCI-Subject", subject.description)
+        }
+        return Response(status: .created, headers: headers)
+    }
+
+    /// Every blob an image manifest names must be in the repository, and every child of an index (foreign
+    /// layers, which carry `urls`, excepted).
+    private func checkReferences(_ document: ManifestDocument, in name: RepositoryName) throws(RegistryError) {
+        switch document {
+        case .manifest(let manifest):
+            for descriptor in [manifest.config] + manifest.layers where (descriptor.urls ?? []).isEmpty {
+                guard store.isLinked(name, descriptor.digest) || store.manifestMediaType(name, descriptor.digest) != nil else {
+                    throw RegistryError(StoreError.manifestBlobUnknown(descriptor.digest))
+                }
+            }
+        case .index(let index):
+            for descriptor in index.manifests {
+                guard store.manifestMediaType(name, descriptor.digest) != nil else {
+                    throw RegistryError(StoreError.manifestBlobUnknown(descriptor.digest))
+                }
+            }
+        }
+    }
+
+    /// `DELETE /v2/<name>/manifests/<reference>`: by digest removes the manifest (and tags pointing to it); by
+    /// tag removes only the tag (202).
+    func deleteManifest(_ name: RepositoryName, _ referenceText: String) async throws -> Response {
+        let store = store
+        switch try parseReference(referenceText, forWrite: false) {
+        case .tag(let tag):
+            try await blocking { () throws(StoreError) in try store.deleteTag(name, tag) }
+        case .digest(let digest):
+            let manifest = try store.manifest(name, digest, maxBytes: configuration.maxManifestBytes)
+            let subject = (try? ManifestDocument.parse(manifest.bytes, contentType: manifest.mediaType))?.subject?.digest
+            try await blocking { () throws(StoreError) in try store.deleteManifest(name, digest, subject: subject) }
+        }
+        return Response(status: .accepted, headers: Self.apiHeaders)
+    }
+}

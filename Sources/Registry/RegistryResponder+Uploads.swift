@@ -1,0 +1,135 @@
+import BlobStore
+import HTTPServer
+import OCIModel
+
+extension RegistryResponder {
+    /// `POST /v2/<name>/blobs/uploads/`: mount (`?mount=&from=`, or automatic when the blob is stored), monolithic
+    /// upload (`?digest=` with the body), or a new session (202).
+    func startUpload(_ request: Request, _ name: RepositoryName, body: RequestBody) async throws -> Response {
+        if let mountText = request.query("mount") {
+            let digest = try parseDigest(mountText)
+            let mountable: Bool
+            if let fromText = request.query("from") {
+                let from = try repositoryName(fromText)
+                mountable = store.isLinked(from, digest)
+            } else {
+                // Automatic mount: the blob is in the store, whichever repository brought it.
+                mountable = store.blobSize(digest) != nil
+            }
+            if mountable {
+                let store = store
+                try await blocking { () throws(StoreError) in try store.linkBlob(name, digest) }
+                return blobCreated(name, digest)
+            }
+        }
+        if let digestText = request.query("digest") {
+            let digest = try parseDigest(digestText)
+            let upload = try store.uploads.start(name)
+            do {
+                try await receive(body, into: upload)
+                try await commit(upload, digest)
+            } catch {
+                store.uploads.cancel(upload)
+                throw error
+            }
+            return blobCreated(name, digest)
+        }
+        let upload = try store.uploads.start(name)
+        store.uploads.release(upload)
+        return uploadAccepted(upload, status: .accepted)
+    }
+
+    /// `PATCH /v2/<name>/blobs/uploads/<id>`: one chunk (with `Content-Range`) or the whole stream (without).
+    func patchUpload(_ request: Request, _ name: RepositoryName, _ id: String, body: RequestBody) async throws -> Response {
+        let upload = try store.uploads.acquire(id, for: name)
+        defer { store.uploads.release(upload) }
+        if let range = request.headers["Content-Range"] {
+            try checkChunk(range, declaredLength: body.declaredLength, upload)
+        }
+        try await receive(body, into: upload)
+        return uploadAccepted(upload, status: .accepted)
+    }
+
+    /// `PUT /v2/<name>/blobs/uploads/<id>?digest=`: the last chunk, if any, then verify and store (201).
+    func finishUpload(_ request: Request, _ name: RepositoryName, _ id: String, body: RequestBody) async throws -> Response {
+        guard let digestText = request.query("digest") else {
+            throw RegistryError(.digestInvalid, "the digest query parameter is required to finish an upload")
+        }
+        let digest = try parseDigest(digestText)
+        let upload = try store.uploads.acquire(id, for: name)
+        var committed = false
+        defer { if !committed { store.uploads.release(upload) } }
+        if let range = request.headers["Content-Range"] {
+            try checkChunk(range, declaredLength: body.declaredLength, upload)
+        }
+        try await receive(body, into: upload)
+        try await commit(upload, digest)
+        committed = true
+        return blobCreated(name, digest)
+    }
+
+    /// `GET /v2/<name>/blobs/uploads/<id>`: how much was received (204 with `Range`).
+    func uploadStatus(_ name: RepositoryName, _ id: String) throws -> Response {
+        let upload = try store.uploads.acquire(id, for: name)
+        store.uploads.release(upload)
+        return uploadAccepted(upload, status: .noContent)
+    }
+
+    /// `DELETE /v2/<name>/blobs/uploads/<id>`: cancels the session (204).
+    func cancelUpload(_ name: RepositoryName, _ id: String) throws -> Response {
+        let upload = try store.uploads.acquire(id, for: name)
+        store.uploads.cancel(upload)
+        return Response(status: .noContent, headers: Self.apiHeaders)
+    }
+
+    // MARK: - Helpers
+
+    /// Streams a request body into an upload, chunk by chunk, never holding it whole.
+    private func receive(_ body: RequestBody, into upload: Upload) async throws {
+        let uploads = store.uploads
+        for try await chunk in body {
+            try uploads.append(upload, chunk)
+        }
+    }
+
+    private func commit(_ upload: Upload, _ digest: Digest) async throws {
+        let uploads = store.uploads, store = store
+        try await blocking { () throws(StoreError) in try uploads.commit(upload, expected: digest, into: store) }
+    }
+
+    /// A chunk must start where the upload ends (distribution-spec: out of order → 416), and its range must
+    /// agree with its length. `Content-Range` is `<start>-<end>`, inclusive; `bytes ` and `/total` forms are
+    /// accepted too.
+    private func checkChunk(_ header: String, declaredLength: Int64?, _ upload: Upload) throws(RegistryError) {
+        var text = Substring(header).drop { $0 == " " }
+        if text.hasPrefix("bytes ") || text.hasPrefix("bytes=") { text = text.dropFirst(6) }
+        if let slash = text.firstIndex(of: "/") { text = text[..<slash] }
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let start = Int64(parts[0]), let end = Int64(parts[1]), start >= 0, end >= start else {
+            throw RegistryError(.blobUploadInvalid, "malformed Content-Range '\(header)'", status: 416,
+                                headers: ["Range": upload.rangeHeader, "Location": location(upload)])
+        }
+        guard start == upload.size else {
+            throw RegistryError(.blobUploadInvalid, "chunk starts at \(start) but the upload has \(upload.size) bytes",
+                                status: 416, headers: ["Range": upload.rangeHeader, "Location": location(upload)])
+        }
+        if let declaredLength, declaredLength != end - start + 1 {
+            throw RegistryError(.sizeInvalid, "Content-Range covers \(end - start + 1) bytes but Content-Length is \(declaredLength)",
+                                status: 416, headers: ["Range": upload.rangeHeader, "Location": location(upload)])
+        }
+    }
+
+    private func location(_ upload: Upload) -> String {
+        "/v2/\(upload.repository.value)/blobs/uploads/\(upload.id)"
+    }
+
+    private func uploadAccepted(_ upload: Upload, status: HTTPStatus) -> Response {
+        Response(status: status, headers: Self.headers(
+            ("Location", location(upload)), ("Range", upload.rangeHeader), ("Docker-Upload-UUID", upload.id.value)))
+    }
+
+    private func blobCreated(_ name: RepositoryName, _ digest: Digest) -> Response {
+        Response(status: .created, headers: Self.headers(
+            ("Location", "/v2/\(name.value)/blobs/\(digest)"), ("Docker-Content-Digest", digest.description)))
+    }
+}

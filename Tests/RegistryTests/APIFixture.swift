@@ -1,0 +1,399 @@
+import Foundation
+import Glibc
+import HTTPServer
+import Logging
+import OCIModel
+import Registry
+import SystemIO
+import Testing
+import TestSupport
+
+/// A registry served in-process on 127.0.0.1:0 over a fresh store, for black-box API tests.
+///
+/// The store lives at `<sandbox>/store`, where `<sandbox>` is a new folder of its own: hostile tests check that
+/// the sandbox holds nothing but `store` afterwards, i.e. that no request wrote outside the storage path.
+final class RegistryFixture {
+    /// The folder that holds the store and nothing else.
+    let sandbox: String
+    /// The registry's `storagePath`.
+    let storagePath: String
+    let configuration: RegistryConfiguration
+    private(set) var server: HTTPServer
+    var port: UInt16 { server.localAddress.port }
+    private var stopped = false
+
+    /// Starts a registry.
+    /// - Parameter configure: Adjusts the configuration (limits) before the responder is made.
+    init(configure: (inout RegistryConfiguration) -> Void = { _ in }) throws {
+        sandbox = "/tmp/swr-apitest-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        guard mkdir(sandbox, 0o700) == 0 else { throw FixtureError("mkdir \(sandbox): errno \(errno)") }
+        storagePath = sandbox + "/store"
+        guard mkdir(storagePath, 0o700) == 0 else { throw FixtureError("mkdir \(storagePath): errno \(errno)") }
+        var config = RegistryConfiguration(storagePath: storagePath)
+        configure(&config)
+        configuration = config
+        do {
+            server = try Self.makeServer(config)
+        } catch {
+            removeTree(sandbox)
+            throw error
+        }
+    }
+
+    private static func makeServer(_ config: RegistryConfiguration) throws -> HTTPServer {
+        let responder = try RegistryResponder(configuration: config)
+        var quiet = Logger(label: "api-test")
+        quiet.logLevel = .critical
+        return try HTTPServer(
+            configuration: ServerConfiguration(address: try SocketAddress(parsing: "127.0.0.1:0"), eventLoopCount: 2),
+            responder: responder, logger: quiet)
+    }
+
+    /// Stops the server and starts a new one over the same store (on a new port).
+    func restart() throws {
+        server.shutdown(grace: 1)
+        server.wait()
+        server = try Self.makeServer(configuration)
+    }
+
+    /// Stops the server and deletes the sandbox; safe to call twice.
+    func stop() {
+        guard !stopped else { return }
+        stopped = true
+        server.shutdown(grace: 1)
+        server.wait()
+        removeTree(sandbox)
+    }
+
+    deinit { stop() }
+
+    // MARK: - Requests
+
+    /// Sends one request on a new connection and reads the response.
+    func request(_ method: String, _ target: String, headers: [(String, String)] = [],
+                 body: [UInt8] = []) throws -> TestClient.Response {
+        let client = try TestClient(port: port, timeoutSeconds: 20)
+        return try client.request(method, target, headers: headers, body: body)
+    }
+
+    /// Starts an upload session (`POST /v2/<repo>/blobs/uploads/`); returns the upload URL as a request-target.
+    func startUpload(_ repo: String) throws -> String {
+        let response = try request("POST", "/v2/\(repo)/blobs/uploads/")
+        guard response.status == 202, let location = response.header("Location") else {
+            throw FixtureError("POST /v2/\(repo)/blobs/uploads/ answered \(response.status) \(response.text)")
+        }
+        return requestTarget(location)
+    }
+
+    /// Pushes a blob monolithically: `POST` then `PUT <location>?digest=` with the whole body.
+    /// - Returns: The blob's SHA-256 digest.
+    @discardableResult
+    func pushBlob(_ repo: String, _ bytes: [UInt8]) throws -> Digest {
+        let digest = Digest.sha256(of: bytes)
+        let location = try startUpload(repo)
+        let response = try request("PUT", appendingQuery(location, "digest=\(digest)"),
+                                   headers: [("Content-Type", "application/octet-stream")], body: bytes)
+        guard response.status == 201 else {
+            throw FixtureError("PUT \(location)?digest=\(digest) answered \(response.status) \(response.text)")
+        }
+        return digest
+    }
+
+    /// Pushes a blob and returns it as a descriptor with `mediaType`.
+    func pushDescriptor(_ repo: String, _ bytes: [UInt8], mediaType: String) throws -> Desc {
+        let digest = try pushBlob(repo, bytes)
+        return Desc(mediaType: mediaType, digest: digest, size: bytes.count)
+    }
+
+    /// `PUT /v2/<repo>/manifests/<reference>` with `Content-Type: <mediaType>`; returns the raw response.
+    func putManifest(_ repo: String, _ reference: String, _ bytes: [UInt8], mediaType: String) throws -> TestClient.Response {
+        try request("PUT", "/v2/\(repo)/manifests/\(reference)", headers: [("Content-Type", mediaType)], body: bytes)
+    }
+
+    /// Pushes a manifest and requires 201.
+    /// - Returns: The manifest as a descriptor (its digest is computed over `bytes`).
+    @discardableResult
+    func pushManifest(_ repo: String, _ reference: String, _ bytes: [UInt8], mediaType: String) throws -> Desc {
+        let response = try putManifest(repo, reference, bytes, mediaType: mediaType)
+        guard response.status == 201 else {
+            throw FixtureError("PUT /v2/\(repo)/manifests/\(reference) answered \(response.status) \(response.text)")
+        }
+        return Desc(mediaType: mediaType, digest: Digest.sha256(of: bytes), size: bytes.count)
+    }
+
+    /// Pushes a config and `layerCount` layers into `repo`, then an OCI image manifest referencing them.
+    /// - Parameters:
+    ///   - reference: The tag (or `nil` to push by digest).
+    ///   - seed: Makes the content (and so every digest) distinct per call.
+    func pushImage(_ repo: String, tag reference: String?, seed: String, layerCount: Int = 2) throws -> PushedManifest {
+        let config = try pushDescriptor(repo, Array(#"{"architecture":"amd64","os":"linux","seed":"\#(seed)"}"#.utf8),
+                                        mediaType: MediaType.ociConfig.rawValue)
+        var layers: [Desc] = []
+        for i in 0..<layerCount {
+            layers.append(try pushDescriptor(repo, testBytes(100 + i * 37, seed: "\(seed)-layer-\(i)"),
+                                             mediaType: MediaType.ociLayerGzip.rawValue))
+        }
+        let bytes = ManifestJSON.image(config: config, layers: layers)
+        let desc = try pushManifest(repo, reference ?? Digest.sha256(of: bytes).description, bytes,
+                                    mediaType: MediaType.ociManifest.rawValue)
+        return PushedManifest(bytes: bytes, desc: desc, config: config, layers: layers)
+    }
+
+    /// Follows every `Link: <…>; rel="next"` from `target`, returning each page's response.
+    func pages(_ target: String, limit: Int = 50) throws -> [TestClient.Response] {
+        var result: [TestClient.Response] = []
+        var next: String? = target
+        while let current = next, result.count < limit {
+            let response = try request("GET", current)
+            result.append(response)
+            guard response.status == 200 else { break }
+            next = nextLink(response)
+        }
+        return result
+    }
+
+    // MARK: - Sandbox inspection
+
+    /// Names in the sandbox folder; `["store"]` when nothing escaped the store.
+    func sandboxEntries() -> [String] { directoryEntries(sandbox) }
+}
+
+// MARK: - Values
+
+struct FixtureError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A descriptor as the tests write it into manifests.
+struct Desc: Hashable {
+    var mediaType: String
+    var digest: Digest
+    var size: Int
+}
+
+struct PushedManifest {
+    var bytes: [UInt8]
+    var desc: Desc
+    var config: Desc
+    var layers: [Desc]
+    var digest: Digest { desc.digest }
+}
+
+/// `GET /v2/<name>/tags/list` body.
+struct TagList: Decodable {
+    var name: String
+    var tags: [String]?
+}
+
+/// `GET /v2/_catalog` body.
+struct CatalogList: Decodable {
+    var repositories: [String]?
+}
+
+/// The image index the referrers API answers.
+struct ReferrersIndex: Decodable {
+    struct Entry: Decodable, Equatable {
+        var mediaType: String
+        var digest: String
+        var size: Int
+        var artifactType: String?
+        var annotations: [String: String]?
+    }
+
+    var schemaVersion: Int
+    var mediaType: String?
+    var manifests: [Entry]?
+}
+
+func decodeJSON<T: Decodable>(_ type: T.Type, _ response: TestClient.Response) throws -> T {
+    do {
+        return try JSONDecoder().decode(type, from: Data(response.body))
+    } catch {
+        throw FixtureError("cannot decode \(type) from \(response.status) \(response.text): \(error)")
+    }
+}
+
+/// Deterministic test content.
+func testBytes(_ count: Int, seed: String) -> [UInt8] {
+    var state: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in seed.utf8 { state = (state ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    var out: [UInt8] = []
+    out.reserveCapacity(count)
+    for _ in 0..<count {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        out.append(UInt8(truncatingIfNeeded: state))
+    }
+    return out
+}
+
+/// Manifests written by hand, with deliberate spacing, so that "exact bytes" is really tested.
+enum ManifestJSON {
+    static func descriptor(_ d: Desc, extra: String = "") -> String {
+        #"{ "mediaType": "\#(d.mediaType)", "digest": "\#(d.digest)", "size": \#(d.size)\#(extra) }"#
+    }
+
+    static func annotationsJSON(_ annotations: [(String, String)]) -> String {
+        "{" + annotations.map { #""\#($0.0)": "\#($0.1)""# }.joined(separator: ", ") + "}"
+    }
+
+    /// An image manifest (OCI by default; pass the Docker v2s2 media type for a Docker manifest).
+    static func image(mediaType: String = MediaType.ociManifest.rawValue, config: Desc, layers: [Desc],
+                      artifactType: String? = nil, subject: Desc? = nil, annotations: [(String, String)] = [],
+                      padding: Int = 0) -> [UInt8] {
+        var text = "{\n   \"schemaVersion\": 2,\n   \"mediaType\": \"\(mediaType)\",\n"
+        if let artifactType { text += "   \"artifactType\": \"\(artifactType)\",\n" }
+        text += "   \"config\": \(descriptor(config)),\n"
+        text += "   \"layers\": [\n      " + layers.map { descriptor($0) }.joined(separator: ",\n      ") + "\n   ]"
+        if let subject { text += ",\n   \"subject\": \(descriptor(subject))" }
+        var all = annotations
+        if padding > 0 { all.append(("org.example.padding", String(repeating: "p", count: padding))) }
+        if !all.isEmpty { text += ",\n   \"annotations\": \(annotationsJSON(all))" }
+        text += "\n}\n"
+        return Array(text.utf8)
+    }
+
+    /// An image index (OCI by default; pass the Docker manifest list media type for a Docker list).
+    static func index(mediaType: String = MediaType.ociIndex.rawValue, manifests: [Desc], artifactType: String? = nil,
+                      subject: Desc? = nil, annotations: [(String, String)] = []) -> [UInt8] {
+        var text = "{\n  \"schemaVersion\": 2,\n  \"mediaType\": \"\(mediaType)\",\n"
+        if let artifactType { text += "  \"artifactType\": \"\(artifactType)\",\n" }
+        let platform = #", "platform": { "architecture": "amd64", "os": "linux" }"#
+        text += "  \"manifests\": [" + manifests.map { descriptor($0, extra: platform) }.joined(separator: ",  ") + "]"
+        if let subject { text += ",\n  \"subject\": \(descriptor(subject))" }
+        if !annotations.isEmpty { text += ",\n  \"annotations\": \(annotationsJSON(annotations))" }
+        text += "\n}"
+        return Array(text.utf8)
+    }
+}
+
+// MARK: - Response helpers
+
+/// The OCI error code of an error response, or `nil` if the body is not an OCI error body.
+func ociErrorCode(_ response: TestClient.Response) -> OCIErrorCode? {
+    (try? OCIErrorResponse(decoding: response.body))?.errors.first?.code
+}
+
+/// Expects `status` and a JSON OCI error body whose `errors[0].code` is `code`.
+func expectOCIError(_ response: TestClient.Response, _ status: Int, _ code: OCIErrorCode,
+                    _ context: String = "", sourceLocation: SourceLocation = #_sourceLocation) {
+    let codes = [code]
+    #expect(response.status == status,
+            "\(context) status \(response.status), want \(status); body: \(response.text.prefix(300))",
+            sourceLocation: sourceLocation)
+    let decoded = try? OCIErrorResponse(decoding: response.body)
+    #expect(decoded != nil, "\(context) body is not an OCI error body: \(response.text.prefix(300))",
+            sourceLocation: sourceLocation)
+    if let first = decoded?.errors.first?.code {
+        #expect(codes.contains(first), "\(context) code \(first), want \(code)", sourceLocation: sourceLocation)
+    }
+}
+
+/// Expects an error answer: one of `statuses` (never 5xx) with an OCI body whose first code is in `codes`.
+func expectOCIErrorIn(_ response: TestClient.Response, statuses: Set<Int>, codes: Set<OCIErrorCode>,
+                      _ context: String = "", sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(statuses.contains(response.status),
+            "\(context) status \(response.status), want one of \(statuses.sorted()); body: \(response.text.prefix(300))",
+            sourceLocation: sourceLocation)
+    let decoded = try? OCIErrorResponse(decoding: response.body)
+    #expect(decoded != nil, "\(context) body is not an OCI error body: \(response.text.prefix(300))",
+            sourceLocation: sourceLocation)
+    if let code = decoded?.errors.first?.code {
+        #expect(codes.contains(code), "\(context) code \(code), want one of \(codes.map(\.rawValue).sorted())",
+                sourceLocation: sourceLocation)
+    }
+}
+
+/// Expects a refusal of a path that may match no API route at all (say `/v2/ok/blobs/../../x`): one of `statuses`,
+/// never 2xx or 5xx. distribution-spec lets a 4xx body have any format, so a plain-text 404 is accepted; a JSON body
+/// must be an OCI error body with one of `codes`.
+func expectRefused(_ response: TestClient.Response, statuses: Set<Int>, codes: Set<OCIErrorCode>,
+                   _ context: String = "", sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(statuses.contains(response.status),
+            "\(context) status \(response.status), want one of \(statuses.sorted()); body: \(response.text.prefix(300))",
+            sourceLocation: sourceLocation)
+    if let decoded = try? OCIErrorResponse(decoding: response.body), let code = decoded.errors.first?.code {
+        #expect(codes.contains(code), "\(context) code \(code), want one of \(codes.map(\.rawValue).sorted())",
+                sourceLocation: sourceLocation)
+    } else {
+        #expect(response.status == 404, "\(context) a \(response.status) without an OCI error body: \(response.text.prefix(300))",
+                sourceLocation: sourceLocation)
+    }
+}
+
+/// A `Location` value as a request-target: an absolute URL loses its scheme and authority.
+func requestTarget(_ location: String) -> String {
+    guard let schemeEnd = location.range(of: "://") else { return location }
+    let rest = location[schemeEnd.upperBound...]
+    guard let slash = rest.firstIndex(of: "/") else { return "/" }
+    return String(rest[slash...])
+}
+
+/// Adds `item` (`name=value`) to a target's query.
+func appendingQuery(_ target: String, _ item: String) -> String {
+    target + (target.contains("?") ? "&" : "?") + item
+}
+
+/// The path part of a target.
+func pathOf(_ target: String) -> String {
+    String(target.prefix { $0 != "?" })
+}
+
+/// The query parameters of a target, percent-decoded.
+func queryOf(_ target: String) -> [String: String] {
+    guard let q = target.firstIndex(of: "?") else { return [:] }
+    var out: [String: String] = [:]
+    for pair in target[target.index(after: q)...].split(separator: "&") {
+        let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
+        let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
+        out[name] = value
+    }
+    return out
+}
+
+/// The target of a `Link: <url>; rel="next"` header, or `nil` when there is none.
+func nextLink(_ response: TestClient.Response) -> String? {
+    guard let link = response.header("Link") else { return nil }
+    guard link.hasPrefix("<"), let close = link.firstIndex(of: ">") else { return nil }
+    let params = link[link.index(after: close)...].replacingOccurrences(of: " ", with: "")
+    guard params.contains(#";rel="next""#) || params.contains(";rel=next") else { return nil }
+    return requestTarget(String(link[link.index(after: link.startIndex)..<close]))
+}
+
+// MARK: - Files
+
+/// Names in a folder, without `.` and `..`, sorted.
+func directoryEntries(_ path: String) -> [String] {
+    guard let dir = opendir(path) else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
+}
+
+/// Deletes a file or a folder tree; symbolic links are removed, never followed.
+func removeTree(_ path: String) {
+    var st = stat()
+    guard lstat(path, &st) == 0 else { return }
+    if (st.st_mode & S_IFMT) == S_IFDIR {
+        _ = chmod(path, 0o700)
+        for name in directoryEntries(path) { removeTree(path + "/" + name) }
+        _ = rmdir(path)
+    } else {
+        _ = unlink(path)
+    }
+}
+
+/// Whether a path exists (without following a final symbolic link).
+func pathExists(_ path: String) -> Bool {
+    var st = stat()
+    return lstat(path, &st) == 0
+}

@@ -105,7 +105,11 @@ extension RegistryResponder {
         if text.hasPrefix("bytes ") || text.hasPrefix("bytes=") { text = text.dropFirst(6) }
         if let slash = text.firstIndex(of: "/") { text = text[..<slash] }
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 2, let start = Int64(parts[0]), let end = Int64(parts[1]), start >= 0, end >= start else {
+        func number(_ s: Substring) -> Int64? {
+            guard !s.isEmpty, s.count <= 18, s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+            return Int64(s)
+        }
+        guard parts.count == 2, let start = number(parts[0]), let end = number(parts[1]), end >= start else {
             throw RegistryError(.blobUploadInvalid, "malformed Content-Range '\(header)'", status: 416,
                                 headers: ["Range": upload.rangeHeader, "Location": location(upload)])
         }

@@ -101,7 +101,7 @@ public final class RegistryResponder: HTTPResponder {
         do {
             return try RepositoryName(validating: text)
         } catch {
-            throw RegistryError(.nameInvalid, "invalid repository name: \(error)")
+            throw RegistryError(.nameInvalid, "\(error)")
         }
     }
 

@@ -1,3 +1,4 @@
+import Glibc
 import HTTPServer
 import OCIModel
 import Registry
@@ -6,7 +7,12 @@ import Testing
 
 /// The registry responder called directly, without sockets.
 @Suite struct VersionCheckTests {
-    let responder = RegistryResponder(configuration: RegistryConfiguration(storagePath: "/nonexistent"))
+    let responder: RegistryResponder
+
+    init() throws {
+        responder = try RegistryResponder(configuration: RegistryConfiguration(
+            storagePath: "/tmp/swr-version-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"))
+    }
 
     func call(_ method: String, _ target: String) async throws -> Response {
         let head = RequestHead(method: method, target: target, headers: ["Host": "t"])

@@ -217,6 +217,9 @@ public struct RequestParser {
     /// Limits for a header section that has not ended yet: request line (414) and total size (431), checked in
     /// the order `parseHeadBytes` checks them, so that the error does not depend on how the bytes were split.
     private func checkPartialHead(_ bytes: UnsafeRawBufferPointer) throws(HTTPParseError) {
+        // Fail fast on what cannot be HTTP (a TLS ClientHello starts with 0x16): a client probing with TLS
+        // gets a 400 and a close at once, instead of waiting for the header timeout.
+        try Self.checkMethodPrefix(bytes)
         if let lineEnd = Self.index(of: 0x0A, in: bytes, from: 0) {
             if Self.requestLineLength(bytes, lineFeed: lineEnd) > limits.maxRequestLine { throw .uriTooLong }
         } else {
@@ -224,6 +227,14 @@ public struct RequestParser {
             if bytes.count - (bytes.last == 0x0D ? 1 : 0) > limits.maxRequestLine { throw .uriTooLong }
         }
         if bytes.count > limits.maxHeaderBytes { throw .headersTooLarge("more than \(limits.maxHeaderBytes) bytes") }
+    }
+
+    /// Throws when a byte before the first space, CR or LF is not a token character (so not a method).
+    private static func checkMethodPrefix(_ bytes: UnsafeRawBufferPointer) throws(HTTPParseError) {
+        for c in bytes {
+            if c == 0x20 || c == 0x0D || c == 0x0A { return }
+            guard isTokenChar(c) else { throw .badRequest("invalid method") }
+        }
     }
 
     /// The length of the request line ending at the LF at `lineFeed`, without its line end.
@@ -254,7 +265,8 @@ public struct RequestParser {
 
     /// Parses a complete header section, ending in an empty line (see `findHeadEnd`).
     private mutating func parseHeadBytes(_ bytes: UnsafeRawBufferPointer) throws(HTTPParseError) -> Event {
-        // Limits first, in the order `checkPartialHead` applies them.
+        // The method prefix, then the limits: the order `checkPartialHead` applies them in.
+        try Self.checkMethodPrefix(bytes)
         if let lineEnd = Self.index(of: 0x0A, in: bytes, from: 0),
            Self.requestLineLength(bytes, lineFeed: lineEnd) > limits.maxRequestLine {
             throw .uriTooLong

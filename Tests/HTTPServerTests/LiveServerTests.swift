@@ -158,6 +158,17 @@ struct LiveServerTests {
         }
     }
 
+    @Test func tlsClientHelloOnPlainPortIsRejectedAtOnce() throws {
+        let live = try LiveServer()
+        defer { live.stop() }
+        let client = try TestClient(port: live.port, timeoutSeconds: 3)
+        // The first bytes of a TLS ClientHello record: no line end, so only an early check can answer it.
+        try client.send([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xFC, 0x03, 0x03])
+        let response = try client.readResponse()
+        #expect(response.status == 400)
+        #expect(client.isClosedByPeer())
+    }
+
     @Test func streamsOneGiBBodyWithFlatMemory() throws {
         let live = try LiveServer()
         defer { live.stop() }

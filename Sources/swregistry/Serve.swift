@@ -52,7 +52,23 @@ struct Serve: ParsableCommand {
     @Option(help: "Most header fields in a request ($SWREGISTRY_MAX_HEADER_COUNT).")
     var maxHeaderCount: Int = environment("SWREGISTRY_MAX_HEADER_COUNT").flatMap { Int($0) } ?? 128
 
+    @Option(help: "Seconds after which an idle upload session is deleted ($SWREGISTRY_UPLOAD_EXPIRY).")
+    var uploadExpiry: Int = environment("SWREGISTRY_UPLOAD_EXPIRY").flatMap { Int($0) } ?? 24 * 3600
+
+    @Option(help: "Most upload sessions open at once ($SWREGISTRY_MAX_UPLOADS).")
+    var maxUploads: Int = environment("SWREGISTRY_MAX_UPLOADS").flatMap { Int($0) } ?? 1000
+
+    @Option(help: "Largest manifest accepted, in bytes ($SWREGISTRY_MAX_MANIFEST_BYTES).")
+    var maxManifestBytes: Int = environment("SWREGISTRY_MAX_MANIFEST_BYTES").flatMap { Int($0) } ?? 4 * 1024 * 1024
+
+    @Option(help: "Largest /v2/_catalog page; a larger n is refused ($SWREGISTRY_CATALOG_MAX_ENTRIES).")
+    var catalogMaxEntries: Int = environment("SWREGISTRY_CATALOG_MAX_ENTRIES").flatMap { Int($0) } ?? 1000
+
     func validate() throws {
+        for (name, value) in [("upload-expiry", uploadExpiry), ("max-uploads", maxUploads),
+                              ("max-manifest-bytes", maxManifestBytes), ("catalog-max-entries", catalogMaxEntries)] where value <= 0 {
+            throw ValidationError("--\(name) must be positive")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level '\(logLevel)'") }
         guard threads > 0, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
@@ -95,7 +111,12 @@ struct Serve: ParsableCommand {
 
         let responder: RegistryResponder
         do {
-            responder = try RegistryResponder(configuration: RegistryConfiguration(storagePath: storage), logger: logger)
+            var registryConfig = RegistryConfiguration(storagePath: storage)
+            registryConfig.uploadExpirySeconds = uploadExpiry
+            registryConfig.maxOpenUploads = maxUploads
+            registryConfig.maxManifestBytes = maxManifestBytes
+            registryConfig.catalogMaxEntries = catalogMaxEntries
+            responder = try RegistryResponder(configuration: registryConfig, logger: logger)
         } catch {
             logger.critical("cannot open the store under \(storage): \(error)")
             throw ExitCode(1)

@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "SystemIOTests", dependencies: ["SystemIO"]),
         .testTarget(name: "OCIModelTests", dependencies: ["OCIModel"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO", "TestSupport"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTPServer", "TestSupport", "swregistry"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "BlobStore", "HTTPServer", "TestSupport", "swregistry"]),
     ],
     swiftLanguageModes: [.v6]
 )

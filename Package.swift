@@ -25,6 +25,7 @@ let package = Package(
         .target(name: "SystemIO", dependencies: ["CLinuxShim"]),
         .target(name: "OCIModel", dependencies: ["COpenSSL"]),
         .target(name: "HTTPServer", dependencies: [
+            "CLinuxShim",
             "SystemIO",
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -74,3 +75,8 @@ int swshim_set_int_option(int fd, int level, int name, int value) {
 }
 
 int swshim_set_thread_name(unsigned long thread, const char *name) { return pthread_setname_np((pthread_t)thread, name); }
+
+void swshim_keep_freed_memory(int trim_threshold, int mmap_threshold) {
+    mallopt(M_TRIM_THRESHOLD, trim_threshold);
+    mallopt(M_MMAP_THRESHOLD, mmap_threshold);
+}

@@ -34,7 +34,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     private(set) var dateHeader: [UInt8] = []
 
     private static let listenerToken: UInt64 = 1 << 63
-    static let readBufferSize = 64 * 1024
+    static let readBufferSize = 256 * 1024
 
     init(index: Int, server: ServerContext, listener: consuming FileDescriptor) throws(SystemError) {
         self.index = index

@@ -1,3 +1,4 @@
+import CLinuxShim
 import Glibc
 import Logging
 import Synchronization
@@ -47,6 +48,9 @@ public final class HTTPServer: Sendable {
         // A write to a socket the peer reset must fail with EPIPE, not kill the process (sendfile has no
         // MSG_NOSIGNAL).
         signal(SIGPIPE, SIG_IGN)
+        // Body chunks are allocated and freed at a high rate; keep freed memory in the heap instead of returning
+        // it to the kernel, which would make every new chunk page-fault again.
+        swshim_keep_freed_memory(64 << 20, 4 << 20)
         Self.raiseDescriptorLimit()
         context = ServerContext(configuration: configuration, responder: responder, logger: logger)
         var loops: [EventLoop] = []

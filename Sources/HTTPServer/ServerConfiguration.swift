@@ -20,7 +20,7 @@ public struct ServerConfiguration: Sendable {
     /// On shutdown, in-flight requests get this many seconds to finish.
     public var shutdownGrace: Double = 10
     /// Request-body bytes buffered per connection before reading from the socket stops (back-pressure).
-    public var bodyHighWater = 512 * 1024
+    public var bodyHighWater = 2 * 1024 * 1024
     /// Unread request-body bytes the server reads and drops to keep a connection alive; more and it closes.
     public var drainLimit: Int64 = 1024 * 1024
 

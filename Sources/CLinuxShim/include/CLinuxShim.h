@@ -21,6 +21,8 @@ int swshim_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char
 int swshim_open_tmpfile(const char *dir, int mode);
 int swshim_linkat_fd(int fd, int newdirfd, const char *newpath);
 int swshim_socket_stream(int domain);
+/* mallopt: keep up to trim_threshold bytes of freed heap, and serve blocks below mmap_threshold from the heap. */
+void swshim_keep_freed_memory(int trim_threshold, int mmap_threshold);
 int swshim_set_thread_name(unsigned long thread, const char *name);
 int swshim_set_int_option(int fd, int level, int name, int value);
 

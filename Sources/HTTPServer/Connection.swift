@@ -221,10 +221,14 @@ final class Connection: @unchecked Sendable {
             loop.interestChanged(self)
             return
         }
+        reject(.text(error.status, error.description), log: "rejected: \(error)")
+    }
+
+    /// Answers a request that never reached a handler, then closes: no more input is read from this connection.
+    private func reject(_ response: Response, log: String) {
         phase = .rejecting
         loop.interestChanged(self)
-        loop.server.logger.info("\(peer) rejected: \(error)")
-        let response = Response.text(error.status, error.description)
+        loop.server.logger.info("\(peer) \(log)")
         Task(executorPreference: loop) { [self] in
             do {
                 try await write(serializeHead(response, method: "GET", versionMinor: 1, close: true,
@@ -348,7 +352,7 @@ final class Connection: @unchecked Sendable {
                 if now &- lastActivity > UInt64(config.idleTimeout * 1e9) { close(reason: "idle timeout") }
             } else if now &- requestStart > UInt64(config.headerTimeout * 1e9) {
                 // Slowloris: a header section trickling in. Answer 408 and close.
-                parseFailedTimeout()
+                reject(.text(.requestTimeout, "request header timeout"), log: "header timeout")
             }
         case .rejecting, .handling:
             if writeWaiter != nil && now &- writeStalledSince > UInt64(config.writeTimeout * 1e9) {
@@ -366,22 +370,6 @@ final class Connection: @unchecked Sendable {
                     body.fail(.timedOut)
                     loop.interestChanged(self)
                 }
-            }
-        }
-    }
-
-    private func parseFailedTimeout() {
-        phase = .rejecting
-        loop.interestChanged(self)
-        loop.server.logger.info("\(peer) header timeout")
-        let response = Response.text(.requestTimeout, "request header timeout")
-        Task(executorPreference: loop) { [self] in
-            do {
-                try await write(serializeHead(response, method: "GET", versionMinor: 1, close: true,
-                                              contentLength: response.body.count) + (bodyBytes(response) ?? []))
-                lingeringClose()
-            } catch {
-                close(reason: "write: \(error)")
             }
         }
     }

@@ -35,19 +35,31 @@ public struct Request: Sendable {
     }
 }
 
-/// `application/x-www-form-urlencoded` style decoding for query strings.
+/// Percent decoding (RFC 3986 §2.1): for query strings with the form rule `+` → space, for path segments without.
 public enum PercentDecoding {
+    /// Decodes a query-string name or value (`application/x-www-form-urlencoded` style).
     public static func decode(_ text: Substring) -> String {
-        guard text.contains("%") || text.contains("+") else { return String(text) }
+        decode(text, plusIsSpace: true)
+    }
+
+    /// Decodes one path segment: only `%XX`; a malformed escape is kept as it is (and fails validation later).
+    public static func decodePathSegment(_ text: Substring) -> String {
+        decode(text, plusIsSpace: false)
+    }
+
+    private static func decode(_ text: Substring, plusIsSpace: Bool) -> String {
+        guard text.contains("%") || (plusIsSpace && text.contains("+")) else { return String(text) }
+        let bytes = Array(text.utf8)
         var out: [UInt8] = []
-        var bytes = text.utf8.makeIterator()
-        while let c = bytes.next() {
-            if c == 0x25, let h = bytes.next(), let l = bytes.next(), let hv = hex(h), let lv = hex(l) {
-                out.append(hv << 4 | lv)
-            } else if c == 0x2B {
-                out.append(0x20)
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == 0x25, i + 2 < bytes.count, let h = hex(bytes[i + 1]), let l = hex(bytes[i + 2]) {
+                out.append(h << 4 | l)
+                i += 3
             } else {
-                out.append(c)
+                out.append(plusIsSpace && bytes[i] == 0x2B ? 0x20 : bytes[i])
+                i += 1
             }
         }
         return String(decoding: out, as: UTF8.self)

@@ -44,6 +44,9 @@ extension RegistryResponder {
     }
 
     /// Resolves a tag or digest of `name` to the stored manifest.
+    ///
+    /// Returns a `Result` that the caller switches over: the equivalent `catch StoreError.manifestUnknown where …`
+    /// made swift-frontend 6.3.1 hang in SIL optimisation for over ten minutes.
     private func lookUpManifest(_ name: RepositoryName, _ reference: Reference) -> Result<StoredManifest, StoreError> {
         do throws(StoreError) {
             let digest: Digest

@@ -43,8 +43,10 @@ extension RegistryResponder {
 
     /// `GET /v2/<name>/referrers/<digest>[?artifactType=]`: an image index of the manifests whose subject is
     /// `digest`; empty (never 404) when there are none.
-    func referrers(_ request: Request, _ name: RepositoryName, _ digest: Digest) throws -> Response {
-        var descriptors = try store.referrers(name, subject: digest)
+    func referrers(_ request: Request, _ name: RepositoryName, _ digest: Digest) async throws -> Response {
+        // Reads a directory and one file per referrer: blocking work, off the event loop.
+        let store = store
+        var descriptors = try await blocking { () throws(StoreError) in try store.referrers(name, subject: digest) }
         var headers = Self.headers(("Content-Type", MediaType.ociIndex.rawValue))
         if let filter = request.query("artifactType") {
             descriptors = descriptors.filter { $0.artifactType?.rawValue == filter }

@@ -88,7 +88,7 @@ public final class RegistryResponder: HTTPResponder {
             let name = try repositoryName(name)
             let digest = try parseDigest(digest)
             try allow(request, "GET")
-            return try referrers(request, name, digest)
+            return try await referrers(request, name, digest)
         case .notFound:
             // As distribution does for paths outside the API: a plain 404.
             return .text(.notFound, "404 page not found")

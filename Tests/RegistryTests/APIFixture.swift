@@ -1,3 +1,4 @@
+import BlobStore
 import Foundation
 import Glibc
 import HTTPServer
@@ -367,29 +368,12 @@ func nextLink(_ response: TestClient.Response) -> String? {
 
 /// Names in a folder, without `.` and `..`, sorted.
 func directoryEntries(_ path: String) -> [String] {
-    guard let dir = opendir(path) else { return [] }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names.sorted()
+    ((try? FileSystem.list(path)) ?? []).sorted()
 }
 
 /// Deletes a file or a folder tree; symbolic links are removed, never followed.
 func removeTree(_ path: String) {
-    var st = stat()
-    guard lstat(path, &st) == 0 else { return }
-    if (st.st_mode & S_IFMT) == S_IFDIR {
-        _ = chmod(path, 0o700)
-        for name in directoryEntries(path) { removeTree(path + "/" + name) }
-        _ = rmdir(path)
-    } else {
-        _ = unlink(path)
-    }
+    FileSystem.isRealDirectory(path) ? FileSystem.removeTree(path) : { _ = unlink(path) }()
 }
 
 /// Whether a path exists (without following a final symbolic link).

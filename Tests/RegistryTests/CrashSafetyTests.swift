@@ -1,3 +1,4 @@
+import BlobStore
 import Glibc
 import OCIModel
 import Synchronization
@@ -59,7 +60,7 @@ import TestSupport
 
     @Test func killNineDuringConcurrentPushesLeavesAConsistentStore() throws {
         let storage = "/tmp/swr-crash-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        defer { FileSystemCleanup.remove(storage) }
+        defer { FileSystem.removeTree(storage) }
         let pushes = Pushes()
         for round in 0..<4 {
             let (process, port) = try start(storage)
@@ -122,40 +123,11 @@ import TestSupport
     }
 }
 
-/// Small file helpers for tests that inspect the store from outside.
+/// Small file helpers for tests that inspect the store from outside (the store's own, read-only uses).
 func listDirectory(_ path: String) throws -> [String] {
-    guard let dir = opendir(path) else { return [] }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
+    try FileSystem.list(path)
 }
 
 func readWholeFile(_ path: String) -> [UInt8]? {
-    guard let f = fopen(path, "rb") else { return nil }
-    defer { fclose(f) }
-    var out: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = fread(&buffer, 1, buffer.count, f)
-        if n == 0 { break }
-        out.append(contentsOf: buffer[0..<n])
-    }
-    return out
-}
-
-enum FileSystemCleanup {
-    static func remove(_ path: String) {
-        var st = stat()
-        guard lstat(path, &st) == 0 else { return }
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            for name in (try? listDirectory(path)) ?? [] { remove("\(path)/\(name)") }
-            rmdir(path)
-        } else {
-            unlink(path)
-        }
-    }
+    (try? FileSystem.read(path, maxBytes: 64 << 20)) ?? nil
 }

@@ -39,8 +39,16 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Client side (swcopy): transfer engine, image transports, tar streams, layer cache.
+        .target(name: "RegistryClient", dependencies: [
+            "CCurl", "OCIModel", "SystemIO", "CLinuxShim",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "TarArchive", dependencies: ["CZlib", "OCIModel", "SystemIO", "CLinuxShim"]),
+        .target(name: "ImageTransport", dependencies: ["RegistryClient", "TarArchive", "OCIModel", "SystemIO"]),
+        .target(name: "LayerCache", dependencies: ["TarArchive", "OCIModel", "SystemIO", "CLinuxShim"]),
         .executableTarget(name: "swcopy", dependencies: [
-            "OCIModel", "CCurl", "CZlib",
+            "OCIModel", "RegistryClient", "ImageTransport", "LayerCache", "TarArchive",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -53,6 +61,14 @@ let package = Package(
         .testTarget(name: "OCIModelTests", dependencies: ["OCIModel"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO", "TestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "BlobStore", "HTTPServer", "TestSupport", "swregistry"]),
+        .testTarget(name: "RegistryClientTests", dependencies: [
+            "RegistryClient", "Registry", "HTTPServer", "OCIModel", "SystemIO", "TestSupport",
+        ]),
+        .testTarget(name: "TarArchiveTests", dependencies: ["TarArchive", "OCIModel", "TestSupport"]),
+        .testTarget(name: "LayerCacheTests", dependencies: ["LayerCache", "TarArchive", "OCIModel", "TestSupport"]),
+        .testTarget(name: "ImageTransportTests", dependencies: [
+            "ImageTransport", "RegistryClient", "TarArchive", "Registry", "HTTPServer", "OCIModel", "TestSupport",
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

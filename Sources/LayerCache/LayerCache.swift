@@ -1,0 +1,1 @@
+// Layer unpacking (whiteouts, escape safety, diffID checks) into a chainID-keyed cache.

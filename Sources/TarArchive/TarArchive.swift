@@ -1,0 +1,1 @@
+// Streaming tar reading and writing, and gzip streams.

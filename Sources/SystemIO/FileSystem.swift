@@ -1,6 +1,5 @@
 import CLinuxShim
 import Glibc
-import SystemIO
 
 /// Blocking file operations with the durability the store needs: data is `fsync`ed before it is renamed into
 /// place, and a directory is `fsync`ed after an entry in it is created, renamed or removed, so that what a
@@ -76,10 +75,18 @@ public enum FileSystem {
         if let failure { throw failure }
     }
 
+    /// 32 random hex digits, for names of temporary files and directories.
+    public static func randomName() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let high = generator.next() as UInt64, low = generator.next() as UInt64
+        let hex = String(high, radix: 16) + String(low, radix: 16)
+        return hex
+    }
+
     /// Opens a new, uniquely named file in `directory` for writing. - Returns: its descriptor and path.
     public static func makeTemporaryFile(in directory: String) throws(SystemError) -> (Int32, String) {
         for _ in 0..<8 {
-            let path = "\(directory)/\(UploadID.random().value)"
+            let path = "\(directory)/.tmp-\(randomName())"
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if fd >= 0 { return (fd, path) }
             if errno != EEXIST { throw SystemError("open \(path)", errno: errno) }

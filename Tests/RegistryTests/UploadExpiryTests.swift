@@ -1,3 +1,4 @@
+import SystemIO
 import BlobStore
 import Glibc
 import OCIModel

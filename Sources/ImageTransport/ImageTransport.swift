@@ -1,1 +1,0 @@
-// Image sources and destinations (docker://, oci:, dir:, oci-archive:) and the copier between them.

@@ -38,7 +38,7 @@ public struct PlatformSelector: Sendable, Hashable, CustomStringConvertible {
 
     /// The entry of `index` for this platform: an exact variant match first, then an entry without a variant
     /// (or, for arm64, the implied v8).
-    func select(from index: ImageIndex, what: String) throws -> Descriptor {
+    public func select(from index: ImageIndex, what: String) throws -> Descriptor {
         let candidates = index.manifests.filter {
             $0.mediaType.isManifestOrIndex && $0.platform?.os == os && $0.platform?.architecture == architecture
         }

@@ -1,1 +1,258 @@
-// The client side of the distribution API: a libcurl multi transfer engine, authentication and retries.
+import CCurl
+import Foundation
+import OCIModel
+
+/// Talks the distribution API to one registry over a shared ``TransferEngine``: manifests, blobs (verified,
+/// resumable), uploads (streamed or chunked, resumable), mounts, tag and catalog listings.
+///
+/// Every request goes through the same layers: the base URL (https, or http for an insecure registry that has no
+/// TLS), authentication (Bearer tokens per scope, or Basic) and retries with backoff. Errors are
+/// ``RegistryClientError``s naming the registry, repository, object and the registry's OCI error codes.
+public final class RegistryClient: Sendable {
+    /// `host[:port]` as given (without a scheme).
+    public let registry: String
+    let options: ClientOptions
+    let engine: TransferEngine
+    let state: AuthState
+    let policy: RetryPolicy
+    let settings: Result<TransferSettings, RegistryClientError>
+    let credentials: Result<Credentials?, RegistryClientError>
+
+    /// Makes a client; nothing is sent until the first call.
+    /// - Parameters:
+    ///   - registry: `host[:port]`; an `https://` or `http://` prefix fixes the scheme.
+    ///   - options: TLS, credentials, retries, chunking.
+    ///   - engine: The engine that performs the transfers (one per process is enough).
+    public init(registry: String, options: ClientOptions, engine: TransferEngine) {
+        var host = registry
+        var scheme: String?
+        for prefix in ["https://", "http://"] where host.hasPrefix(prefix) {
+            scheme = String(prefix.dropLast(3))
+            host = String(host.dropFirst(prefix.count))
+        }
+        while host.hasSuffix("/") { host.removeLast() }
+        if scheme == nil && options.tlsVerify { scheme = "https" }
+        self.registry = host
+        self.options = options
+        self.engine = engine
+        state = AuthState(scheme: scheme)
+        policy = RetryPolicy(options: options)
+        let name = host
+        settings = Result { () throws(RegistryClientError) -> TransferSettings in
+            let files: TLSFiles
+            do {
+                files = try TLSFiles.load(directory: options.certDirectory)
+            } catch {
+                throw RegistryClientError(kind: .local, operation: "load TLS files", registry: name, message: "\(error)")
+            }
+            return TransferSettings(
+                userAgent: options.userAgent, tlsVerify: options.tlsVerify, caBundle: files.caBundle,
+                clientCertificate: files.clientCertificate, clientKey: files.clientKey,
+                connectTimeoutMilliseconds: Int(options.connectTimeout.components.seconds * 1000
+                    + options.connectTimeout.components.attoseconds / 1_000_000_000_000_000),
+                stallSeconds: max(1, Int(options.stallTimeout.components.seconds)))
+        }
+        if let explicit = options.credentials {
+            credentials = .success(explicit)
+        } else {
+            credentials = Result { () throws(RegistryClientError) -> Credentials? in
+                do {
+                    return try AuthFile.lookup(registry: name, authFile: options.authFile,
+                                               environment: options.environment ?? ProcessInfo.processInfo.environment)
+                } catch {
+                    throw RegistryClientError(kind: .local, operation: "read auth file", registry: name,
+                                              message: "\(error)")
+                }
+            }
+        }
+    }
+
+    // MARK: - Ping
+
+    /// `GET /v2/`: finds the scheme (https, or http when TLS is not verified and https fails) and, if the registry
+    /// asks for it, authenticates (so wrong credentials fail here).
+    /// - Throws: ``RegistryClientError``: `.authentication` for refused credentials, `.transport` when the
+    ///   registry cannot be reached.
+    public func ping() async throws {
+        let context = OperationContext("ping")
+        let response = try await send("GET", "/v2/", scopes: [], context: context)
+        guard response.status == 200 else { throw httpError(response, context) }
+    }
+
+    // MARK: - Request funnel
+
+    /// The registry's origin, `scheme://host[:port]`.
+    func origin() async throws -> String {
+        let scheme = try await state.scheme { [self] in try await probeScheme() }
+        return scheme + "://" + registry
+    }
+
+    /// For a client that does not verify TLS: https if a TLS connection can be made, else http (as skopeo does
+    /// for insecure registries). A client that verifies TLS never gets here.
+    private func probeScheme() async throws -> String {
+        let settings = try settings.get()
+        let probe = ClientRequest(method: "GET", url: "https://\(registry)/v2/", settings: settings)
+        do {
+            _ = try await engine.perform(probe)
+            return "https"
+        } catch let error as TransportError {
+            if error.abort != nil { throw clientError(error, OperationContext("ping")) }
+            let plain = ClientRequest(method: "GET", url: "http://\(registry)/v2/", settings: settings)
+            do {
+                _ = try await engine.perform(plain)
+                return "http"
+            } catch let plainError as TransportError {
+                throw clientError(plainError, OperationContext("ping"), note: "https failed too: \(error)")
+            }
+        }
+    }
+
+    /// Makes a request for `target`: a path (`/v2/…`) on the registry, or an absolute URL (a `Location`).
+    func makeRequest(_ method: String, _ target: String) async throws -> ClientRequest {
+        let url = target.contains("://") ? target : try await origin() + target
+        return ClientRequest(method: method, url: url, settings: try settings.get())
+    }
+
+    /// Sends a request with authentication and retries; returns the final answer whatever its status (the
+    /// caller decides what is an error), after retrying connection failures, 408, 429 and 5xx.
+    func send(_ method: String, _ target: String, headers: [(String, String)] = [], body: ClientRequest.Body = .none,
+              scopes: [String], context: OperationContext, memoryLimit: Int = 1 << 20,
+              uploadProgress: TransferProgress? = nil) async throws -> ClientResponse {
+        var request = try await makeRequest(method, target)
+        for (name, value) in headers { request.setHeader(name, value) }
+        request.body = body
+        request.memoryLimit = memoryLimit
+        request.uploadProgress = uploadProgress
+        return try await sendWithRetries(request, scopes: scopes, context: context)
+    }
+
+    /// The retry layer over ``exchange(_:scopes:sink:context:)``.
+    func sendWithRetries(_ request: ClientRequest, scopes: [String], context: OperationContext,
+                         authenticate: Bool = true) async throws -> ClientResponse {
+        var retry = 0
+        while true {
+            do {
+                let response = authenticate
+                    ? try await exchange(request, scopes: scopes, sink: nil, context: context)
+                    : try await engine.perform(request)
+                if RetryPolicy.isRetryable(status: response.status), retry < policy.retries {
+                    retry += 1
+                    try await pause(policy.delay(retry: retry, retryAfter: RetryPolicy.retryAfter(response)), context)
+                    continue
+                }
+                return response
+            } catch let error as TransportError {
+                if error.isRetryable, retry < policy.retries {
+                    retry += 1
+                    try await pause(policy.delay(retry: retry), context)
+                    continue
+                }
+                throw clientError(error, context)
+            }
+        }
+    }
+
+    /// Sleeps before a retry; a cancelled task stops waiting.
+    func pause(_ delay: Duration, _ context: OperationContext) async throws {
+        do {
+            try await Task.sleep(for: delay)
+        } catch {
+            throw RegistryClientError(kind: .cancelled, operation: context.operation, registry: registry,
+                                      repository: context.repository, object: context.object, message: "cancelled")
+        }
+    }
+
+    // MARK: - Errors
+
+    /// The error for an unexpected answer: its status and the OCI errors of its body, if it has them.
+    func httpError(_ response: ClientResponse, _ context: OperationContext, note: String = "") -> RegistryClientError {
+        let decoded = (try? OCIErrorResponse(decoding: response.body))?.errors ?? []
+        var message = note
+        if decoded.isEmpty, !response.body.isEmpty {
+            // Not an OCI error body (a proxy's HTML page, plain text): show its start.
+            let text = String(decoding: response.body.prefix(200), as: UTF8.self)
+                .split(whereSeparator: \.isNewline).joined(separator: " ")
+            message = message.isEmpty ? text : message + ": " + text
+        }
+        let kind: RegistryClientError.Kind = response.status == 401 || response.status == 403 ? .authentication : .http
+        return RegistryClientError(kind: kind, operation: context.operation, registry: registry,
+                                   repository: context.repository, object: context.object,
+                                   status: response.status, errors: decoded, message: message)
+    }
+
+    /// The error for a transfer that got no answer.
+    func clientError(_ error: TransportError, _ context: OperationContext, note: String = "") -> RegistryClientError {
+        let kind: RegistryClientError.Kind = switch error.abort {
+        case .cancelled?, .engineShutDown?: .cancelled
+        case .bodyTooLarge?: .integrity
+        case .readFailed?: .local
+        default: .transport
+        }
+        let message = note.isEmpty ? error.description : "\(error.description) (\(note))"
+        return RegistryClientError(kind: kind, operation: context.operation, registry: registry,
+                                   repository: context.repository, object: context.object, message: message)
+    }
+
+    func error(_ kind: RegistryClientError.Kind, _ context: OperationContext, _ message: String,
+               status: Int? = nil) -> RegistryClientError {
+        RegistryClientError(kind: kind, operation: context.operation, registry: registry,
+                            repository: context.repository, object: context.object, status: status, message: message)
+    }
+}
+
+// MARK: - URLs
+
+extension RegistryClient {
+    /// Resolves a `Location` or `Link` target against the URL that sent it: absolute URLs stay, `//host/…` takes
+    /// the scheme, `/path` takes the origin, anything else is relative to the request's directory.
+    static func resolve(_ location: String, against base: String) -> String {
+        if location.contains("://") { return location }
+        guard let schemeEnd = base.range(of: "://") else { return location }
+        let scheme = String(base[..<schemeEnd.lowerBound])
+        if location.hasPrefix("//") { return scheme + ":" + location }
+        let afterScheme = base[schemeEnd.upperBound...]
+        let authorityEnd = afterScheme.firstIndex { $0 == "/" || $0 == "?" } ?? afterScheme.endIndex
+        let origin = String(base[..<authorityEnd])
+        if location.hasPrefix("/") { return origin + location }
+        let path = base[authorityEnd...].prefix { $0 != "?" }
+        let directory = path.lastIndex(of: "/").map { String(path[...$0]) } ?? "/"
+        return origin + directory + location
+    }
+
+    /// Adds `name=value` (value percent-encoded) to a URL's query.
+    static func appendingQuery(_ url: String, _ name: String, _ value: String) -> String {
+        url + (url.contains("?") ? "&" : "?") + name + "=" + percentEncode(value)
+    }
+
+    /// Percent-encodes a query value: RFC 3986 unreserved characters stay, as do `/` and `:` (safe in a query).
+    static func percentEncode(_ text: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        for byte in text.utf8 {
+            switch byte {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2E, 0x5F, 0x7E, 0x2F, 0x3A:
+                out.append(byte)
+            default:
+                out += [0x25, hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The target of the `rel="next"` entry of `Link` headers (RFC 8288), as sent (relative or absolute).
+    static func nextLink(_ response: ClientResponse) -> String? {
+        for header in response.headerValues("Link") {
+            for entry in header.split(separator: ",") {
+                let text = entry.trimmingCharacters(in: .whitespaces)
+                guard text.hasPrefix("<"), let close = text.firstIndex(of: ">") else { continue }
+                let parameters = text[text.index(after: close)...].split(separator: ";").map {
+                    $0.replacingOccurrences(of: " ", with: "").lowercased()
+                }
+                if parameters.contains("rel=\"next\"") || parameters.contains("rel=next") {
+                    return String(text[text.index(after: text.startIndex)..<close])
+                }
+            }
+        }
+        return nil
+    }
+}

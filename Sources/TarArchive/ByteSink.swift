@@ -1,0 +1,107 @@
+import Glibc
+import OCIModel
+import SystemIO
+
+/// A push-based destination for bytes: a file, a compressor, a hashing tap.
+public protocol ByteSink: AnyObject {
+    /// Consumes all of `bytes`.
+    /// - Throws: ``TarError`` when they cannot be written.
+    func write(_ bytes: UnsafeRawBufferPointer) throws
+    /// Flushes buffered bytes and trailers (a gzip footer) down the chain; the descriptor stays open.
+    func finish() throws
+}
+
+/// Writes to a file descriptor it does not own, in 256 KiB batches.
+public final class FileDescriptorSink: ByteSink {
+    /// The descriptor written to.
+    public let fileDescriptor: Int32
+    private let buffer: UnsafeMutableRawBufferPointer
+    private var used = 0
+
+    public init(fileDescriptor: Int32, bufferSize: Int = 256 * 1024) {
+        self.fileDescriptor = fileDescriptor
+        self.buffer = .allocate(byteCount: max(bufferSize, 4096), alignment: 16)
+    }
+
+    deinit { buffer.deallocate() }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard bytes.count > 0 else { return }
+        if used + bytes.count <= buffer.count {
+            buffer.baseAddress!.advanced(by: used).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            used += bytes.count
+            return
+        }
+        try flush()
+        if bytes.count >= buffer.count / 2 {
+            try writeAll(bytes)
+        } else {
+            buffer.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            used = bytes.count
+        }
+    }
+
+    public func finish() throws {
+        try flush()
+    }
+
+    private func flush() throws {
+        guard used > 0 else { return }
+        try writeAll(UnsafeRawBufferPointer(rebasing: buffer[..<used]))
+        used = 0
+    }
+
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.write(fileDescriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TarError.io(SystemError("write", errno: errno))
+            }
+            offset += n
+        }
+    }
+}
+
+/// Passes bytes down to another sink while hashing and counting them.
+public final class HashingSink: ByteSink {
+    private let downstream: ByteSink
+    private let hasher: DigestHasher
+    /// Bytes passed through so far.
+    public private(set) var byteCount: Int64 = 0
+
+    public init(_ downstream: ByteSink, algorithm: Digest.Algorithm = .sha256) {
+        self.downstream = downstream
+        self.hasher = DigestHasher(algorithm)
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        hasher.update(bytes)
+        byteCount += Int64(bytes.count)
+        try downstream.write(bytes)
+    }
+
+    public func finish() throws {
+        try downstream.finish()
+    }
+
+    /// The digest of every byte passed through so far.
+    public func digest() -> Digest {
+        hasher.copy().finalize()
+    }
+}
+
+/// Collects bytes in memory: for tests and small archives only.
+public final class BytesSink: ByteSink {
+    /// Everything written so far.
+    public private(set) var bytes: [UInt8] = []
+
+    public init() {}
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        self.bytes.append(contentsOf: bytes)
+    }
+
+    public func finish() throws {}
+}

@@ -1,0 +1,34 @@
+/// How a tar stream is compressed.
+public enum TarCompression: Sendable, Hashable, CustomStringConvertible {
+    case none, gzip, zstd
+
+    public var description: String {
+        switch self {
+        case .none: "uncompressed"
+        case .gzip: "gzip"
+        case .zstd: "zstd"
+        }
+    }
+}
+
+/// Opens a possibly compressed stream for reading its plain bytes.
+public enum Decompressor {
+    /// Recognises the compression by its magic number and returns a source of the decompressed bytes.
+    ///
+    /// gzip (`1f 8b`) is inflated; anything else that is not zstd passes through unchanged (a plain tar).
+    /// - Parameter source: The stream as stored (its first bytes are read here and replayed).
+    /// - Returns: The detected compression and the decompressed stream.
+    /// - Throws: ``TarError/unsupported(_:)`` for zstd (`28 b5 2f fd`), which this build cannot inflate.
+    public static func open(_ source: ByteSource) throws -> (compression: TarCompression, stream: ByteSource) {
+        var magic = [UInt8](repeating: 0, count: 4)
+        let n = try magic.withUnsafeMutableBytes { try source.readFully(into: $0) }
+        magic.removeLast(4 - n)
+        if magic.count >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+            return (.gzip, try GzipInflater(source, prefix: magic))
+        }
+        if magic == [0x28, 0xb5, 0x2f, 0xfd] {
+            throw TarError.unsupported("zstd-compressed tar (tar+zstd): this build has no zstd decoder")
+        }
+        return (.none, PrefixedSource(prefix: magic, upstream: source))
+    }
+}

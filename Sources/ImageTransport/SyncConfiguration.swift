@@ -25,6 +25,11 @@ public struct SyncConfiguration: Sendable, Hashable {
     public struct Repository: Sendable, Hashable {
         public var name: String
         public var tags: TagSelection
+
+        public init(name: String, tags: TagSelection) {
+            self.name = name
+            self.tags = tags
+        }
     }
 
     public struct Source: Sendable, Hashable {
@@ -34,6 +39,11 @@ public struct SyncConfiguration: Sendable, Hashable {
         public var password: String?
         public var tlsVerify: Bool?
         public var certDirectory: String?
+
+        public init(registry: String, repositories: [Repository] = []) {
+            self.registry = registry
+            self.repositories = repositories
+        }
     }
 
     public var sources: [Source]

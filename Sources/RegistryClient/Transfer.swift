@@ -112,7 +112,7 @@ final class Transfer: @unchecked Sendable {
         headerList = list
         check(swcurl_setopt_slist(h, CURLOPT_HTTPHEADER, list))
         if failure != CURLE_OK {
-            return TransportError(code: failure, message: "setting up the request failed: \(String(cString: curl_easy_strerror(failure)))")
+            return TransportError(code: failure, message: "setting up the request for \(request.url) failed: \(String(cString: curl_easy_strerror(failure)))")
         }
         return nil
     }
@@ -120,8 +120,10 @@ final class Transfer: @unchecked Sendable {
     // MARK: - Callbacks (engine thread)
 
     fileprivate func receiveHeader(_ line: UnsafeRawBufferPointer) {
-        var text = String(decoding: line, as: UTF8.self)
-        while let last = text.last, last == "\r" || last == "\n" { text.removeLast() }
+        // Trim CR LF as bytes: in Swift "\r\n" is one Character, which a Character comparison would miss.
+        var end = line.count
+        while end > 0, line[end - 1] == 0x0D || line[end - 1] == 0x0A { end -= 1 }
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<end]), as: UTF8.self)
         if text.hasPrefix("HTTP/") {
             // A new response (after a redirect or an interim 1xx): forget the previous one.
             let parts = text.split(separator: " ", maxSplits: 2)
@@ -241,7 +243,8 @@ final class Transfer: @unchecked Sendable {
                 status: responseCode != 0 ? responseCode : status, headers: headers, body: body, effectiveURL: effective))
             return
         }
-        let message = String(cString: errorBufferPointer)
+        var message = String(cString: errorBufferPointer)
+        if code == CURLE_URL_MALFORMAT { message = "malformed URL \(request.url)" + (message.isEmpty ? "" : ": " + message) }
         continuation.resume(throwing: TransportError(
             code: code == CURLE_OK ? CURLE_ABORTED_BY_CALLBACK : code, message: message, abort: abort))
     }

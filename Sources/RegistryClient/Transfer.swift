@@ -99,6 +99,9 @@ final class Transfer: @unchecked Sendable {
             check(swcurl_setopt_off(h, CURLOPT_INFILESIZE_LARGE, curl_off_t(request.body.length)))
             check(swcurl_setopt_read_function(h, transferReadCallback))
             check(swcurl_setopt_pointer(h, CURLOPT_READDATA, me))
+            // libcurl resends a request whose reused connection turned out dead; it rewinds the body through this.
+            check(swcurl_setopt_seek_function(h, transferSeekCallback))
+            check(swcurl_setopt_pointer(h, CURLOPT_SEEKDATA, me))
             check(swcurl_setopt_string(h, CURLOPT_CUSTOMREQUEST, request.method))
         }
 
@@ -213,6 +216,15 @@ final class Transfer: @unchecked Sendable {
         return count
     }
 
+    fileprivate func seekBody(to offset: Int64, origin: Int32) -> Int32 {
+        // A PATCH appends to an upload session: sent again blindly it could append the same bytes twice. Refuse
+        // (CURL_SEEKFUNC_CANTSEEK) so the upload asks the session's status and resumes from there instead.
+        if request.method == "PATCH" { return 2 }
+        guard origin == SEEK_SET, offset >= 0, offset <= request.body.length else { return 1 }  // CURL_SEEKFUNC_FAIL
+        bytesSent = offset
+        return 0  // CURL_SEEKFUNC_OK
+    }
+
     fileprivate func progress() -> Int32 {
         if cancelled.load(ordering: .relaxed) {
             abort = .cancelled
@@ -282,6 +294,11 @@ private func transferWriteCallback(_ data: UnsafeMutablePointer<CChar>?, _ size:
 private func transferReadCallback(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ user: UnsafeMutableRawPointer?) -> Int {
     let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
     return transfer.readBody(into: UnsafeMutableRawBufferPointer(start: data, count: size * count))
+}
+
+private func transferSeekCallback(_ user: UnsafeMutableRawPointer?, _ offset: curl_off_t, _ origin: Int32) -> Int32 {
+    let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
+    return transfer.seekBody(to: Int64(offset), origin: origin)
 }
 
 private func transferProgressCallback(_ user: UnsafeMutableRawPointer?, _ dlTotal: curl_off_t, _ dlNow: curl_off_t,

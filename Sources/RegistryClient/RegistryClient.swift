@@ -227,13 +227,14 @@ extension RegistryClient {
         url + (url.contains("?") ? "&" : "?") + name + "=" + percentEncode(value)
     }
 
-    /// Percent-encodes a query value: RFC 3986 unreserved characters stay, as do `/` and `:` (safe in a query).
+    /// Percent-encodes a query value: RFC 3986 unreserved characters stay, as do `/`, `:` and `,` (safe in a
+    /// query; the token spec writes scopes as `repository:name:pull,push`).
     static func percentEncode(_ text: String) -> String {
         let hex = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
         for byte in text.utf8 {
             switch byte {
-            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2E, 0x5F, 0x7E, 0x2F, 0x3A:
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2E, 0x5F, 0x7E, 0x2F, 0x3A, 0x2C:
                 out.append(byte)
             default:
                 out += [0x25, hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]

@@ -23,6 +23,9 @@ static inline CURLcode swcurl_getinfo_pointer(CURL *h, CURLINFO i, void **v) { r
 static inline CURLcode swcurl_setopt_xferinfo_function(CURL *h, int (*f)(void *, curl_off_t, curl_off_t, curl_off_t, curl_off_t)) {
     return curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, f);
 }
+static inline CURLcode swcurl_setopt_seek_function(CURL *h, int (*f)(void *, curl_off_t, int)) {
+    return curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, f);
+}
 /* CURLOPT_*_BLOB takes a struct curl_blob; curl copies the bytes (CURL_BLOB_COPY), so the caller's buffer may go. */
 static inline CURLcode swcurl_setopt_blob(CURL *h, CURLoption o, const void *data, size_t length) {
     struct curl_blob blob;

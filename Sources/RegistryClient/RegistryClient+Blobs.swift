@@ -5,7 +5,7 @@ extension RegistryClient {
     /// `HEAD /v2/<name>/blobs/<digest>`.
     /// - Returns: The blob's size when the repository has it, nil on 404.
     public func blobExists(repository: String, digest: Digest) async throws -> Int64? {
-        let context = OperationContext("check blob", repository: repository, object: "blob \(digest)")
+        let context = OperationContext("check", repository: repository, object: "blob \(digest)")
         let response = try await send("HEAD", "/v2/\(repository)/blobs/\(digest)",
                                       scopes: [Self.pullScope(repository)], context: context)
         if response.status == 404 { return nil }
@@ -29,7 +29,7 @@ extension RegistryClient {
     /// - Parameter progress: Bytes written so far and the blob size; goes back to 0 when the download restarts.
     public func downloadBlob(repository: String, descriptor: Descriptor, to path: String,
                              progress: TransferProgress?) async throws {
-        let context = OperationContext("pull blob", repository: repository, object: "blob \(descriptor.digest)")
+        let context = OperationContext("pull", repository: repository, object: "blob \(descriptor.digest)")
         guard descriptor.size >= 0 else { throw error(.integrity, context, "descriptor has a negative size") }
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
@@ -146,7 +146,7 @@ extension RegistryClient {
     /// - Returns: true when the registry mounted the blob (201); false when it opened an upload session instead
     ///   (202), which is cancelled (`DELETE`) so it does not linger.
     public func mountBlob(repository: String, digest: Digest, from source: String) async throws -> Bool {
-        let context = OperationContext("mount blob", repository: repository, object: "blob \(digest) from \(source)")
+        let context = OperationContext("mount", repository: repository, object: "blob \(digest) from \(source)")
         let target = "/v2/\(repository)/blobs/uploads/?mount=\(Self.percentEncode(digest.description))&from=\(Self.percentEncode(source))"
         let response = try await send("POST", target,
                                       scopes: [Self.pushScope(repository), Self.pullScope(source)], context: context)

@@ -47,7 +47,7 @@ extension RegistryClient {
     /// - Throws: ``RegistryClientError``: `.http` with `MANIFEST_UNKNOWN` for a missing manifest, `.integrity`
     ///   for a digest mismatch or a body over 4 MiB.
     public func fetchManifest(repository: String, reference: String, accept: [String]) async throws -> RemoteManifest {
-        let context = OperationContext("pull manifest", repository: repository, object: "manifest \(reference)")
+        let context = OperationContext("pull", repository: repository, object: "manifest \(reference)")
         let response = try await send(
             "GET", "/v2/\(repository)/manifests/\(reference)",
             headers: [("Accept", (accept.isEmpty ? Self.defaultManifestAccept : accept).joined(separator: ", "))],
@@ -72,7 +72,7 @@ extension RegistryClient {
     /// - Returns: nil when the registry answers 404; otherwise digest (from `Docker-Content-Digest`, or the
     ///   reference when it is a digest, or else by fetching the body), media type and size.
     public func headManifest(repository: String, reference: String, accept: [String]) async throws -> ManifestHead? {
-        let context = OperationContext("check manifest", repository: repository, object: "manifest \(reference)")
+        let context = OperationContext("check", repository: repository, object: "manifest \(reference)")
         let response = try await send(
             "HEAD", "/v2/\(repository)/manifests/\(reference)",
             headers: [("Accept", (accept.isEmpty ? Self.defaultManifestAccept : accept).joined(separator: ", "))],
@@ -100,7 +100,7 @@ extension RegistryClient {
     /// - Returns: The SHA-256 digest of `bytes` (checked against the registry's `Docker-Content-Digest`).
     @discardableResult
     public func putManifest(repository: String, reference: String, bytes: [UInt8], mediaType: String) async throws -> Digest {
-        let context = OperationContext("push manifest", repository: repository, object: "manifest \(reference)")
+        let context = OperationContext("push", repository: repository, object: "manifest \(reference)")
         guard bytes.count <= Self.maxManifestBytes else {
             throw error(.integrity, context, "manifest is \(bytes.count) bytes, above the 4 MiB limit registries accept")
         }
@@ -124,7 +124,7 @@ extension RegistryClient {
 
     /// `DELETE /v2/<name>/manifests/<digest>` (registries refuse deletion by tag).
     public func deleteManifest(repository: String, digest: Digest) async throws {
-        let context = OperationContext("delete manifest", repository: repository, object: "manifest \(digest)")
+        let context = OperationContext("delete", repository: repository, object: "manifest \(digest)")
         let response = try await send("DELETE", "/v2/\(repository)/manifests/\(digest)",
                                       scopes: [Self.deleteScope(repository)], context: context)
         guard response.status == 202 || response.status == 200 || response.status == 204 else {

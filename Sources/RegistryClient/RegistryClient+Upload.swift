@@ -15,7 +15,7 @@ extension RegistryClient {
     ///   - progress: Bytes the registry has confirmed or is receiving, and the blob size.
     public func uploadBlob(repository: String, descriptor: Descriptor, from path: String,
                            progress: TransferProgress?) async throws {
-        let context = OperationContext("push blob", repository: repository, object: "blob \(descriptor.digest)")
+        let context = OperationContext("push", repository: repository, object: "blob \(descriptor.digest)")
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw error(.local, context, "cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }

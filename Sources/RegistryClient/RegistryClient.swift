@@ -74,7 +74,7 @@ public final class RegistryClient: Sendable {
     /// - Throws: ``RegistryClientError``: `.authentication` for refused credentials, `.transport` when the
     ///   registry cannot be reached.
     public func ping() async throws {
-        let context = OperationContext("ping")
+        let context = OperationContext("ping", object: "/v2/")
         let response = try await send("GET", "/v2/", scopes: [], context: context)
         guard response.status == 200 else { throw httpError(response, context) }
     }
@@ -91,18 +91,21 @@ public final class RegistryClient: Sendable {
     /// for insecure registries). A client that verifies TLS never gets here.
     private func probeScheme() async throws -> String {
         let settings = try settings.get()
-        let probe = ClientRequest(method: "GET", url: "https://\(registry)/v2/", settings: settings)
+        var probeSettings = settings
+        // A plain-HTTP server may sit silent on a ClientHello; do not wait the whole connect timeout for it.
+        probeSettings.connectTimeoutMilliseconds = min(settings.connectTimeoutMilliseconds, 10_000)
+        let probe = ClientRequest(method: "GET", url: "https://\(registry)/v2/", settings: probeSettings)
         do {
             _ = try await engine.perform(probe)
             return "https"
         } catch let error as TransportError {
-            if error.abort != nil { throw clientError(error, OperationContext("ping")) }
+            if error.abort != nil { throw clientError(error, OperationContext("ping", object: "/v2/")) }
             let plain = ClientRequest(method: "GET", url: "http://\(registry)/v2/", settings: settings)
             do {
                 _ = try await engine.perform(plain)
                 return "http"
             } catch let plainError as TransportError {
-                throw clientError(plainError, OperationContext("ping"), note: "https failed too: \(error)")
+                throw clientError(plainError, OperationContext("ping", object: "/v2/"), note: "https failed too: \(error)")
             }
         }
     }
@@ -224,13 +227,14 @@ extension RegistryClient {
         url + (url.contains("?") ? "&" : "?") + name + "=" + percentEncode(value)
     }
 
-    /// Percent-encodes a query value: RFC 3986 unreserved characters stay, as do `/` and `:` (safe in a query).
+    /// Percent-encodes a query value: RFC 3986 unreserved characters stay, as do `/`, `:` and `,` (safe in a
+    /// query; the token spec writes scopes as `repository:name:pull,push`).
     static func percentEncode(_ text: String) -> String {
         let hex = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
         for byte in text.utf8 {
             switch byte {
-            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2E, 0x5F, 0x7E, 0x2F, 0x3A:
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2E, 0x5F, 0x7E, 0x2F, 0x3A, 0x2C:
                 out.append(byte)
             default:
                 out += [0x25, hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]

@@ -5,6 +5,7 @@ import OCIModel
 ///
 /// ```
 /// pull blob sha256:3f…: 127.0.0.1:5000/library/app: HTTP 404: BLOB_UNKNOWN: blob unknown to registry
+/// push manifest v1: 127.0.0.1:5000/library/app: HTTP 400: MANIFEST_BLOB_UNKNOWN: …
 /// ```
 public struct RegistryClientError: Error, CustomStringConvertible, Sendable {
     /// The broad class of failure, for callers that react differently (retry later, ask for credentials…).
@@ -26,7 +27,7 @@ public struct RegistryClientError: Error, CustomStringConvertible, Sendable {
     }
 
     public var kind: Kind
-    /// What was being done: `pull blob`, `push manifest`, `list tags`…
+    /// What was being done: `pull`, `push`, `check`, `mount`, `delete`, `list tags`, `ping`…
     public var operation: String
     /// `host[:port]`.
     public var registry: String

@@ -99,6 +99,9 @@ final class Transfer: @unchecked Sendable {
             check(swcurl_setopt_off(h, CURLOPT_INFILESIZE_LARGE, curl_off_t(request.body.length)))
             check(swcurl_setopt_read_function(h, transferReadCallback))
             check(swcurl_setopt_pointer(h, CURLOPT_READDATA, me))
+            // libcurl resends a request whose reused connection turned out dead; it rewinds the body through this.
+            check(swcurl_setopt_seek_function(h, transferSeekCallback))
+            check(swcurl_setopt_pointer(h, CURLOPT_SEEKDATA, me))
             check(swcurl_setopt_string(h, CURLOPT_CUSTOMREQUEST, request.method))
         }
 
@@ -112,7 +115,7 @@ final class Transfer: @unchecked Sendable {
         headerList = list
         check(swcurl_setopt_slist(h, CURLOPT_HTTPHEADER, list))
         if failure != CURLE_OK {
-            return TransportError(code: failure, message: "setting up the request failed: \(String(cString: curl_easy_strerror(failure)))")
+            return TransportError(code: failure, message: "setting up the request for \(request.url) failed: \(String(cString: curl_easy_strerror(failure)))")
         }
         return nil
     }
@@ -120,8 +123,10 @@ final class Transfer: @unchecked Sendable {
     // MARK: - Callbacks (engine thread)
 
     fileprivate func receiveHeader(_ line: UnsafeRawBufferPointer) {
-        var text = String(decoding: line, as: UTF8.self)
-        while let last = text.last, last == "\r" || last == "\n" { text.removeLast() }
+        // Trim CR LF as bytes: in Swift "\r\n" is one Character, which a Character comparison would miss.
+        var end = line.count
+        while end > 0, line[end - 1] == 0x0D || line[end - 1] == 0x0A { end -= 1 }
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<end]), as: UTF8.self)
         if text.hasPrefix("HTTP/") {
             // A new response (after a redirect or an interim 1xx): forget the previous one.
             let parts = text.split(separator: " ", maxSplits: 2)
@@ -211,6 +216,15 @@ final class Transfer: @unchecked Sendable {
         return count
     }
 
+    fileprivate func seekBody(to offset: Int64, origin: Int32) -> Int32 {
+        // A PATCH appends to an upload session: sent again blindly it could append the same bytes twice. Refuse
+        // (CURL_SEEKFUNC_CANTSEEK) so the upload asks the session's status and resumes from there instead.
+        if request.method == "PATCH" { return 2 }
+        guard origin == SEEK_SET, offset >= 0, offset <= request.body.length else { return 1 }  // CURL_SEEKFUNC_FAIL
+        bytesSent = offset
+        return 0  // CURL_SEEKFUNC_OK
+    }
+
     fileprivate func progress() -> Int32 {
         if cancelled.load(ordering: .relaxed) {
             abort = .cancelled
@@ -241,7 +255,8 @@ final class Transfer: @unchecked Sendable {
                 status: responseCode != 0 ? responseCode : status, headers: headers, body: body, effectiveURL: effective))
             return
         }
-        let message = String(cString: errorBufferPointer)
+        var message = String(cString: errorBufferPointer)
+        if code == CURLE_URL_MALFORMAT { message = "malformed URL \(request.url)" + (message.isEmpty ? "" : ": " + message) }
         continuation.resume(throwing: TransportError(
             code: code == CURLE_OK ? CURLE_ABORTED_BY_CALLBACK : code, message: message, abort: abort))
     }
@@ -279,6 +294,11 @@ private func transferWriteCallback(_ data: UnsafeMutablePointer<CChar>?, _ size:
 private func transferReadCallback(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ user: UnsafeMutableRawPointer?) -> Int {
     let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
     return transfer.readBody(into: UnsafeMutableRawBufferPointer(start: data, count: size * count))
+}
+
+private func transferSeekCallback(_ user: UnsafeMutableRawPointer?, _ offset: curl_off_t, _ origin: Int32) -> Int32 {
+    let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
+    return transfer.seekBody(to: Int64(offset), origin: origin)
 }
 
 private func transferProgressCallback(_ user: UnsafeMutableRawPointer?, _ dlTotal: curl_off_t, _ dlNow: curl_off_t,

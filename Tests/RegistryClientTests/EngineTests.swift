@@ -1,0 +1,110 @@
+import Foundation
+import Glibc
+import RegistryClient
+import Testing
+
+/// The transfer engine itself: bounded parallelism, connection reuse, cancellation, shutdown.
+@Suite struct EngineTests {
+    /// A server answering `GET /v2/` after `delay`.
+    private func slowServer(_ delay: Duration) throws -> FaultServer {
+        try FaultServer { request, connection, _ in
+            if delay > .zero { usleep(UInt32(delay.components.seconds * 1_000_000 + delay.components.attoseconds / 1_000_000_000_000)) }
+            connection.respond(200, headers: [("Docker-Distribution-API-Version", "registry/2.0")], body: Array("{}".utf8))
+        }
+    }
+
+    @Test func parallelismIsBoundedAndQueuedTransfersAllComplete() async throws {
+        let server = try slowServer(.milliseconds(120))
+        defer { server.stop() }
+        let engine = TransferEngine(maxParallel: 2)
+        defer { engine.shutdown() }
+        let client = RegistryClient(registry: "http://" + server.address, options: testOptions(), engine: engine)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 { group.addTask { try await client.ping() } }
+            try await group.waitForAll()
+        }
+        #expect(server.requests.count == 8)
+        #expect(server.maxInFlight == 2)
+    }
+
+    @Test func connectionsAreKeptAliveAndReused() async throws {
+        let server = try slowServer(.zero)
+        defer { server.stop() }
+        let engine = TransferEngine(maxParallel: 4)
+        defer { engine.shutdown() }
+        let client = RegistryClient(registry: "http://" + server.address, options: testOptions(), engine: engine)
+        for _ in 0..<20 { try await client.ping() }
+        #expect(server.requests.count == 20)
+        #expect(server.connections == 1)
+        // Every request says who it is.
+        #expect(server.requests.allSatisfy { $0.header("User-Agent") == "swcopy/0.1" })
+    }
+
+    @Test func insecureClientsProbeHTTPSThenRememberHTTP() async throws {
+        let server = try slowServer(.zero)
+        defer { server.stop() }
+        let engine = TransferEngine()
+        defer { engine.shutdown() }
+        let client = RegistryClient(registry: server.address, options: testOptions(), engine: engine)
+        for _ in 0..<5 { try await client.ping() }
+        // One refused TLS connection, one plain connection for the probe and the pings.
+        #expect(server.connections == 2)
+        #expect(server.requests.count == 6)
+    }
+
+    @Test func cancellingATaskStopsItsTransfer() async throws {
+        let server = try slowServer(.seconds(3))
+        defer { server.stop() }
+        let engine = TransferEngine()
+        defer { engine.shutdown() }
+        let client = RegistryClient(registry: "http://" + server.address, options: testOptions(), engine: engine)
+        let start = ContinuousClock.now
+        let task = Task { try await client.ping() }
+        try await Task.sleep(for: .milliseconds(150))
+        task.cancel()
+        let result = await task.result
+        #expect(ContinuousClock.now - start < .seconds(2))
+        guard case .failure(let error) = result, let failure = error as? RegistryClientError else {
+            Issue.record("cancelled ping did not fail with RegistryClientError: \(result)")
+            return
+        }
+        #expect(failure.kind == .cancelled)
+    }
+
+    @Test func shutdownFailsQueuedAndLaterTransfers() async throws {
+        let server = try slowServer(.milliseconds(300))
+        defer { server.stop() }
+        let engine = TransferEngine(maxParallel: 1)
+        let client = RegistryClient(registry: "http://" + server.address, options: testOptions { $0.retryTimes = 0 },
+                                    engine: engine)
+        let running = Task { try await client.ping() }
+        let queued = Task { try await client.ping() }
+        try await Task.sleep(for: .milliseconds(100))
+        engine.shutdown()
+        for task in [running, queued] {
+            let result = await task.result
+            guard case .failure(let error) = result else {
+                Issue.record("transfer survived shutdown")
+                continue
+            }
+            #expect((error as? RegistryClientError)?.kind == .cancelled, "\(error)")
+        }
+        let late = await #expect(throws: RegistryClientError.self) { try await client.ping() }
+        #expect(late?.kind == .cancelled)
+    }
+
+    @Test func unreachableRegistryIsATransportErrorAfterRetries() async throws {
+        let server = try slowServer(.zero)
+        let address = server.address
+        server.stop()
+        let engine = TransferEngine()
+        defer { engine.shutdown() }
+        let client = RegistryClient(registry: "http://" + address, options: testOptions { $0.retryTimes = 2 }, engine: engine)
+        let failure = await #expect(throws: RegistryClientError.self) {
+            _ = try await client.listTags(repository: "x/y")
+        }
+        #expect(failure?.kind == .transport)
+        #expect(failure?.isRetryable == true)
+        #expect(failure?.description.contains(address) == true)
+    }
+}

@@ -200,26 +200,26 @@ t_tags_delete() {
 check "list-tags lists every tag; delete removes the manifest" t_tags_delete
 
 t_sync() {
-    for t in s1 s2; do sc copy "${INSECURE[@]}" -q "oci:$L1:v1" "docker://$REG/src/app:$t"; done
+    for t in s1 s2 s3; do sc copy "${INSECURE[@]}" -q "oci:$L1:v1" "docker://$REG/src/app:$t"; done
     sc sync "${INSECURE[@]}" --src-repo "docker://$REG/src/app" --dst "docker://$REG/mirror" 2>"$WORK/sync1.err"
     cat "$WORK/sync1.err"
     expect_eq "s1 mirrored" "$V1" "$(registry_digest mirror/app s1)"
     expect_eq "s2 mirrored" "$V1" "$(registry_digest mirror/app s2)"
     sc sync "${INSECURE[@]}" --src-repo "docker://$REG/src/app" --dst "docker://$REG/mirror" 2>"$WORK/sync2.err"
-    grep -q "2 already present" "$WORK/sync2.err"
+    grep -q "3 already present" "$WORK/sync2.err"
     cat >"$WORK/sync.yaml" <<YAML
 $REG:
   tls-verify: false
   images:
     src/app: ["s1"]
   images-by-tag-regex:
-    sc/tags: ^[ac]$
+    src/app: ^s[2]$
 YAML
     sc sync --dest-tls-verify=false --src-yaml "$WORK/sync.yaml" --dst "docker://$REG/yaml" 2>"$WORK/sync3.err"
     cat "$WORK/sync3.err"
     expect_eq "yaml: src/app:s1" "$V1" "$(registry_digest yaml/app s1)"
-    expect_eq "yaml: regex tag a" "$V1" "$(registry_digest yaml/tags a)"
-    test -z "$(registry_digest yaml/app s2)"
+    expect_eq "yaml: regex-selected src/app:s2" "$V1" "$(registry_digest yaml/app s2)"
+    test -z "$(registry_digest yaml/app s3)"   # neither listed nor matched
 }
 check "sync: a repository's tags, a YAML file, and a second run skips what is there" t_sync
 

@@ -112,7 +112,7 @@ def image(out, count, mib):
 
     layer_descs, diff_ids, total = [], [], 0
     for i in range(count):
-        payload = os.urandom(mib << 20)
+        payload = os.urandom(int(mib * (1 << 20)))
         tar_buf = io.BytesIO()
         with tarfile.open(fileobj=tar_buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
             info = tarfile.TarInfo("data/layer-%d.bin" % i)
@@ -143,7 +143,7 @@ def main(argv):
     elif len(argv) == 3 and argv[1] == "hash":
         hash_file(argv[2])
     elif len(argv) == 5 and argv[1] == "image":
-        image(argv[2], int(argv[3]), int(argv[4]))
+        image(argv[2], int(argv[3]), float(argv[4]))
     else:
         sys.stderr.write(__doc__)
         return 1

@@ -116,7 +116,8 @@ public final class TarReader {
             }
             var records = globalRecords
             for (key, value) in local {
-                if value.isEmpty { records[key] = nil } else { records[key] = value }
+                // An empty value unsets a global one, except for xattrs, whose value may legitimately be empty.
+                if value.isEmpty && !key.hasPrefix("SCHILY.xattr.") { records[key] = nil } else { records[key] = value }
             }
             let entry = try makeEntry(type: type, headerSize: headerSize, records: records, longName: longName,
                                       longLink: longLink, at: headerOffset)

@@ -203,3 +203,14 @@ final class WarningLog: @unchecked Sendable {
 
     func record(_ message: String) { lock.withLock { messages.append(message) } }
 }
+
+/// An extended attribute's value as text (read with Python: Glibc does not export the xattr calls).
+/// - Returns: nil when the attribute is absent.
+func getXattr(_ path: String, _ name: String) throws -> String? {
+    let out = try shell("python3 -c \"import os,sys\ntry: sys.stdout.buffer.write(b'=' + os.getxattr(sys.argv[1], sys.argv[2]))\nexcept OSError: pass\" '\(path)' '\(name)'")
+    return out.isEmpty ? nil : String(out.dropFirst())
+}
+
+func setXattr(_ path: String, _ name: String, _ value: String) throws {
+    try shell("python3 -c \"import os,sys; os.setxattr(sys.argv[1], sys.argv[2], sys.argv[3].encode())\" '\(path)' '\(name)' '\(value)'")
+}

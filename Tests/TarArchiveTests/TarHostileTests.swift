@@ -19,7 +19,7 @@ struct TarHostileTests {
     func expectError(_ archive: [UInt8], limits: TarReader.Limits = .init(), _ check: (TarError) -> Bool,
                      sourceLocation: SourceLocation = #_sourceLocation) {
         do {
-            _ = try readArchive(archive, limits: limits)
+            try drainArchive(archive, limits: limits)
             Issue.record("archive accepted", sourceLocation: sourceLocation)
         } catch let error as TarError {
             #expect(check(error), "unexpected error: \(error)", sourceLocation: sourceLocation)

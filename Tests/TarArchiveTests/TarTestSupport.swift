@@ -70,7 +70,21 @@ func readArchive(_ bytes: [UInt8], limits: TarReader.Limits = .init()) throws ->
     while let entry = try reader.next() {
         result.append(ReadEntry(entry: entry, content: try reader.readAllContent(maxSize: 64 << 20)))
     }
+    // As the unpacker does: the rest of the stream must be readable (a cut gzip footer is an error).
+    try stream.drain()
     return result
+}
+
+/// Reads a whole archive streaming every entry's content into a scratch buffer (nothing kept, whatever the sizes).
+func drainArchive(_ bytes: [UInt8], limits: TarReader.Limits = .init()) throws {
+    let (_, stream) = try Decompressor.open(BytesSource(bytes))
+    let reader = TarReader(stream, limits: limits)
+    let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
+    defer { scratch.deallocate() }
+    while try reader.next() != nil {
+        while try reader.readContent(into: scratch) > 0 {}
+    }
+    try stream.drain()
 }
 
 /// Writes entries (content given for regular files) to an in-memory archive.

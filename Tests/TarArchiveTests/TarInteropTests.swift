@@ -74,6 +74,26 @@ struct TarInteropTests {
         }
     }
 
+    @Test("PAX global headers apply to every following entry; local records override them")
+    func paxGlobalHeader() throws {
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        try python("""
+            import io, tarfile
+            t = tarfile.open('g.tar', 'w', format=tarfile.PAX_FORMAT, pax_headers={'uid': '4242', 'mtime': '5.5'})
+            for name in ('a', 'b'):
+                i = tarfile.TarInfo(name); i.size = 1
+                if name == 'b': i.pax_headers = {'uid': '7'}
+                t.addfile(i, io.BytesIO(b'x'))
+            t.close()
+            """, in: dir)
+        let entries = try readArchive(readFile(dir + "/g.tar"))
+        #expect(entries.map(\.entry.path) == ["a", "b"])
+        #expect(entries[0].entry.uid == 4242)
+        #expect(entries[1].entry.uid == 7)
+        #expect(entries[0].entry.modificationTime == TarTimestamp(seconds: 5, nanoseconds: 500_000_000))
+    }
+
     @Test("Python tarfile, formats GNU, PAX, USTAR: devices, big ids (base-256 / PAX), sub-second mtimes",
           arguments: ["GNU_FORMAT", "PAX_FORMAT", "USTAR_FORMAT"])
     func pythonTarfile(format: String) throws {

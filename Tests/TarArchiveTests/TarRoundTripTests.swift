@@ -108,6 +108,27 @@ struct TarRoundTripTests {
         #expect(out.contains("SCHILY.xattr.security.capability"))
     }
 
+    @Test("sizes of 8 GiB and more go into a PAX size record and a base-256 field")
+    func hugeSize() throws {
+        let size: Int64 = (1 << 33) + 5
+        let sink = BytesSink()
+        let writer = try TarWriter(sink: sink)
+        try writer.append(TarEntry(kind: .regular, path: "huge", size: size))
+        try writer.writeContent(noise(1000))
+        // Only the headers and the first bytes exist; the reader needs no more to report the entry.
+        let reader = TarReader(BytesSource(sink.bytes))
+        let entry = try #require(try reader.next())
+        #expect(entry.size == size)
+        let header = Array(sink.bytes[1024..<1536])
+        #expect(header[124] == 0x80)
+        #expect(sink.bytes[0..<512].contains(UInt8(ascii: "x")))
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        let n = try chunk.withUnsafeMutableBytes { try reader.readContent(into: $0) }
+        #expect(Array(chunk[..<n]) == noise(1000))
+        // Then the stream ends inside the content.
+        #expect(throws: TarError.self) { _ = try chunk.withUnsafeMutableBytes { try reader.readContent(into: $0) } }
+    }
+
     @Test("writer output is deterministic and the reader copies content to a descriptor")
     func deterministicAndCopy() throws {
         let entries: [(TarEntry, [UInt8])] = [

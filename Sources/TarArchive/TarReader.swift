@@ -70,6 +70,9 @@ public final class TarReader {
         var local: [String: [UInt8]] = [:]
         var longName: [UInt8]?
         var longLink: [UInt8]?
+        // Extended headers in a row all count against one entry's metadata limit, so a hostile stream of them
+        // cannot grow memory without bound.
+        var pendingMetadata: Int64 = 0
         while true {
             let headerOffset = offset
             try readHeaderBlock()
@@ -86,6 +89,14 @@ public final class TarReader {
             }
             let type = header[TarHeader.typeflag]
             let headerSize = try number(TarHeader.size, "size", at: headerOffset) ?? 0
+            if type == TarHeader.typePaxLocal || type == TarHeader.typePaxGlobal || type == TarHeader.typeGNULongName
+                || type == TarHeader.typeGNULongLink {
+                pendingMetadata += headerSize
+                guard pendingMetadata <= Int64(limits.maxMetadataSize) else {
+                    throw TarError.limitExceeded("extended headers before the entry at offset \(headerOffset) "
+                        + "exceed \(limits.maxMetadataSize) bytes")
+                }
+            }
             switch type {
             case TarHeader.typePaxLocal, TarHeader.typePaxGlobal:
                 let data = try readMetadata(size: headerSize, what: "PAX extended header", at: headerOffset)
@@ -101,6 +112,10 @@ public final class TarReader {
                         // Per-file keys in a global header would give every member one name or size: ignored.
                         if value.isEmpty { globalRecords[key] = nil } else { globalRecords[key] = value }
                     }
+                }
+                let globalSize = globalRecords.reduce(0) { $0 + $1.key.utf8.count + $1.value.count }
+                guard globalSize <= limits.maxMetadataSize else {
+                    throw TarError.limitExceeded("PAX global records exceed \(limits.maxMetadataSize) bytes")
                 }
                 continue
             case TarHeader.typeGNULongName, TarHeader.typeGNULongLink:

@@ -119,6 +119,19 @@ struct UnpackHostileTests {
         f.outsideUntouched()
     }
 
+    @Test("entries over an existing symlink replace the link, never write through it")
+    func replaceSymlinkNotTarget() throws {
+        let f = try Fixture()
+        defer { f.cleanUp() }
+        try applyLayer([symlink("f", f.outside + "/secret"), symlink("p", f.outside + "/secret"),
+                        symlink("d", f.outside)], onto: f.root)
+        try applyLayer([file("f", "overwritten"), node(.fifo, "p", mode: 0o600), hardlink("d", "f")], onto: f.root)
+        #expect(readFile(f.root + "/f") == Array("overwritten".utf8))
+        #expect(lstatus(f.root + "/p").map { $0.st_mode & S_IFMT == S_IFIFO } == true)
+        #expect(lstatus(f.root + "/d")?.st_nlink == 2)
+        f.outsideUntouched()
+    }
+
     @Test("whiteouts and opaque markers under a symlink to outside remove nothing outside")
     func whiteoutThroughSymlink() throws {
         let f = try Fixture()

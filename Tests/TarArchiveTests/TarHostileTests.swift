@@ -91,6 +91,24 @@ struct TarHostileTests {
         expectError(pax) { if case .limitExceeded = $0 { true } else { false } }
     }
 
+    @Test("a run of extended headers counts against one metadata limit")
+    func extendedHeaderRun() throws {
+        var archive: [UInt8] = []
+        for i in 0..<8 {
+            let record = PaxRecords.encode(key: "comment\(i)", value: [UInt8](repeating: 0x61, count: 400))
+            var header = [UInt8](repeating: 0, count: 512)
+            TarHeader.putString(bytes("PaxHeaders/x"), &header, TarHeader.name)
+            TarHeader.putOctal(Int64(record.count), &header, TarHeader.size)
+            header[TarHeader.typeflag] = TarHeader.typePaxLocal
+            TarHeader.putString(TarHeader.ustarMagic, &header, TarHeader.magic)
+            TarHeader.putChecksum(&header)
+            archive += header + record + [UInt8](repeating: 0, count: 512 - record.count)
+        }
+        archive += try sample()
+        expectError(archive, limits: .init(maxMetadataSize: 2048)) { if case .limitExceeded = $0 { true } else { false } }
+        #expect(try readArchive(archive, limits: .init(maxMetadataSize: 8192)).count == 1)
+    }
+
     @Test("malformed PAX records")
     func malformedPax() throws {
         for record in ["5 a=b\n", "99 path=x\n", "x path=y\n", "9 path=y", "11 noequals\n"] {

@@ -53,6 +53,13 @@ public final class TarReader {
         buffer = .allocate(byteCount: 128 * 1024, alignment: 16)
     }
 
+    /// Reads a tar file from a descriptor (not closed by the reader), inflating it if it is gzip-compressed.
+    /// - Throws: ``TarError/unsupported(_:)`` for zstd.
+    public convenience init(fileDescriptor: Int32, limits: Limits = Limits()) throws {
+        let (_, stream) = try Decompressor.open(FileDescriptorSource(fileDescriptor: fileDescriptor))
+        self.init(stream, limits: limits)
+    }
+
     deinit { buffer.deallocate() }
 
     // MARK: - Entries

@@ -14,7 +14,7 @@ struct DirectoryArchiverTests {
             ln -s ../a b/link
             mkfifo b/pipe
             chmod 0700 b/c
-            chown 1234:5678 b/one
+            if [ "$(id -u)" = 0 ]; then chown 1234:5678 b/one; fi
             """)
     }
 
@@ -72,7 +72,7 @@ struct DirectoryArchiverTests {
         let entries = try readArchive(readFile(dir + "/out.tar"))
         #expect(Array(entries.map(\.entry.path).prefix(4)) == ["usr/", "usr/share/", "usr/share/html/", "usr/share/html/a"])
         let one = try #require(entries.first { $0.entry.path.hasSuffix("/b/c/same") })
-        #expect(one.entry.uid == 1234 && one.entry.gid == 5678)
+        if geteuid() == 0 { #expect(one.entry.uid == 1234 && one.entry.gid == 5678) }
         #expect(one.entry.modificationTime != .epoch)
         #expect(entries.first { $0.entry.path.hasSuffix("/b/one") }?.entry.linkTarget == "usr/share/html/b/c/same")
 

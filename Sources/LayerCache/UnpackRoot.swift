@@ -149,6 +149,9 @@ enum UnpackFS {
             throw UnpackError.filesystem(SystemError("open \(name)", errno: errno))
         }
         defer { close(child) }
+        // A read-only directory (0555) blocks unlinking for a non-root owner; it is going away anyway.
+        var st = stat()
+        if fstat(child, &st) == 0 && st.st_mode & 0o700 != 0o700 { fchmod(child, 0o700) }
         var madeWritable = false
         for entry in try listDirectory(child, name) {
             let isDir = entry.type == DT_DIR

@@ -93,6 +93,22 @@ struct UnpackSemanticsTests {
         #expect(try getXattr(root + "/f", "trusted.overlay.opaque") == nil)
     }
 
+    @Test("read-only lower directories take new entries and whiteouts, and keep their mode")
+    func readOnlyLowerDirectories() throws {
+        let tmp = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(tmp) }
+        let root = tmp + "/root"
+        try shell("mkdir '\(root)'")
+        try applyLayer([dir("ro/", mode: 0o555), file("ro/f", "f"), dir("ro/sub/", mode: 0o500), file("ro/sub/g", "g"),
+                        dir("gone/", mode: 0o555), dir("gone/inner/", mode: 0o555), file("gone/inner/x", "x")], onto: root)
+        try applyLayer([file("ro/new", "n"), whiteout("ro/.wh.f"), whiteout("ro/sub/.wh..wh..opq"), whiteout(".wh.gone")],
+                       onto: root)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/ro").sorted() == ["new", "sub"])
+        #expect((lstatus(root + "/ro")?.st_mode ?? 0) & 0o7777 == 0o555)
+        #expect((lstatus(root + "/ro/sub")?.st_mode ?? 0) & 0o7777 == 0o500)
+        #expect(!exists(root + "/gone"))
+    }
+
     @Test("staging directory, unpack, rename; removeTree does not follow symlinks")
     func stagingAndRemoval() throws {
         let tmp = makeTemporaryDirectory()

@@ -52,6 +52,7 @@ final class LayerApplication {
             return
         }
         let parent = try root.openParent(components, for: entry.path)
+        try ensureWritable(parent.rawValue, components.dropLast())
         let key = UnpackPath.key(components)
         switch entry.kind {
         case .directory:
@@ -102,6 +103,25 @@ final class LayerApplication {
             guard futimens(fd.rawValue, &times) == 0 else {
                 throw UnpackError.filesystem(SystemError("futimens \(path)", errno: errno))
             }
+        }
+    }
+
+    /// Without root, a lower layer's read-only directory (0555) would block creating or removing entries in it:
+    /// give the owner write access, and restore the original mode (and mtime) when the layer is done. Directories
+    /// are never shared between cached trees, so changing one in place is safe.
+    func ensureWritable(_ fd: Int32, _ components: ArraySlice<String>) throws {
+        guard !isRoot else { return }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw UnpackError.filesystem(SystemError("fstat", errno: errno)) }
+        let mode = UInt32(st.st_mode) & 0o7777
+        guard mode & 0o700 != 0o700 else { return }
+        let key = UnpackPath.key(components)
+        if directoryMetadata[key] == nil {
+            let mtime = TarTimestamp(seconds: Int64(st.st_mtim.tv_sec), nanoseconds: UInt32(st.st_mtim.tv_nsec))
+            directoryMetadata[key] = (Array(components), mode, mtime)
+        }
+        guard fchmod(fd, mode_t(mode | 0o700)) == 0 else {
+            throw UnpackError.filesystem(SystemError("fchmod \(key.isEmpty ? "/" : key)", errno: errno))
         }
     }
 

@@ -46,7 +46,9 @@ public enum LayerUnpacker {
     @discardableResult
     public static func apply(layerFile: String, mediaType: MediaType, onto root: String,
                              options: UnpackOptions = UnpackOptions()) throws -> Digest {
-        guard mediaType.isLayer else { throw UnpackError.unsupportedMediaType(mediaType.rawValue) }
+        guard mediaType.isLayer || LayerUnpacker.uncompressedDockerLayerTypes.contains(mediaType.rawValue) else {
+            throw UnpackError.unsupportedMediaType(mediaType.rawValue)
+        }
         if mediaType.layerCompression == .zstd {
             throw UnpackError.archive(.unsupported("\(mediaType): this build has no zstd decoder"))
         }
@@ -137,6 +139,11 @@ public enum LayerUnpacker {
         defer { close(parentFD) }
         try UnpackFS.remove(parentFD, name)
     }
+
+    /// Docker's uncompressed layer types, seen in `docker save` output though absent from the registry spec.
+    static let uncompressedDockerLayerTypes: Set<String> = [
+        "application/vnd.docker.image.rootfs.diff.tar", "application/vnd.docker.image.rootfs.foreign.diff.tar",
+    ]
 
     /// Runs `body`, turning the tar module's errors into ``UnpackError``.
     static func translatingErrors<T>(_ body: () throws -> T) throws -> T {

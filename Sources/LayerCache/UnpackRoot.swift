@@ -24,7 +24,8 @@ final class UnpackRoot {
     /// within the root.
     /// - Parameter create: Create missing directories (mode 0755, as tar and umoci do for implied parents).
     /// - Returns: A descriptor the caller owns, or nil when the directory does not exist and `create` is false.
-    func openDirectory(_ components: ArraySlice<String>, create: Bool, for entryPath: String) throws -> FileDescriptor? {
+    func openDirectory(_ components: ArraySlice<String>, create: Bool, for entryPath: String,
+                       depth: Int = 0) throws -> FileDescriptor? {
         if components.isEmpty {
             let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
             guard copy >= 0 else { throw UnpackError.filesystem(SystemError("dup", errno: errno)) }
@@ -43,17 +44,20 @@ final class UnpackRoot {
                 if attempts < 16 { continue }
             case ENOENT:
                 guard create else { return nil }
-                guard let parent = try openDirectory(components.dropLast(), create: true, for: entryPath) else {
+                guard let parent = try openDirectory(components.dropLast(), create: true, for: entryPath,
+                                                     depth: depth) else {
                     return nil
                 }
                 let name = components.last!
                 if mkdirat(parent.rawValue, name, 0o755) != 0 {
-                    if errno == EEXIST {
-                        // It exists but does not resolve: a dangling symbolic link.
-                        throw UnpackError.invalidEntry(path: entryPath,
-                                                       reason: "parent \(path) is a dangling symbolic link")
+                    guard errno == EEXIST else {
+                        throw UnpackError.filesystem(SystemError("mkdirat \(path)", errno: errno))
                     }
-                    throw UnpackError.filesystem(SystemError("mkdirat \(path)", errno: errno))
+                    // It exists but does not resolve: a dangling symbolic link. Create its target, as a chroot'ed
+                    // `mkdir -p` would (umoci does the same through securejoin).
+                    return try openDirectory(danglingTarget(parent.rawValue, name, components, entryPath: entryPath,
+                                                            depth: depth),
+                                             create: true, for: entryPath, depth: depth + 1)
                 }
                 attempts += 1
                 if attempts < 16 { continue }
@@ -68,6 +72,36 @@ final class UnpackRoot {
             }
             throw UnpackError.filesystem(SystemError("openat2 \(path)", errno: error))
         }
+    }
+
+    /// Where the dangling symbolic link `components` (whose parent is `parentFD`) points, as components below the
+    /// root: absolute targets start at the root, `..` stops at it.
+    private func danglingTarget(_ parentFD: Int32, _ name: String, _ components: ArraySlice<String>, entryPath: String,
+                                depth: Int) throws -> ArraySlice<String> {
+        guard depth < 40 else {
+            throw UnpackError.invalidEntry(path: entryPath, reason: "too many symbolic links resolving parents")
+        }
+        let path = UnpackPath.key(components)
+        var buffer = [UInt8](repeating: 0, count: 4097)
+        let n = buffer.withUnsafeMutableBytes { readlinkat(parentFD, name, $0.baseAddress!, $0.count) }
+        guard n > 0, n < buffer.count, let target = String(validating: buffer[..<n], as: UTF8.self) else {
+            throw UnpackError.invalidEntry(path: entryPath, reason: "parent \(path) exists but is not a directory")
+        }
+        let beneath = resolve & swshim_RESOLVE_BENEATH != 0
+        if beneath && target.hasPrefix("/") { throw UnpackError.escapesRoot(path: entryPath) }
+        var resolved = target.hasPrefix("/") ? [] : Array(components.dropLast())
+        for component in target.split(separator: "/") where component != "." {
+            if component == ".." {
+                if resolved.isEmpty {
+                    if beneath { throw UnpackError.escapesRoot(path: entryPath) }
+                    continue
+                }
+                resolved.removeLast()
+            } else {
+                resolved.append(String(component))
+            }
+        }
+        return resolved[...]
     }
 
     /// Opens the parent directory of an entry, creating missing parents.
@@ -115,6 +149,9 @@ enum UnpackFS {
             throw UnpackError.filesystem(SystemError("open \(name)", errno: errno))
         }
         defer { close(child) }
+        // A read-only directory (0555) blocks unlinking for a non-root owner; it is going away anyway.
+        var st = stat()
+        if fstat(child, &st) == 0 && st.st_mode & 0o700 != 0o700 { fchmod(child, 0o700) }
         var madeWritable = false
         for entry in try listDirectory(child, name) {
             let isDir = entry.type == DT_DIR

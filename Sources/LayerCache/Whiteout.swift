@@ -19,6 +19,7 @@ extension LayerApplication {
         let directory = components.dropLast()
         if name == Whiteout.opaque {
             guard let fd = try root.openDirectory(directory, create: false, for: entry.path) else { return }
+            try ensureWritable(fd.rawValue, directory)
             try pruneLowerContent(fd.rawValue, key: UnpackPath.key(directory))
             return
         }
@@ -28,12 +29,14 @@ extension LayerApplication {
             throw UnpackError.unsafePath(path: entry.path, reason: "whiteout of \"\(target)\"")
         }
         guard let parent = try root.openDirectory(directory, create: false, for: entry.path) else { return }
+        try ensureWritable(parent.rawValue, directory)
         let key = UnpackPath.key(directory + [target])
         if layerPaths.contains(key) || layerDirectories.contains(key) {
             guard let st = try UnpackFS.status(parent.rawValue, target), UnpackFS.isDirectory(st) else { return }
             let fd = openat(parent.rawValue, target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard fd >= 0 else { return }
             defer { close(fd) }
+            try ensureWritable(fd, (directory + [target])[...])
             try pruneLowerContent(fd, key: key)
             return
         }
@@ -53,6 +56,7 @@ extension LayerApplication {
             let fd = openat(dirFD, child.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard fd >= 0 else { continue }
             defer { close(fd) }
+            try ensureWritable(fd, childKey.split(separator: "/").map(String.init)[...])
             try pruneLowerContent(fd, key: childKey)
         }
     }

@@ -1,6 +1,3 @@
-import Glibc
-import SystemIO
-
 /// A pull-based stream of bytes: a file, a decompressor, a hashing tap.
 public protocol ByteSource: AnyObject {
     /// Reads up to `buffer.count` bytes into `buffer`.
@@ -34,64 +31,5 @@ extension ByteSource {
             if n == 0 { return total }
             total += Int64(n)
         }
-    }
-}
-
-/// Reads from a file descriptor it does not own (the caller closes it).
-public final class FileDescriptorSource: ByteSource {
-    /// The descriptor read from.
-    public let fileDescriptor: Int32
-
-    public init(fileDescriptor: Int32) {
-        self.fileDescriptor = fileDescriptor
-    }
-
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
-        while true {
-            let n = Glibc.read(fileDescriptor, base, buffer.count)
-            if n >= 0 { return n }
-            if errno == EINTR { continue }
-            throw TarError.io(SystemError("read", errno: errno))
-        }
-    }
-}
-
-/// Serves bytes held in memory: small archives in tests, prefixes already read by format detection.
-public final class BytesSource: ByteSource {
-    private let bytes: [UInt8]
-    private var position = 0
-
-    public init(_ bytes: [UInt8]) {
-        self.bytes = bytes
-    }
-
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        let n = min(buffer.count, bytes.count - position)
-        guard n > 0 else { return 0 }
-        bytes.withUnsafeBytes { raw in
-            buffer.baseAddress!.copyMemory(from: raw.baseAddress! + position, byteCount: n)
-        }
-        position += n
-        return n
-    }
-}
-
-/// Serves a few bytes already taken from `upstream` (to sniff a magic number), then the rest of `upstream`.
-final class PrefixedSource: ByteSource {
-    private var prefix: [UInt8]
-    private let upstream: ByteSource
-
-    init(prefix: [UInt8], upstream: ByteSource) {
-        self.prefix = prefix
-        self.upstream = upstream
-    }
-
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        if prefix.isEmpty { return try upstream.read(into: buffer) }
-        let n = min(buffer.count, prefix.count)
-        prefix.withUnsafeBytes { raw in buffer.baseAddress!.copyMemory(from: raw.baseAddress!, byteCount: n) }
-        prefix.removeFirst(n)
-        return n
     }
 }

@@ -3,7 +3,7 @@
 enum PaxRecords {
     /// Parses the data of an `x` or `g` header.
     /// - Returns: The records in order (a later duplicate key overrides an earlier one), or a reason for failure.
-    static func parse(_ data: [UInt8]) -> Result<[(key: String, value: [UInt8])], TarError.Reason> {
+    static func parse(_ data: [UInt8]) -> Result<[(key: String, value: [UInt8])], TarReasonText> {
         var records: [(key: String, value: [UInt8])] = []
         var i = 0
         while i < data.count {
@@ -106,16 +106,4 @@ enum PaxRecords {
         }
         return Array(text.utf8)
     }
-}
-
-extension TarError {
-    /// A failure description returned (not thrown) by parsing helpers; the reader adds the stream offset.
-    typealias Reason = TarReasonText
-}
-
-/// A plain message, as an `Error` so it can sit in a `Result`.
-struct TarReasonText: Error, ExpressibleByStringLiteral {
-    let text: String
-    init(stringLiteral value: String) { text = value }
-    init(_ text: String) { self.text = text }
 }

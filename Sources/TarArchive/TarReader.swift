@@ -53,6 +53,13 @@ public final class TarReader {
         buffer = .allocate(byteCount: 128 * 1024, alignment: 16)
     }
 
+    /// Reads a tar file from a descriptor (not closed by the reader), inflating it if it is gzip-compressed.
+    /// - Throws: ``TarError/unsupported(_:)`` for zstd.
+    public convenience init(fileDescriptor: Int32, limits: Limits = Limits()) throws {
+        let (_, stream) = try Decompressor.open(FileDescriptorSource(fileDescriptor: fileDescriptor))
+        self.init(stream, limits: limits)
+    }
+
     deinit { buffer.deallocate() }
 
     // MARK: - Entries
@@ -70,6 +77,9 @@ public final class TarReader {
         var local: [String: [UInt8]] = [:]
         var longName: [UInt8]?
         var longLink: [UInt8]?
+        // Extended headers in a row all count against one entry's metadata limit, so a hostile stream of them
+        // cannot grow memory without bound.
+        var pendingMetadata: Int64 = 0
         while true {
             let headerOffset = offset
             try readHeaderBlock()
@@ -86,6 +96,14 @@ public final class TarReader {
             }
             let type = header[TarHeader.typeflag]
             let headerSize = try number(TarHeader.size, "size", at: headerOffset) ?? 0
+            if type == TarHeader.typePaxLocal || type == TarHeader.typePaxGlobal || type == TarHeader.typeGNULongName
+                || type == TarHeader.typeGNULongLink {
+                pendingMetadata += headerSize
+                guard pendingMetadata <= Int64(limits.maxMetadataSize) else {
+                    throw TarError.limitExceeded("extended headers before the entry at offset \(headerOffset) "
+                        + "exceed \(limits.maxMetadataSize) bytes")
+                }
+            }
             switch type {
             case TarHeader.typePaxLocal, TarHeader.typePaxGlobal:
                 let data = try readMetadata(size: headerSize, what: "PAX extended header", at: headerOffset)
@@ -102,6 +120,10 @@ public final class TarReader {
                         if value.isEmpty { globalRecords[key] = nil } else { globalRecords[key] = value }
                     }
                 }
+                let globalSize = globalRecords.reduce(0) { $0 + $1.key.utf8.count + $1.value.count }
+                guard globalSize <= limits.maxMetadataSize else {
+                    throw TarError.limitExceeded("PAX global records exceed \(limits.maxMetadataSize) bytes")
+                }
                 continue
             case TarHeader.typeGNULongName, TarHeader.typeGNULongLink:
                 var data = try readMetadata(size: headerSize, what: "GNU long name", at: headerOffset)
@@ -116,7 +138,8 @@ public final class TarReader {
             }
             var records = globalRecords
             for (key, value) in local {
-                if value.isEmpty { records[key] = nil } else { records[key] = value }
+                // An empty value unsets a global one, except for xattrs, whose value may legitimately be empty.
+                if value.isEmpty && !key.hasPrefix("SCHILY.xattr.") { records[key] = nil } else { records[key] = value }
             }
             let entry = try makeEntry(type: type, headerSize: headerSize, records: records, longName: longName,
                                       longLink: longLink, at: headerOffset)

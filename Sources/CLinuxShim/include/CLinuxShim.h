@@ -30,3 +30,4 @@ extern const int swshim_SO_REUSEPORT, swshim_TCP_NODELAY, swshim_IPPROTO_TCP, sw
 extern const int swshim_MSG_MORE, swshim_MSG_NOSIGNAL;
 
 #endif
+#include "mountops.h"

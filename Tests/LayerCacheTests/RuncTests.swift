@@ -49,7 +49,7 @@ struct RuncTests {
             try Test.cancel("runc needs root")
         }
         let scratch = ScratchDirectory("runc")
-        let store = try CacheStore(root: scratch.sub("cache"), syncBeforePublish: false)
+        let store = try CacheStore(root: scratch.sub("cache"))  // the default: chains flushed before publishing
         let image = try Self.makeImage(store, busybox: busybox)
         let bundle = scratch.sub(mode == .overlay ? "runc-overlay" : "bundle")
         let prepared: BundleDirectory.Prepared

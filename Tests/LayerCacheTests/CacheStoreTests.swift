@@ -155,3 +155,31 @@ func runTwice<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws ->
     while results.withLock({ $0.count }) < 2 { usleep(5_000) }
     return try results.withLock { $0 }.map { try $0.get() }
 }
+
+@Suite("CacheStore: ensureStack")
+struct CacheStackTests {
+    @Test func onlyMissingLayersAreApplied() throws {
+        let scratch = ScratchDirectory("stack")
+        let store = try CacheStore(root: scratch.sub("cache"), syncBeforePublish: false)
+        let diffs = ["l0", "l1", "l2"].map(Fixture.digest)
+        let first = try store.ensureStack(diffIDs: diffs) { index, root in
+            Fixture.write("\(root)/layer\(index)", "\(index)")
+        }
+        #expect(first.appliedLayers == [0, 1, 2])
+        #expect(first.chainIDs == ChainID.compute(diffIDs: diffs))
+        #expect(try CacheFiles.list(try #require(first.rootfs)).sorted() == ["layer0", "layer1", "layer2"])
+
+        // Same image again: nothing applied.
+        let again = try store.ensureStack(diffIDs: diffs) { index, _ in Issue.record("applied layer \(index) again") }
+        #expect(again.appliedLayers.isEmpty && again.rootfs == first.rootfs)
+
+        // An image sharing all but its top layer applies that layer only.
+        let sibling = Array(diffs.prefix(2)) + [Fixture.digest("other-top")]
+        let third = try store.ensureStack(diffIDs: sibling) { index, root in
+            Fixture.write("\(root)/other\(index)", "x")
+        }
+        #expect(third.appliedLayers == [2])
+        #expect(try CacheFiles.list(try #require(third.rootfs)).sorted() == ["layer0", "layer1", "other2"])
+        #expect(try store.ensureStack(diffIDs: []) { _, _ in }.rootfs == nil)
+    }
+}

@@ -65,7 +65,7 @@ extension CacheStore {
     /// - Throws: ``CacheStoreError/corruptRecord(path:reason:)`` when they are missing or do not match.
     public func configBytes(_ configDigest: Digest) throws -> [UInt8] {
         let path = layout.config(configDigest)
-        guard let bytes = try CacheFiles.readSmall(path) else {
+        guard let bytes = try CacheFiles.readSmall(path, maxBytes: Self.maxConfigSize) else {
             throw CacheStoreError.corruptRecord(path: path, reason: "missing")
         }
         let actual = Digest.compute(configDigest.algorithm, of: bytes)
@@ -74,6 +74,10 @@ extension CacheStore {
         }
         return bytes
     }
+
+    /// The largest image config read back (real ones are kilobytes; the bound only stops a damaged cache from
+    /// exhausting memory).
+    public static let maxConfigSize = 16 << 20
 
     /// The decoded config of a recorded image.
     public func imageConfig(for record: ImageRecord) throws -> ImageConfig {

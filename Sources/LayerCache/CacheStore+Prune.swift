@@ -71,6 +71,7 @@ extension CacheStore {
             }
             for chainID in report.chains { try removeChain(chainID) }
             try CacheFiles.syncDirectory(layout.layersDirectory)
+            try dropIdleChainLocks()
         }
         report.temporaries = try sweepWorkDirectories(dryRun: dryRun)
         return report
@@ -89,6 +90,21 @@ extension CacheStore {
         if let lock = try FileLock.acquire(lockPath, exclusive: true, wait: false) {
             unlink(lockPath)
             lock.unlock()
+        }
+    }
+
+    /// Removes lock files of chains that are not cached (a build that failed leaves its lock file) unless a
+    /// builder holds them.
+    private func dropIdleChainLocks() throws {
+        for name in try CacheFiles.list(layout.locksDirectory) where name.hasSuffix(".lock") {
+            guard let chainID = layout.chainID(fromDirectoryName: String(name.dropLast(5))), !hasChain(chainID) else {
+                continue
+            }
+            let path = layout.chainLock(chainID)
+            if let lock = try FileLock.acquire(path, exclusive: true, wait: false) {
+                unlink(path)
+                lock.unlock()
+            }
         }
     }
 

@@ -95,3 +95,33 @@ struct BundlePrepareTests {
         #expect(try store.bundles().isEmpty)
     }
 }
+
+@Suite("Rootfs helpers")
+struct BundleRootfsTests {
+    @Test func overlayOptionPathsAreEscaped() {
+        #expect(Rootfs.escapeOverlayPath("/var/lib/swcopy/layers/ab") == "/var/lib/swcopy/layers/ab")
+        #expect(Rootfs.escapeOverlayPath("/a,b:c\\d") == "/a\\,b\\:c\\\\d")
+    }
+
+    @Test func flattenRefusesANonEmptyTarget() throws {
+        let scratch = ScratchDirectory("rootfs")
+        Fixture.mkdirs(scratch.sub("source"))
+        Fixture.write(scratch.sub("source/f"), "f")
+        Fixture.mkdirs(scratch.sub("target"))
+        Fixture.write(scratch.sub("target/old"), "old")
+        #expect(throws: RootfsError.rootfsNotEmpty(scratch.sub("target"))) {
+            try Rootfs.flatten(from: scratch.sub("source"), to: scratch.sub("target"))
+        }
+        // An empty target directory is fine.
+        Fixture.mkdirs(scratch.sub("empty"))
+        #expect(try Rootfs.flatten(from: scratch.sub("source"), to: scratch.sub("empty")) == 1)
+        #expect(Fixture.read(scratch.sub("empty/f")) == "f")
+    }
+
+    @Test func unmountingAPlainDirectoryIsANoOp() throws {
+        let scratch = ScratchDirectory("rootfs")
+        Fixture.mkdirs(scratch.sub("b/rootfs"))
+        #expect(!Rootfs.isMountPoint(scratch.sub("b/rootfs")))
+        #expect(try Rootfs.unmount(bundle: scratch.sub("b")) == false)
+    }
+}

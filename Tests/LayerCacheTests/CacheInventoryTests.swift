@@ -116,6 +116,7 @@ struct CacheInventoryTests {
         #expect(CacheFiles.exists(store.layout.config(a.configDigest)))
         #expect(try CacheFiles.list(store.layout.tmpDirectory).isEmpty)
         #expect(try CacheFiles.list(store.layout.layersDirectory).count == 2)
+        #expect(!CacheFiles.exists(store.layout.chainLock(b.chainIDs[1])))
 
         // Once the last bundle is gone, everything goes.
         unlink("\(live)/config.json")

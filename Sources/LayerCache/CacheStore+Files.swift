@@ -137,24 +137,9 @@ enum CacheFiles {
         return names
     }
 
-    /// Removes a directory tree without following symlinks; read-only directories are made writable first, so a
-    /// non-root user can remove a tree that holds `0555` directories.
-    /// - Throws: the first failure to remove an entry (the rest is still attempted).
+    /// Removes a directory tree without following symlinks (see ``RawPath/removeTree()``).
     static func removeTree(_ path: String) throws(SystemError) {
-        guard let st = lstatOrNil(path) else { return }
-        guard (st.st_mode & S_IFMT) == S_IFDIR else {
-            if unlink(path) != 0 && errno != ENOENT { throw SystemError("unlink \(path)", errno: errno) }
-            return
-        }
-        if (st.st_mode & 0o700) != 0o700 { chmod(path, 0o700) }
-        var firstError: SystemError?
-        for name in (try? list(path)) ?? [] {
-            do throws(SystemError) { try removeTree("\(path)/\(name)") } catch {
-                if firstError == nil { firstError = error }
-            }
-        }
-        if rmdir(path) != 0 && errno != ENOENT && firstError == nil { firstError = SystemError("rmdir \(path)", errno: errno) }
-        if let firstError { throw firstError }
+        try RawPath(path).removeTree()
     }
 
     /// A random name for temporary entries: 16 hex digits.

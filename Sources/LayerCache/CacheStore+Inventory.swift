@@ -94,22 +94,18 @@ extension CacheStore {
     {
         var seen = Set<UInt64>()
         var size: Int64 = 0, layerSize: Int64 = 0, entries = 0
-        try walkTree(rootfs) { path, st in
-            if path != rootfs { entries += 1 }
+        try RawPath(rootfs).walk { _, st in
+            entries += 1
             guard (st.st_mode & S_IFMT) == S_IFREG, seen.insert(UInt64(st.st_ino)).inserted else { return }
             size += Int64(st.st_size)
             if !sharedInodes.contains(UInt64(st.st_ino)) { layerSize += Int64(st.st_size) }
         }
-        return (size, layerSize, entries)
+        return (size, layerSize, entries - 1)  // the rootfs directory itself is no entry
     }
 
-    /// Calls `visit` with the `lstat` of `path` and of everything below it (symlinks are not followed).
+    /// Calls `visit` with the `lstat` of `path` and of everything below it (symlinks are not followed). Names are
+    /// handled as raw bytes; the path given to `visit` is for display (invalid UTF-8 shown as U+FFFD).
     static func walkTree(_ path: String, _ visit: (String, stat) throws -> Void) throws {
-        guard let st = CacheFiles.lstatOrNil(path) else { return }
-        try visit(path, st)
-        guard (st.st_mode & S_IFMT) == S_IFDIR else { return }
-        for name in try CacheFiles.list(path) {
-            try walkTree("\(path)/\(name)", visit)
-        }
+        try RawPath(path).walk { raw, st in try visit(raw.description, st) }
     }
 }

@@ -9,11 +9,11 @@ extension TreeClone {
     /// either file never affects the other), `copy_file_range` (copied in the kernel), and plain read/write when the
     /// kernel refuses both for this pair of filesystems.
     /// - Returns: The number of bytes copied.
-    static func copyFileData(from source: String, to destination: String) throws -> Int64 {
-        let input = open(source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+    static func copyFileData(from source: RawPath, to destination: RawPath) throws -> Int64 {
+        let input = open(source.bytes, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard input >= 0 else { throw SystemError("open \(source)", errno: errno) }
         defer { close(input) }
-        let output = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        let output = open(destination.bytes, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard output >= 0 else { throw SystemError("open \(destination)", errno: errno) }
         defer { close(output) }
         var st = stat()
@@ -43,8 +43,13 @@ extension TreeClone {
                 throw SystemError("read \(source)", errno: errno)
             }
             if n == 0 { return total }
-            try CacheFiles.writeAll(output, Array(buffer[0..<n]), path: destination)
+            try CacheFiles.writeAll(output, Array(buffer[0..<n]), path: destination.description)
             total += Int64(n)
         }
+    }
+
+    /// Copies one regular file given by textual paths.
+    static func copyFileData(from source: String, to destination: String) throws -> Int64 {
+        try copyFileData(from: RawPath(source), to: RawPath(destination))
     }
 }

@@ -48,10 +48,11 @@ public enum TreeClone {
     ///   to remove (it builds in a work directory).
     @discardableResult
     public static func clone(from source: String, to destination: String, mode: Mode) throws -> Summary {
-        guard let st = CacheFiles.lstatOrNil(source) else { throw SystemError("lstat \(source)", errno: ENOENT) }
+        let source = RawPath(source)
+        guard let st = source.lstatOrNil() else { throw SystemError("lstat \(source)", errno: ENOENT) }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw SystemError("clone \(source): not a directory", errno: ENOTDIR) }
         var walker = Walker(mode: mode, isRoot: geteuid() == 0)
-        try walker.cloneDirectory(source, destination, st)
+        try walker.cloneDirectory(source, RawPath(destination), st)
         return walker.summary
     }
 
@@ -61,21 +62,21 @@ public enum TreeClone {
         let isRoot: Bool
         var summary = Summary()
         /// For ``Mode/copy``: the first copy made of each multiply-linked source inode, keyed by (dev, ino).
-        var copiedLinks: [InodeKey: String] = [:]
+        var copiedLinks: [InodeKey: RawPath] = [:]
 
         init(mode: Mode, isRoot: Bool) {
             self.mode = mode
             self.isRoot = isRoot
         }
 
-        mutating func cloneDirectory(_ source: String, _ destination: String, _ st: stat) throws {
+        mutating func cloneDirectory(_ source: RawPath, _ destination: RawPath, _ st: stat) throws {
             // 0700 while filling, so a read-only source directory can still receive its children here;
             // the real mode is set after them, and the mtime last (adding children changes it).
-            if mkdir(destination, 0o700) != 0 { throw SystemError("mkdir \(destination)", errno: errno) }
+            if mkdir(destination.bytes, 0o700) != 0 { throw SystemError("mkdir \(destination)", errno: errno) }
             summary.directories += 1
-            for name in try CacheFiles.list(source) {
-                let from = "\(source)/\(name)", to = "\(destination)/\(name)"
-                guard let child = CacheFiles.lstatOrNil(from) else { throw SystemError("lstat \(from)", errno: errno) }
+            for name in try source.list() {
+                let from = source.appending(name), to = destination.appending(name)
+                guard let child = from.lstatOrNil() else { throw SystemError("lstat \(from)", errno: errno) }
                 if (child.st_mode & S_IFMT) == S_IFDIR {
                     try cloneDirectory(from, to, child)
                 } else {
@@ -86,10 +87,10 @@ public enum TreeClone {
             try TreeClone.copyMetadata(from: source, to: destination, st, isRoot: isRoot)
         }
 
-        mutating func cloneEntry(_ source: String, _ destination: String, _ st: stat) throws {
+        mutating func cloneEntry(_ source: RawPath, _ destination: RawPath, _ st: stat) throws {
             switch mode {
             case .hardLink:
-                if swshim_link_nofollow(source, destination) == 0 {
+                if swshim_link_nofollow(source.bytes, destination.bytes) == 0 {
                     summary.linkedInodes.insert(UInt64(st.st_ino))
                     return
                 }
@@ -97,10 +98,10 @@ public enum TreeClone {
                 guard errno == EMLINK else { throw SystemError("link \(source) → \(destination)", errno: errno) }
                 try copyEntry(source, destination, st)
             case .copy:
-                if (st.st_mode & S_IFMT) != S_IFDIR && st.st_nlink > 1 {
+                if st.st_nlink > 1 {
                     let key = InodeKey(st)
                     if let first = copiedLinks[key] {
-                        if swshim_link_nofollow(first, destination) == 0 { return }
+                        if swshim_link_nofollow(first.bytes, destination.bytes) == 0 { return }
                         guard errno == EMLINK else { throw SystemError("link \(first) → \(destination)", errno: errno) }
                     } else {
                         copiedLinks[key] = destination
@@ -111,15 +112,15 @@ public enum TreeClone {
         }
 
         /// Makes an independent copy of one non-directory and its metadata.
-        mutating func copyEntry(_ source: String, _ destination: String, _ st: stat) throws {
+        mutating func copyEntry(_ source: RawPath, _ destination: RawPath, _ st: stat) throws {
             switch st.st_mode & S_IFMT {
             case S_IFREG:
                 summary.bytesCopied += try TreeClone.copyFileData(from: source, to: destination)
             case S_IFLNK:
-                let target = try TreeClone.readLink(source)
-                if symlink(target, destination) != 0 { throw SystemError("symlink \(destination)", errno: errno) }
+                let target = try TreeClone.readLink(source) + [0]
+                if symlink(target, destination.bytes) != 0 { throw SystemError("symlink \(destination)", errno: errno) }
             case S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK:
-                if mknod(destination, (st.st_mode & S_IFMT) | 0o600, st.st_rdev) != 0 {
+                if mknod(destination.bytes, (st.st_mode & S_IFMT) | 0o600, st.st_rdev) != 0 {
                     throw SystemError("mknod \(destination)", errno: errno)
                 }
             default:
@@ -129,18 +130,21 @@ public enum TreeClone {
         }
     }
 
-    /// The target of a symlink, as raw bytes decoded as UTF-8 (paths in images are UTF-8 in practice).
-    static func readLink(_ path: String) throws -> String {
+    /// The target of a symlink as raw bytes (no NUL).
+    static func readLink(_ path: RawPath) throws -> [CChar] {
         var size = 256
         while true {
             var buffer = [CChar](repeating: 0, count: size)
-            let n = readlink(path, &buffer, size)
+            let n = readlink(path.bytes, &buffer, size)
             if n < 0 { throw SystemError("readlink \(path)", errno: errno) }
-            if n < size {
-                return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            }
+            if n < size { return Array(buffer[0..<n]) }
             size *= 4
         }
+    }
+
+    /// The target of a symlink, for display and tests (invalid UTF-8 shown as U+FFFD).
+    static func readLink(_ path: String) throws -> String {
+        String(decoding: try readLink(RawPath(path)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 

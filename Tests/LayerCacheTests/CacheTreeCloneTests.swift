@@ -112,3 +112,34 @@ struct CacheTreeCloneTests {
         #expect(throws: (any Error).self) { try TreeClone.clone(from: scratch.sub("none"), to: scratch.sub("y"), mode: .copy) }
     }
 }
+
+@Suite("TreeClone: names that are not UTF-8")
+struct CacheRawNameTests {
+    /// Latin-1 "café" (0x63 0x61 0x66 0xE9): not valid UTF-8, so a `String` path would name another file.
+    static let name: [CChar] = [0x63, 0x61, 0x66, CChar(bitPattern: 0xE9)]
+
+    @Test(arguments: [TreeClone.Mode.hardLink, .copy])
+    func rawNamesAndLinkTargetsSurvive(mode: TreeClone.Mode) throws {
+        let scratch = ScratchDirectory("raw")
+        let source = RawPath(scratch.sub("src"))
+        Fixture.mkdirs(scratch.sub("src"))
+        let file = source.appending(Self.name)
+        let fd = open(file.bytes, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        #expect(fd >= 0)
+        close(fd)
+        #expect(symlink(Self.name + [0], source.appending(Array("link".utf8).map { CChar(bitPattern: $0) }).bytes) == 0)
+        #expect(mkdir(source.appending(Self.name + [0x64]).bytes, 0o755) == 0)
+
+        try TreeClone.clone(from: scratch.sub("src"), to: scratch.sub("dst"), mode: mode)
+        let destination = RawPath(scratch.sub("dst"))
+        #expect(destination.appending(Self.name).lstatOrNil() != nil)
+        #expect(destination.appending(Self.name + [0x64]).lstatOrNil() != nil)
+        #expect(try TreeClone.readLink(destination.appending(Array("link".utf8).map { CChar(bitPattern: $0) })) == Self.name)
+        #expect(try destination.list().count == 3)
+
+        let measured = try CacheStore.measure(scratch.sub("dst"), sharedInodes: [])
+        #expect(measured.entries == 3)
+        try destination.removeTree()
+        #expect(destination.lstatOrNil() == nil)
+    }
+}

@@ -73,7 +73,7 @@ extension CacheStore {
             try CacheFiles.syncDirectory(layout.layersDirectory)
             try dropIdleChainLocks()
         }
-        report.temporaries = try sweepWorkDirectories(dryRun: dryRun)
+        report.temporaries = try sweepWorkDirectories(dryRun: dryRun) + sweepAbandonedRecordFiles(dryRun: dryRun)
         return report
     }
 
@@ -91,6 +91,25 @@ extension CacheStore {
             unlink(lockPath)
             lock.unlock()
         }
+    }
+
+    /// How old a record's temporary file (`.<random>.tmp`, see ``CacheFiles/writeAtomically(_:to:mode:)``) must be
+    /// before prune takes it for the leftover of a crash: a live writer renames it within milliseconds.
+    static let abandonedFileAge: time_t = 3600
+
+    /// Removes temporary record files that a crash left in `images/`, `configs/` and `roots/`.
+    private func sweepAbandonedRecordFiles(dryRun: Bool) throws -> [String] {
+        let cutoff = time(nil) - Self.abandonedFileAge
+        var removed: [String] = []
+        for directory in [layout.imagesDirectory, layout.configsDirectory, layout.rootsDirectory] {
+            for name in try CacheFiles.list(directory) where name.hasPrefix(".") && name.hasSuffix(".tmp") {
+                let path = "\(directory)/\(name)"
+                guard let st = CacheFiles.lstatOrNil(path), st.st_mtim.tv_sec < cutoff else { continue }
+                removed.append(path)
+                if !dryRun { unlink(path) }
+            }
+        }
+        return removed
     }
 
     /// Removes lock files of chains that are not cached (a build that failed leaves its lock file) unless a

@@ -94,12 +94,19 @@ struct CacheInventoryTests {
         try store.recordBundle(BundleRecord(bundlePath: live, manifestDigest: a.manifestDigest, chainID: a.topChainID, rootfsMode: .flatten))
         try store.recordBundle(BundleRecord(bundlePath: dead, manifestDigest: b.manifestDigest, chainID: b.topChainID, rootfsMode: .flatten))
         Fixture.mkdirs("\(store.layout.tmpDirectory)/leftover/chain")
+        // A record temporary file a crash left behind two hours ago, and one being written right now.
+        let abandoned = "\(store.layout.imagesDirectory)/.0123456789abcdef.tmp"
+        let fresh = "\(store.layout.imagesDirectory)/.fedcba9876543210.tmp"
+        Fixture.write(abandoned, "{")
+        Fixture.write(fresh, "{")
+        var old = [timespec(tv_sec: time(nil) - 7200, tv_nsec: 0), timespec(tv_sec: time(nil) - 7200, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, abandoned, &old, 0) == 0)
 
         let dry = try store.prune(dryRun: true)
         #expect(dry.chains == [b.chainIDs[1]])
         #expect(dry.images == [b.manifestDigest])
         #expect(dry.staleBundles == [dead])
-        #expect(dry.temporaries == ["\(store.layout.tmpDirectory)/leftover"])
+        #expect(dry.temporaries == ["\(store.layout.tmpDirectory)/leftover", abandoned])
         #expect(dry.freedBytes >= 60_000)
         #expect(store.hasChain(b.chainIDs[1]))
         #expect(try store.image(b.manifestDigest) != nil)
@@ -115,6 +122,7 @@ struct CacheInventoryTests {
         #expect(!CacheFiles.exists(store.layout.config(b.configDigest)))
         #expect(CacheFiles.exists(store.layout.config(a.configDigest)))
         #expect(try CacheFiles.list(store.layout.tmpDirectory).isEmpty)
+        #expect(!CacheFiles.exists(abandoned) && CacheFiles.exists(fresh))
         #expect(try CacheFiles.list(store.layout.layersDirectory).count == 2)
         #expect(!CacheFiles.exists(store.layout.chainLock(b.chainIDs[1])))
 

@@ -13,7 +13,24 @@ import TestSupport
 @Suite("runc runs prepared bundles", .serialized)
 struct RuncTests {
     static let runc = Fixture.executable(["/usr/sbin/runc", "/usr/bin/runc"])
-    static let busybox = Fixture.executable(["/bin/busybox", "/usr/bin/busybox"])
+    /// A statically linked busybox (Debian `busybox-static`): the test rootfs has no libc to load a dynamic one.
+    static let busybox = Fixture.executable(["/bin/busybox", "/usr/bin/busybox"]).flatMap { isStaticELF($0) ? $0 : nil }
+
+    /// Whether an ELF64 executable has no `PT_INTERP` program header (no dynamic loader).
+    static func isStaticELF(_ path: String) -> Bool {
+        guard let header = try? CacheFiles.readSmall(path, maxBytes: 64 << 20), header.count > 64,
+              header[0..<4] == [0x7F, 0x45, 0x4C, 0x46], header[4] == 2 else { return false }
+        func integer(_ offset: Int, _ size: Int) -> Int {
+            (0..<size).reduce(0) { $0 | Int(header[offset + $1]) << (8 * $1) }
+        }
+        let tableOffset = integer(32, 8), entrySize = integer(54, 2), count = integer(56, 2)
+        for index in 0..<count {
+            let entry = tableOffset + index * entrySize
+            guard entry + 4 <= header.count else { return false }
+            if integer(entry, 4) == 3 { return false }  // PT_INTERP
+        }
+        return true
+    }
 
     /// One layer: busybox, `sh` and `id` applets, and an `app` user (1000) in group `app` (1000) and `extra` (3000).
     static func makeImage(_ store: CacheStore, busybox: String) throws -> ImageRecord {
@@ -41,7 +58,7 @@ struct RuncTests {
     @Test(arguments: [RootfsMode.flatten, .overlay])
     func runcRunsThePreparedBundle(mode: RootfsMode) throws {
         guard let runc = Self.runc, let busybox = Self.busybox else {
-            print("SKIPPED runc test (\(mode)): runc or busybox-static is not installed (apt-get install runc busybox-static)")
+            print("SKIPPED runc test (\(mode)): runc or a static busybox is not installed (apt-get install runc busybox-static)")
             try Test.cancel("runc or busybox-static is not installed")
         }
         guard Fixture.isRoot else {

@@ -31,3 +31,4 @@ extern const int swshim_MSG_MORE, swshim_MSG_NOSIGNAL;
 
 #endif
 #include "fsops.h"
+#include "mountops.h"

@@ -1,0 +1,155 @@
+import CLinuxShim
+import Glibc
+import OCIModel
+import SystemIO
+
+/// The layer cache: root filesystems of layer stacks keyed by chainID, the images that use them, and the bundles
+/// prepared from those images (see ``CacheStoreLayout`` for the tree).
+///
+/// Each stack `L₀|…|Lₙ` is unpacked once into `layers/<chainID>/rootfs` as a hard-link clone of its parent stack's
+/// rootfs with layer `Lₙ` applied on top, so identical base stacks of different images are shared, and the rootfs
+/// of any stack is ready to copy or to use as an overlay lower directory.
+///
+/// All calls block (file-system work); run them off any event loop. Several processes may use one cache at once:
+/// chains are published by atomic rename, builds of one chain are serialised by a per-chain lock, and ``prune(dryRun:)``
+/// excludes users holding a ``withLease(_:)``.
+public final class CacheStore: Sendable {
+    /// Where everything is.
+    public let layout: CacheStoreLayout
+    /// Whether a finished chain is flushed to disk (`syncfs`) before it is published. Without it a power loss can
+    /// leave a published chain with missing data; the rename itself stays atomic.
+    public let syncBeforePublish: Bool
+    /// Whether concurrent builds of one chain wait for each other (the rename alone keeps them correct; the lock
+    /// saves the duplicate work). Tests turn it off to exercise the rename race.
+    let lockingEnabled: Bool
+
+    /// Opens (creating if needed) the cache at `root` and removes work directories left by dead processes.
+    ///
+    /// - Parameters:
+    ///   - root: The cache directory (see ``CacheLocation/resolve(explicit:environment:uid:)``).
+    ///   - syncBeforePublish: Flush each new chain before publishing it (default true).
+    /// - Throws: `SystemError` when the directories cannot be created.
+    public convenience init(root: String, syncBeforePublish: Bool = true) throws {
+        try self.init(root: root, syncBeforePublish: syncBeforePublish, lockingEnabled: true)
+    }
+
+    init(root: String, syncBeforePublish: Bool, lockingEnabled: Bool) throws {
+        layout = CacheStoreLayout(root: root)
+        self.syncBeforePublish = syncBeforePublish
+        self.lockingEnabled = lockingEnabled
+        for directory in layout.directories { try CacheFiles.makeDirectories(directory) }
+        _ = try sweepWorkDirectories(dryRun: false)
+    }
+
+    /// Whether the stack `chainID` is cached (its `meta.json`, written last, is present).
+    public func hasChain(_ chainID: Digest) -> Bool {
+        CacheFiles.exists(layout.chainMeta(chainID))
+    }
+
+    /// The rootfs directory of a cached stack, or nil when it is not cached.
+    public func chainRootfs(_ chainID: Digest) -> String? {
+        hasChain(chainID) ? layout.chainRootfs(chainID) : nil
+    }
+
+    /// The record of a cached stack, or nil when it is not cached.
+    public func layerRecord(_ chainID: Digest) throws -> LayerRecord? {
+        try Self.readRecord(LayerRecord.self, at: layout.chainMeta(chainID))
+    }
+
+    /// Returns the rootfs of stack `chainID`, building it first when it is not cached.
+    ///
+    /// A build makes a work directory `tmp/<random>/chain/rootfs`, fills it with a hard-link clone of the parent's
+    /// rootfs (see ``TreeClone``), calls `apply` to put the layer on top, writes `meta.json`, flushes, and renames
+    /// the chain directory to `layers/<chainID hex>`. Nothing is visible before that rename, so a crash or a failing
+    /// `apply` leaves no partial layer (the work directory is removed, or swept at the next open). If another
+    /// process published the same chain meanwhile, its copy is kept and ours discarded.
+    ///
+    /// - Parameters:
+    ///   - chainID: The stack to ensure; must equal ``ChainID/child(of:diffID:)`` of `parent` and `diffID` (or
+    ///     `diffID` for a base layer), so a record can never lie about its content's key.
+    ///   - diffID: The layer's uncompressed digest.
+    ///   - parent: The stack below, which must be cached; nil for a base layer.
+    ///   - apply: Applies the layer to the directory it is given (the unpacker). It must replace entries, never
+    ///     write into an existing non-directory inode: those are shared with the parent stack.
+    /// - Returns: The cached rootfs path, `layers/<chainID hex>/rootfs`.
+    /// - Throws: ``CacheStoreError`` for a chainID mismatch or a missing parent; whatever `apply` throws;
+    ///   `SystemError` for file-system failures.
+    public func ensureChain(chainID: Digest, diffID: Digest, parent: Digest?,
+                            apply: (_ tempRoot: String) throws -> Void) throws -> String
+    {
+        let expected = parent.map { ChainID.child(of: $0, diffID: diffID) } ?? diffID
+        guard expected == chainID else { throw CacheStoreError.chainMismatch(chainID: chainID, expected: expected) }
+        if hasChain(chainID) { return layout.chainRootfs(chainID) }
+        if let parent, !hasChain(parent) { throw CacheStoreError.parentMissing(chainID: chainID, parent: parent) }
+
+        let lock = lockingEnabled ? try FileLock.acquire(layout.chainLock(chainID), exclusive: true) : nil
+        defer { lock?.unlock() }
+        if hasChain(chainID) { return layout.chainRootfs(chainID) }  // built by another process while we waited
+
+        let work = try WorkDirectory(in: layout.tmpDirectory)
+        defer { work.remove() }
+        let chainDirectory = "\(work.path)/chain"
+        let rootfs = "\(chainDirectory)/rootfs"
+        if mkdir(chainDirectory, 0o755) != 0 { throw SystemError("mkdir \(chainDirectory)", errno: errno) }
+        var shared: Set<UInt64> = []
+        if let parent {
+            shared = try TreeClone.clone(from: layout.chainRootfs(parent), to: rootfs, mode: .hardLink).linkedInodes
+        } else if mkdir(rootfs, 0o755) != 0 {
+            throw SystemError("mkdir \(rootfs)", errno: errno)
+        }
+
+        try apply(rootfs)
+
+        let measure = try Self.measure(rootfs, sharedInodes: shared)
+        let record = LayerRecord(chainID: chainID, diffID: diffID, parent: parent, size: measure.size,
+                                 layerSize: measure.layerSize, entries: measure.entries, created: CacheFiles.now())
+        try writeNew(Self.encodeRecord(record), to: "\(chainDirectory)/meta.json")
+        if syncBeforePublish { try syncFileSystem(of: chainDirectory) }
+        try publish(chainDirectory, as: layout.chainDirectory(chainID))
+        return layout.chainRootfs(chainID)
+    }
+
+    /// Renames a finished chain directory into `layers/`. Losing the race to another builder is success: both
+    /// built the same content, and the one already visible may be in use.
+    private func publish(_ directory: String, as target: String) throws {
+        var rc = swshim_renameat2(AT_FDCWD, directory, AT_FDCWD, target, UInt32(swshim_RENAME_NOREPLACE))
+        if rc != 0 && errno == EINVAL {
+            // The filesystem has no RENAME_NOREPLACE; plain rename(2) still refuses a non-empty target directory.
+            rc = rename(directory, target)
+        }
+        if rc != 0 {
+            let e = errno
+            guard (e == EEXIST || e == ENOTEMPTY) && CacheFiles.exists("\(target)/meta.json") else {
+                throw SystemError("rename \(directory) → \(target)", errno: e)
+            }
+            return
+        }
+        try CacheFiles.syncDirectory(layout.layersDirectory)
+    }
+
+    /// Writes a new file durably (no rename needed: its directory is not visible yet).
+    private func writeNew(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SystemError("open \(path)", errno: errno) }
+        defer { close(fd) }
+        try CacheFiles.writeAll(fd, bytes, path: path)
+        if fsync(fd) != 0 { throw SystemError("fsync \(path)", errno: errno) }
+    }
+
+    /// Flushes the filesystem holding `path`: one `syncfs` covers the whole new tree (an `fsync` per file would
+    /// cost as much and more calls).
+    private func syncFileSystem(of path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError("open \(path)", errno: errno) }
+        defer { close(fd) }
+        if swshim_syncfs(fd) != 0 { throw SystemError("syncfs \(path)", errno: errno) }
+    }
+
+    /// Runs `body` while holding a shared lease on the cache: ``prune(dryRun:)`` waits until no lease is held, so
+    /// a chain built or looked up inside the lease cannot be removed before the bundle using it is recorded.
+    public func withLease<T>(_ body: () throws -> T) throws -> T {
+        let lease = try FileLock.acquire(layout.gcLock, exclusive: false)
+        defer { lease?.unlock() }
+        return try body()
+    }
+}

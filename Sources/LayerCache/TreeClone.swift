@@ -1,0 +1,160 @@
+import CLinuxShim
+import Glibc
+import SystemIO
+
+/// Clones a directory tree, preserving types, modes, owners, timestamps, xattrs, symlinks (never followed),
+/// hard links inside the tree, device nodes and FIFOs.
+///
+/// Two modes share one walk:
+/// - ``Mode/hardLink``: directories are recreated and every non-directory (file, symlink, FIFO, device, socket)
+///   is hard-linked (`linkat` without `AT_SYMLINK_FOLLOW`), so the clone costs one inode per directory. This is
+///   how a chain's rootfs is seeded from its parent's; the layer applied on top must replace entries, never write
+///   into an existing non-directory inode. When a file already has the filesystem's maximum link count (`EMLINK`)
+///   it is copied instead.
+/// - ``Mode/copy``: an independent copy that shares no inode with the source (a `--flatten` bundle rootfs that a
+///   container may write into). File data is reflinked (`FICLONE`) where the filesystem can, else copied in the
+///   kernel (`copy_file_range`), else read and written. Files hard-linked to each other in the source are
+///   hard-linked to each other in the copy.
+///
+/// Ownership is set with `lchown` as root; a non-root caller keeps its own ids (`EPERM` is expected and ignored).
+/// Extended attributes the target filesystem or caller cannot set (`ENOTSUP`, `EPERM` when not root) are skipped.
+public enum TreeClone {
+    /// How non-directories reach the clone.
+    public enum Mode: Sendable {
+        case hardLink
+        case copy
+    }
+
+    /// What a clone did.
+    public struct Summary: Sendable {
+        /// Directories created.
+        public var directories = 0
+        /// Non-directory entries (names) created.
+        public var entries = 0
+        /// Bytes of file data copied (zero for hard links; reflinked bytes count as copied).
+        public var bytesCopied: Int64 = 0
+        /// Inode numbers of the source that the clone hard-linked (``Mode/hardLink`` only).
+        public var linkedInodes: Set<UInt64> = []
+    }
+
+    /// Clones `source` (a directory) to `destination`, which must not exist.
+    ///
+    /// - Parameters:
+    ///   - source: The tree to clone; a symlink here is refused rather than followed.
+    ///   - destination: A new path on the same filesystem (for ``Mode/hardLink``) whose parent exists.
+    ///   - mode: Hard links or an independent copy.
+    /// - Returns: Counts, and the linked inodes.
+    /// - Throws: `SystemError` naming the path and call that failed; the partial destination is left for the caller
+    ///   to remove (it builds in a work directory).
+    @discardableResult
+    public static func clone(from source: String, to destination: String, mode: Mode) throws -> Summary {
+        let source = RawPath(source)
+        guard let st = source.lstatOrNil() else { throw SystemError("lstat \(source)", errno: ENOENT) }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw SystemError("clone \(source): not a directory", errno: ENOTDIR) }
+        var walker = Walker(mode: mode, isRoot: geteuid() == 0)
+        try walker.cloneDirectory(source, RawPath(destination), st)
+        return walker.summary
+    }
+
+    /// One clone in progress.
+    struct Walker {
+        let mode: Mode
+        let isRoot: Bool
+        var summary = Summary()
+        /// For ``Mode/copy``: the first copy made of each multiply-linked source inode, keyed by (dev, ino).
+        var copiedLinks: [InodeKey: RawPath] = [:]
+
+        init(mode: Mode, isRoot: Bool) {
+            self.mode = mode
+            self.isRoot = isRoot
+        }
+
+        mutating func cloneDirectory(_ source: RawPath, _ destination: RawPath, _ st: stat) throws {
+            // 0700 while filling, so a read-only source directory can still receive its children here;
+            // the real mode is set after them, and the mtime last (adding children changes it).
+            if mkdir(destination.bytes, 0o700) != 0 { throw SystemError("mkdir \(destination)", errno: errno) }
+            summary.directories += 1
+            for name in try source.list() {
+                let from = source.appending(name), to = destination.appending(name)
+                guard let child = from.lstatOrNil() else { throw SystemError("lstat \(from)", errno: errno) }
+                if (child.st_mode & S_IFMT) == S_IFDIR {
+                    try cloneDirectory(from, to, child)
+                } else {
+                    try cloneEntry(from, to, child)
+                    summary.entries += 1
+                }
+            }
+            try TreeClone.copyMetadata(from: source, to: destination, st, isRoot: isRoot)
+        }
+
+        mutating func cloneEntry(_ source: RawPath, _ destination: RawPath, _ st: stat) throws {
+            switch mode {
+            case .hardLink:
+                if swshim_link_nofollow(source.bytes, destination.bytes) == 0 {
+                    summary.linkedInodes.insert(UInt64(st.st_ino))
+                    return
+                }
+                // EMLINK: the inode has the most links this filesystem allows; an independent copy is correct too.
+                guard errno == EMLINK else { throw SystemError("link \(source) → \(destination)", errno: errno) }
+                try copyEntry(source, destination, st)
+            case .copy:
+                if st.st_nlink > 1 {
+                    let key = InodeKey(st)
+                    if let first = copiedLinks[key] {
+                        if swshim_link_nofollow(first.bytes, destination.bytes) == 0 { return }
+                        guard errno == EMLINK else { throw SystemError("link \(first) → \(destination)", errno: errno) }
+                    } else {
+                        copiedLinks[key] = destination
+                    }
+                }
+                try copyEntry(source, destination, st)
+            }
+        }
+
+        /// Makes an independent copy of one non-directory and its metadata.
+        mutating func copyEntry(_ source: RawPath, _ destination: RawPath, _ st: stat) throws {
+            switch st.st_mode & S_IFMT {
+            case S_IFREG:
+                summary.bytesCopied += try TreeClone.copyFileData(from: source, to: destination)
+            case S_IFLNK:
+                let target = try TreeClone.readLink(source) + [0]
+                if symlink(target, destination.bytes) != 0 { throw SystemError("symlink \(destination)", errno: errno) }
+            case S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK:
+                if mknod(destination.bytes, (st.st_mode & S_IFMT) | 0o600, st.st_rdev) != 0 {
+                    throw SystemError("mknod \(destination)", errno: errno)
+                }
+            default:
+                throw SystemError("clone \(source): unknown file type \(st.st_mode & S_IFMT)", errno: EINVAL)
+            }
+            try TreeClone.copyMetadata(from: source, to: destination, st, isRoot: isRoot)
+        }
+    }
+
+    /// The target of a symlink as raw bytes (no NUL).
+    static func readLink(_ path: RawPath) throws -> [CChar] {
+        var size = 256
+        while true {
+            var buffer = [CChar](repeating: 0, count: size)
+            let n = readlink(path.bytes, &buffer, size)
+            if n < 0 { throw SystemError("readlink \(path)", errno: errno) }
+            if n < size { return Array(buffer[0..<n]) }
+            size *= 4
+        }
+    }
+
+    /// The target of a symlink, for display and tests (invalid UTF-8 shown as U+FFFD).
+    static func readLink(_ path: String) throws -> String {
+        String(decoding: try readLink(RawPath(path)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// An inode's identity: device and inode number.
+struct InodeKey: Hashable {
+    let device: UInt64
+    let inode: UInt64
+
+    init(_ st: stat) {
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
+    }
+}

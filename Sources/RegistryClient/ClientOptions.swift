@@ -1,3 +1,5 @@
+import Logging
+
 /// A user name and password (or token) for a registry, as given by `--creds` or found in an auth file.
 public struct Credentials: Sendable, Hashable {
     public var username: String
@@ -51,6 +53,8 @@ public struct ClientOptions: Sendable {
     /// Environment for the auth file look-up (`REGISTRY_AUTH_FILE`, `XDG_RUNTIME_DIR`, `HOME`); nil: the
     /// process environment.
     public var environment: [String: String]? = nil
+    /// Where retries, resumes and restarts are reported (at `notice`), and each request (at `trace`); nil: silent.
+    public var logger: Logger? = nil
 
     public init() {}
 }

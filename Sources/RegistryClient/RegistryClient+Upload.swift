@@ -206,6 +206,7 @@ private struct UploadState {
             throw client.error(.transport, context, "upload failed \(retry) times in a row at byte \(offset) of \(size)")
         }
         let wait = delay ?? client.policy.delay(retry: retry)
+        client.note(context, "upload interrupted at byte \(offset) of \(size); asking the session's status (retry \(retry)/\(client.policy.retries))")
         if wait > .zero { try await client.pause(wait, context) }
         guard let location else { return }
         let request = try await client.makeRequest("GET", location)
@@ -226,6 +227,7 @@ private struct UploadState {
             }
             offset = min(end, size)
         case 404:
+            client.note(context, "the registry no longer knows the upload session; starting a new one")
             self.location = nil
         default:
             throw client.httpError(response, context)

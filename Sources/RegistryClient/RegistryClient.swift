@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Logging
 import OCIModel
 
 /// Talks the distribution API to one registry over a shared ``TransferEngine``: manifests, blobs (verified,
@@ -140,14 +141,18 @@ public final class RegistryClient: Sendable {
                     : try await engine.perform(request)
                 if RetryPolicy.isRetryable(status: response.status), retry < policy.retries {
                     retry += 1
-                    try await pause(policy.delay(retry: retry, retryAfter: RetryPolicy.retryAfter(response)), context)
+                    let delay = policy.delay(retry: retry, retryAfter: RetryPolicy.retryAfter(response))
+                    note(context, "HTTP \(response.status); retry \(retry)/\(policy.retries) in \(delay)")
+                    try await pause(delay, context)
                     continue
                 }
                 return response
             } catch let error as TransportError {
                 if error.isRetryable, retry < policy.retries {
                     retry += 1
-                    try await pause(policy.delay(retry: retry), context)
+                    let delay = policy.delay(retry: retry)
+                    note(context, "\(error); retry \(retry)/\(policy.retries) in \(delay)")
+                    try await pause(delay, context)
                     continue
                 }
                 throw clientError(error, context)
@@ -194,6 +199,15 @@ public final class RegistryClient: Sendable {
         let message = note.isEmpty ? error.description : "\(error.description) (\(note))"
         return RegistryClientError(kind: kind, operation: context.operation, registry: registry,
                                    repository: context.repository, object: context.object, message: message)
+    }
+
+    /// Reports a recovery (retry, resume, restart) to the options' logger.
+    func note(_ context: OperationContext, _ what: String) {
+        guard let logger = options.logger else { return }
+        var metadata: Logger.Metadata = ["registry": .string(registry)]
+        if let repository = context.repository { metadata["repository"] = .string(repository) }
+        if let object = context.object { metadata["object"] = .string(object) }
+        logger.notice("\(context.operation): \(what)", metadata: metadata)
     }
 
     func error(_ kind: RegistryClientError.Kind, _ context: OperationContext, _ message: String,

@@ -1,7 +1,9 @@
 import Foundation
 import OCIModel
 import RegistryClient
+import Logging
 import Testing
+import TestSupport
 
 /// Blob downloads through a proxy that cuts, corrupts, throttles and ignores `Range`.
 @Suite struct DownloadFaultTests {
@@ -19,8 +21,12 @@ import Testing
         defer { rig.stop() }
         let target = rig.work.file("resumed")
         let progress = ProgressLog()
-        try await rig.client().downloadBlob(repository: rig.repository, descriptor: rig.descriptor, to: target,
-                                            progress: progress.record)
+        let log = CapturingLogHandler.Store()
+        let client = rig.client { $0.logger = Logger(label: "test") { _ in CapturingLogHandler(store: log) } }
+        try await client.downloadBlob(repository: rig.repository, descriptor: rig.descriptor, to: target,
+                                      progress: progress.record)
+        #expect(log.messages.contains { $0.level == .notice && $0.message.contains("resuming from byte \(cut)") },
+                "\(log.messages)")
         #expect(readFile(target) == rig.bytes)
         let gets = rig.blobGets
         #expect(gets.count == 2)

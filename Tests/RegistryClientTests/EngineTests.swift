@@ -14,7 +14,7 @@ import Testing
     }
 
     @Test func parallelismIsBoundedAndQueuedTransfersAllComplete() async throws {
-        let server = try slowServer(.milliseconds(120))
+        let server = try slowServer(.milliseconds(300))
         defer { server.stop() }
         let engine = TransferEngine(maxParallel: 2)
         defer { engine.shutdown() }

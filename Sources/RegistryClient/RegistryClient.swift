@@ -12,6 +12,9 @@ import OCIModel
 public final class RegistryClient: Sendable {
     /// `host[:port]` as given (without a scheme).
     public let registry: String
+    /// The host the API is served from: `registry`, except Docker Hub's `docker.io`, served by
+    /// `registry-1.docker.io` (credentials are still looked up under `docker.io`).
+    let endpoint: String
     let options: ClientOptions
     let engine: TransferEngine
     let state: AuthState
@@ -34,6 +37,7 @@ public final class RegistryClient: Sendable {
         while host.hasSuffix("/") { host.removeLast() }
         if scheme == nil && options.tlsVerify { scheme = "https" }
         self.registry = host
+        endpoint = host == "docker.io" || host == "index.docker.io" ? "registry-1.docker.io" : host
         self.options = options
         self.engine = engine
         state = AuthState(scheme: scheme)
@@ -85,7 +89,7 @@ public final class RegistryClient: Sendable {
     /// The registry's origin, `scheme://host[:port]`.
     func origin() async throws -> String {
         let scheme = try await state.scheme { [self] in try await probeScheme() }
-        return scheme + "://" + registry
+        return scheme + "://" + endpoint
     }
 
     /// For a client that does not verify TLS: https if a TLS connection can be made, else http (as skopeo does
@@ -95,13 +99,13 @@ public final class RegistryClient: Sendable {
         var probeSettings = settings
         // A plain-HTTP server may sit silent on a ClientHello; do not wait the whole connect timeout for it.
         probeSettings.connectTimeoutMilliseconds = min(settings.connectTimeoutMilliseconds, 10_000)
-        let probe = ClientRequest(method: "GET", url: "https://\(registry)/v2/", settings: probeSettings)
+        let probe = ClientRequest(method: "GET", url: "https://\(endpoint)/v2/", settings: probeSettings)
         do {
             _ = try await engine.perform(probe)
             return "https"
         } catch let error as TransportError {
             if error.abort != nil { throw clientError(error, OperationContext("ping", object: "/v2/")) }
-            let plain = ClientRequest(method: "GET", url: "http://\(registry)/v2/", settings: settings)
+            let plain = ClientRequest(method: "GET", url: "http://\(endpoint)/v2/", settings: settings)
             do {
                 _ = try await engine.perform(plain)
                 return "http"

@@ -178,6 +178,37 @@ import TestSupport
         #expect(rig.proxy.counter("manifest") == 2)
     }
 
+    @Test func oversizedManifestsAndWrongDigestHeadersAreRefused() async throws {
+        let rig = try await Rig(size: 100) { request, connection, _, upstream in
+            if request.path.hasSuffix("/manifests/huge") {
+                connection.respond(200, headers: [("Content-Type", MediaType.ociManifest.rawValue)],
+                                   body: [UInt8](repeating: 0x20, count: 4 * 1024 * 1024 + 1))
+                return
+            }
+            var answer = Rig.forward(request, connection, to: upstream)
+            if request.path.hasSuffix("/manifests/v1") {
+                answer.headers = answer.headers.filter { $0.0.lowercased() != "docker-content-digest" }
+                answer.headers.append(("Docker-Content-Digest", Digest.sha256(of: Array("other".utf8)).description))
+            }
+            connection.respond(answer, isHead: request.method == "HEAD")
+        }
+        defer { rig.stop() }
+        let manifest = imageManifest(config: rig.descriptor, layers: [])
+        try await rig.directClient().putManifest(repository: rig.repository, reference: "v1", bytes: manifest,
+                                                 mediaType: MediaType.ociManifest.rawValue)
+        let client = rig.client()
+        let huge = await #expect(throws: RegistryClientError.self) {
+            _ = try await client.fetchManifest(repository: rig.repository, reference: "huge", accept: [])
+        }
+        #expect(huge?.kind == .integrity)
+        #expect(huge?.description.contains("larger than 4194304 bytes") == true, "\(huge?.description ?? "")")
+        let wrong = await #expect(throws: RegistryClientError.self) {
+            _ = try await client.fetchManifest(repository: rig.repository, reference: "v1", accept: [])
+        }
+        #expect(wrong?.kind == .integrity)
+        #expect(wrong?.description.contains("manifest v1") == true)
+    }
+
     @Test func manifestNotMatchingItsDigestIsRefused() async throws {
         let rig = try await Rig(size: 100) { request, connection, _, upstream in
             var answer = Rig.forward(request, connection, to: upstream)

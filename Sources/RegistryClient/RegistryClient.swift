@@ -95,6 +95,21 @@ public final class RegistryClient: Sendable {
     /// For a client that does not verify TLS: https if a TLS connection can be made, else http (as skopeo does
     /// for insecure registries). A client that verifies TLS never gets here.
     private func probeScheme() async throws -> String {
+        var retry = 0
+        while true {
+            do {
+                return try await probeSchemeOnce()
+            } catch let failure as RegistryClientError where failure.kind == .transport && retry < policy.retries {
+                // Neither https nor http answered: the registry may be restarting.
+                retry += 1
+                let delay = policy.delay(retry: retry)
+                note(OperationContext("ping", object: "/v2/"), "\(failure.message); retry \(retry)/\(policy.retries) in \(delay)")
+                try await pause(delay, OperationContext("ping", object: "/v2/"))
+            }
+        }
+    }
+
+    private func probeSchemeOnce() async throws -> String {
         let settings = try settings.get()
         var probeSettings = settings
         // A plain-HTTP server may sit silent on a ClientHello; do not wait the whole connect timeout for it.

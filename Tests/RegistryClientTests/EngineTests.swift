@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import OCIModel
 import RegistryClient
 import Testing
 
@@ -118,5 +119,11 @@ import Testing
         #expect(failure?.kind == .transport)
         #expect(failure?.isRetryable == true)
         #expect(failure?.description.contains(address) == true)
+        // An insecure client probing https then http fails the same way, after its retries.
+        let probing = RegistryClient(registry: address, options: testOptions { $0.retryTimes = 2 }, engine: engine)
+        let probeFailure = await #expect(throws: RegistryClientError.self) {
+            _ = try await probing.blobExists(repository: "x/y", digest: Digest.sha256(of: [1]))
+        }
+        #expect(probeFailure?.kind == .transport, "\(probeFailure?.description ?? "")")
     }
 }

@@ -128,6 +128,21 @@ final class AuthGate: @unchecked Sendable {
         #expect(gate.tokenRequests.count == before + 1)
     }
 
+    @Test func aBurstOfChallengesCostsOneTokenRequest() async throws {
+        let gate = try await AuthGate(mode: .bearer)
+        defer { gate.rig.stop() }
+        let client = gate.rig.client { $0.credentials = credentials() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    _ = try await client.blobExists(repository: gate.rig.repository, digest: gate.rig.descriptor.digest)
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(gate.tokenRequests.count == 1)
+    }
+
     @Test func expiredTokensAreRenewed() async throws {
         // expires_in 5 s: renewed 5 s early, so every request needs a new one.
         let gate = try await AuthGate(mode: .bearer, expiresIn: 5)

@@ -35,6 +35,42 @@ import TestSupport
         #expect(progress.last == rig.descriptor.size)
     }
 
+    @Test func redirectsToStorageAreFollowedWithoutCredentials() async throws {
+        // Blob GETs are redirected (307) to a storage server, which cuts the first answer: the resume goes through
+        // the registry again and is redirected again, with its Range.
+        let storage = try FaultServer { _, _, _ in }
+        defer { storage.stop() }
+        let cut = 70_000
+        let registryPort = UnsafeSendableBox<UInt16>(0)
+        let store = try FaultServer { request, connection, server in
+            let answer = FaultServer.forward(request, body: connection.readBody(), to: registryPort.value,
+                                             target: String(request.target.dropFirst("/storage".count)))
+            if server.count("get") == 1 {
+                connection.respondTruncated(answer.status, headers: answer.headers, declaredLength: answer.body.count,
+                                            body: Array(answer.body.prefix(cut)))
+            } else {
+                connection.respond(answer, isHead: false)
+            }
+        }
+        defer { store.stop() }
+        let rig = try await Rig { request, connection, _, upstream in
+            if request.method == "GET", request.path.contains("/blobs/sha256:") {
+                connection.respond(307, headers: [("Location", "http://\(store.address)/storage\(request.target)")])
+                return
+            }
+            connection.respond(Rig.forward(request, connection, to: upstream), isHead: request.method == "HEAD")
+        }
+        defer { rig.stop() }
+        registryPort.value = rig.registry.port
+        let client = rig.client { $0.credentials = Credentials(username: "u", password: "p") }
+        let target = rig.work.file("redirected")
+        try await client.downloadBlob(repository: rig.repository, descriptor: rig.descriptor, to: target, progress: nil)
+        #expect(readFile(target) == rig.bytes)
+        #expect(store.requests.count == 2)
+        #expect(store.requests.last?.header("Range") == "bytes=\(cut)-")
+        #expect(store.requests.allSatisfy { $0.header("Authorization") == nil })
+    }
+
     @Test func registryIgnoringRangeRestartsFromZero() async throws {
         let rig = try await Rig { request, connection, server, upstream in
             // Never honours Range: always the whole blob (200).

@@ -45,9 +45,12 @@ actor AuthState {
         self.challenge = challenge
     }
 
-    /// A valid token for `key`, fetching one with `fetch` when there is none (or `fresh` is asked).
-    func token(for key: String, fresh: Bool, fetch: @escaping @Sendable () async throws -> Token) async throws -> String {
-        if !fresh, let token = tokens[key], token.expires > .now { return token.value }
+    /// A valid token for `key`, fetching one with `fetch` when there is none.
+    /// - Parameter rejected: A token the registry just refused: it is not returned again (but a newer one that a
+    ///   concurrent task fetched meanwhile is, so a burst of 401s costs one token request).
+    func token(for key: String, rejecting rejected: String? = nil,
+               fetch: @escaping @Sendable () async throws -> Token) async throws -> String {
+        if let token = tokens[key], token.expires > .now, token.value != rejected { return token.value }
         if let running = fetches[key] { return try await running.value.value }
         let task = Task { try await fetch() }
         fetches[key] = task
@@ -55,10 +58,5 @@ actor AuthState {
         let token = try await task.value
         tokens[key] = token
         return token.value
-    }
-
-    /// Forgets the token for `key` (the registry refused it).
-    func invalidate(_ key: String) {
-        tokens[key] = nil
     }
 }

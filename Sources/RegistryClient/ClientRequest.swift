@@ -42,11 +42,6 @@ struct ClientRequest: Sendable {
         headers.removeAll { $0.name.lowercased() == name.lowercased() }
         headers.append((name, value))
     }
-
-    /// The first value of a field, case-insensitively.
-    func header(_ name: String) -> String? {
-        headers.first { $0.name.lowercased() == name.lowercased() }?.value
-    }
 }
 
 /// Connection settings shared by every request of one client: TLS, timeouts, identification.
@@ -82,6 +77,4 @@ struct ClientResponse: Sendable {
         let lower = name.lowercased()
         return headers.filter { $0.name.lowercased() == lower }.map(\.value)
     }
-
-    var isSuccess: Bool { (200..<300).contains(status) }
 }

@@ -18,14 +18,14 @@ extension RegistryClient {
     func exchange(_ original: ClientRequest, scopes: [String], sink: (any ResponseSink)?,
                   context: OperationContext) async throws -> ClientResponse {
         var request = original
-        var sentBearerKey: String?
+        var sentToken: String?
         var sentBasic = false
         if let challenge = await state.challenge {
             switch challenge.scheme {
             case "bearer":
-                let key = Self.tokenKey(scopes)
-                request.setHeader("Authorization", "Bearer " + (try await token(challenge, scopes: scopes, fresh: false, context: context)))
-                sentBearerKey = key
+                let token = try await token(challenge, scopes: scopes, rejecting: nil, context: context)
+                request.setHeader("Authorization", "Bearer " + token)
+                sentToken = token
             case "basic":
                 if let credentials = try credentials.get() {
                     request.setHeader("Authorization", "Basic " + credentials.basicToken)
@@ -42,17 +42,16 @@ extension RegistryClient {
         guard let challenge = challenges.first(where: { $0.scheme == "bearer" && $0.realm != nil })
             ?? challenges.first(where: { $0.scheme == "basic" })
         else { return response }
-        if let sentBearerKey { await state.invalidate(sentBearerKey) }
         await state.learn(challenge)
         request = original
         switch challenge.scheme {
         case "bearer":
             // The registry's own scope for this request joins ours (a mount also needs pull on the source).
             let wanted = Array(Set(scopes + challenge.scopes)).sorted()
-            let token = try await token(challenge, scopes: wanted, fresh: true, context: context)
+            let token = try await token(challenge, scopes: wanted, rejecting: sentToken, context: context)
             if wanted != scopes.sorted() {
                 // Cache under the caller's scopes as well, so the next request with them needs no 401 round trip.
-                _ = try? await state.token(for: Self.tokenKey(scopes), fresh: false) {
+                _ = try? await state.token(for: Self.tokenKey(scopes), rejecting: sentToken) {
                     AuthState.Token(value: token, expires: .now + .seconds(30))
                 }
             }
@@ -69,9 +68,9 @@ extension RegistryClient {
     }
 
     /// A bearer token for `scopes`, from the cache or the challenge's realm.
-    private func token(_ challenge: AuthChallenge, scopes: [String], fresh: Bool,
+    private func token(_ challenge: AuthChallenge, scopes: [String], rejecting rejected: String?,
                        context: OperationContext) async throws -> String {
-        try await state.token(for: Self.tokenKey(scopes), fresh: fresh) { [self] in
+        try await state.token(for: Self.tokenKey(scopes), rejecting: rejected) { [self] in
             try await fetchToken(challenge, scopes: scopes, context: context)
         }
     }

@@ -53,6 +53,7 @@ extension RegistryClient {
             guard integrityFailures < 2 else {
                 throw error(.integrity, context, "\(what); failed again after downloading the blob anew")
             }
+            note(context, "\(what); downloading it again from the start")
             if !sink.reset() { throw sinkIOError(sink, path, context) }
         }
 
@@ -89,11 +90,14 @@ extension RegistryClient {
                     if sink.written > before, resumes < 1000 {
                         // Progress was made: resume at once from what is verified.
                         resumes += 1
+                        note(context, "\(failure); resuming from byte \(sink.written) of \(descriptor.size)")
                         continue
                     }
                     if retry < policy.retries {
                         retry += 1
-                        try await pause(policy.delay(retry: retry), context)
+                        let delay = policy.delay(retry: retry)
+                        note(context, "\(failure); retry \(retry)/\(policy.retries) from byte \(sink.written) in \(delay)")
+                        try await pause(delay, context)
                         continue
                     }
                 }
@@ -127,7 +131,9 @@ extension RegistryClient {
             default:
                 if RetryPolicy.isRetryable(status: response.status), retry < policy.retries {
                     retry += 1
-                    try await pause(policy.delay(retry: retry, retryAfter: RetryPolicy.retryAfter(response)), context)
+                    let delay = policy.delay(retry: retry, retryAfter: RetryPolicy.retryAfter(response))
+                    note(context, "HTTP \(response.status); retry \(retry)/\(policy.retries) in \(delay)")
+                    try await pause(delay, context)
                     continue
                 }
                 throw httpError(response, context)

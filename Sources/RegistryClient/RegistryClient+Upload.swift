@@ -49,6 +49,9 @@ private struct UploadState {
     var chunk: Int64 = 0
     var retry = 0
     var sessionsStarted = 0
+    /// Set after a failure in this session: from then on every PATCH says where it starts, so the registry refuses
+    /// (416) rather than appends bytes it may already have.
+    var interrupted = false
 
     init(client: RegistryClient, repository: String, context: OperationContext, fd: Int32, size: Int64,
          digest: Digest, progress: TransferProgress?) {
@@ -105,6 +108,7 @@ private struct UploadState {
         }
         self.location = RegistryClient.resolve(location, against: response.effectiveURL)
         offset = 0
+        interrupted = false
         chunk = client.options.chunkSize
         if chunk > 0, let minimum = response.header("OCI-Chunk-Min-Length").flatMap({ Int64($0.trimmingSpaces()) }),
            minimum > chunk
@@ -120,7 +124,7 @@ private struct UploadState {
         let end = chunk > 0 ? min(size, offset + chunk) : size
         var request = try await client.makeRequest("PATCH", location)
         request.setHeader("Content-Type", "application/octet-stream")
-        if chunk > 0 || offset > 0 {
+        if chunk > 0 || offset > 0 || interrupted {
             // Inclusive range (distribution-spec); a resumed stream says where it continues, too.
             request.setHeader("Content-Range", "\(offset)-\(end - 1)")
         }
@@ -201,11 +205,13 @@ private struct UploadState {
     /// After a failure: wait, then `GET` the session's status and continue from its `Range`; a session that is
     /// gone starts over.
     private mutating func recover(after delay: Duration?) async throws {
+        interrupted = true
         retry += 1
         guard retry <= client.policy.retries else {
             throw client.error(.transport, context, "upload failed \(retry) times in a row at byte \(offset) of \(size)")
         }
         let wait = delay ?? client.policy.delay(retry: retry)
+        client.note(context, "upload interrupted at byte \(offset) of \(size); asking the session's status (retry \(retry)/\(client.policy.retries))")
         if wait > .zero { try await client.pause(wait, context) }
         guard let location else { return }
         let request = try await client.makeRequest("GET", location)
@@ -224,8 +230,11 @@ private struct UploadState {
                 self.location = nil
                 return
             }
+            // Progress since the last failure: a flaky link that keeps moving the upload forward is not given up on.
+            if end > offset { retry = 0 }
             offset = min(end, size)
         case 404:
+            client.note(context, "the registry no longer knows the upload session; starting a new one")
             self.location = nil
         default:
             throw client.httpError(response, context)

@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Logging
 import OCIModel
 
 /// Talks the distribution API to one registry over a shared ``TransferEngine``: manifests, blobs (verified,
@@ -11,6 +12,9 @@ import OCIModel
 public final class RegistryClient: Sendable {
     /// `host[:port]` as given (without a scheme).
     public let registry: String
+    /// The host the API is served from: `registry`, except Docker Hub's `docker.io`, served by
+    /// `registry-1.docker.io` (credentials are still looked up under `docker.io`).
+    let endpoint: String
     let options: ClientOptions
     let engine: TransferEngine
     let state: AuthState
@@ -33,6 +37,7 @@ public final class RegistryClient: Sendable {
         while host.hasSuffix("/") { host.removeLast() }
         if scheme == nil && options.tlsVerify { scheme = "https" }
         self.registry = host
+        endpoint = host == "docker.io" || host == "index.docker.io" ? "registry-1.docker.io" : host
         self.options = options
         self.engine = engine
         state = AuthState(scheme: scheme)
@@ -84,23 +89,38 @@ public final class RegistryClient: Sendable {
     /// The registry's origin, `scheme://host[:port]`.
     func origin() async throws -> String {
         let scheme = try await state.scheme { [self] in try await probeScheme() }
-        return scheme + "://" + registry
+        return scheme + "://" + endpoint
     }
 
     /// For a client that does not verify TLS: https if a TLS connection can be made, else http (as skopeo does
     /// for insecure registries). A client that verifies TLS never gets here.
     private func probeScheme() async throws -> String {
+        var retry = 0
+        while true {
+            do {
+                return try await probeSchemeOnce()
+            } catch let failure as RegistryClientError where failure.kind == .transport && retry < policy.retries {
+                // Neither https nor http answered: the registry may be restarting.
+                retry += 1
+                let delay = policy.delay(retry: retry)
+                note(OperationContext("ping", object: "/v2/"), "\(failure.message); retry \(retry)/\(policy.retries) in \(delay)")
+                try await pause(delay, OperationContext("ping", object: "/v2/"))
+            }
+        }
+    }
+
+    private func probeSchemeOnce() async throws -> String {
         let settings = try settings.get()
         var probeSettings = settings
         // A plain-HTTP server may sit silent on a ClientHello; do not wait the whole connect timeout for it.
         probeSettings.connectTimeoutMilliseconds = min(settings.connectTimeoutMilliseconds, 10_000)
-        let probe = ClientRequest(method: "GET", url: "https://\(registry)/v2/", settings: probeSettings)
+        let probe = ClientRequest(method: "GET", url: "https://\(endpoint)/v2/", settings: probeSettings)
         do {
             _ = try await engine.perform(probe)
             return "https"
         } catch let error as TransportError {
             if error.abort != nil { throw clientError(error, OperationContext("ping", object: "/v2/")) }
-            let plain = ClientRequest(method: "GET", url: "http://\(registry)/v2/", settings: settings)
+            let plain = ClientRequest(method: "GET", url: "http://\(endpoint)/v2/", settings: settings)
             do {
                 _ = try await engine.perform(plain)
                 return "http"
@@ -140,14 +160,18 @@ public final class RegistryClient: Sendable {
                     : try await engine.perform(request)
                 if RetryPolicy.isRetryable(status: response.status), retry < policy.retries {
                     retry += 1
-                    try await pause(policy.delay(retry: retry, retryAfter: RetryPolicy.retryAfter(response)), context)
+                    let delay = policy.delay(retry: retry, retryAfter: RetryPolicy.retryAfter(response))
+                    note(context, "HTTP \(response.status); retry \(retry)/\(policy.retries) in \(delay)")
+                    try await pause(delay, context)
                     continue
                 }
                 return response
             } catch let error as TransportError {
                 if error.isRetryable, retry < policy.retries {
                     retry += 1
-                    try await pause(policy.delay(retry: retry), context)
+                    let delay = policy.delay(retry: retry)
+                    note(context, "\(error); retry \(retry)/\(policy.retries) in \(delay)")
+                    try await pause(delay, context)
                     continue
                 }
                 throw clientError(error, context)
@@ -196,67 +220,18 @@ public final class RegistryClient: Sendable {
                                    repository: context.repository, object: context.object, message: message)
     }
 
+    /// Reports a recovery (retry, resume, restart) to the options' logger.
+    func note(_ context: OperationContext, _ what: String) {
+        guard let logger = options.logger else { return }
+        var metadata: Logger.Metadata = ["registry": .string(registry)]
+        if let repository = context.repository { metadata["repository"] = .string(repository) }
+        if let object = context.object { metadata["object"] = .string(object) }
+        logger.notice("\(context.operation): \(what)", metadata: metadata)
+    }
+
     func error(_ kind: RegistryClientError.Kind, _ context: OperationContext, _ message: String,
                status: Int? = nil) -> RegistryClientError {
         RegistryClientError(kind: kind, operation: context.operation, registry: registry,
                             repository: context.repository, object: context.object, status: status, message: message)
-    }
-}
-
-// MARK: - URLs
-
-extension RegistryClient {
-    /// Resolves a `Location` or `Link` target against the URL that sent it: absolute URLs stay, `//host/…` takes
-    /// the scheme, `/path` takes the origin, anything else is relative to the request's directory.
-    static func resolve(_ location: String, against base: String) -> String {
-        if location.contains("://") { return location }
-        guard let schemeEnd = base.range(of: "://") else { return location }
-        let scheme = String(base[..<schemeEnd.lowerBound])
-        if location.hasPrefix("//") { return scheme + ":" + location }
-        let afterScheme = base[schemeEnd.upperBound...]
-        let authorityEnd = afterScheme.firstIndex { $0 == "/" || $0 == "?" } ?? afterScheme.endIndex
-        let origin = String(base[..<authorityEnd])
-        if location.hasPrefix("/") { return origin + location }
-        let path = base[authorityEnd...].prefix { $0 != "?" }
-        let directory = path.lastIndex(of: "/").map { String(path[...$0]) } ?? "/"
-        return origin + directory + location
-    }
-
-    /// Adds `name=value` (value percent-encoded) to a URL's query.
-    static func appendingQuery(_ url: String, _ name: String, _ value: String) -> String {
-        url + (url.contains("?") ? "&" : "?") + name + "=" + percentEncode(value)
-    }
-
-    /// Percent-encodes a query value: RFC 3986 unreserved characters stay, as do `/`, `:` and `,` (safe in a
-    /// query; the token spec writes scopes as `repository:name:pull,push`).
-    static func percentEncode(_ text: String) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        for byte in text.utf8 {
-            switch byte {
-            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2E, 0x5F, 0x7E, 0x2F, 0x3A, 0x2C:
-                out.append(byte)
-            default:
-                out += [0x25, hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// The target of the `rel="next"` entry of `Link` headers (RFC 8288), as sent (relative or absolute).
-    static func nextLink(_ response: ClientResponse) -> String? {
-        for header in response.headerValues("Link") {
-            for entry in header.split(separator: ",") {
-                let text = entry.trimmingCharacters(in: .whitespaces)
-                guard text.hasPrefix("<"), let close = text.firstIndex(of: ">") else { continue }
-                let parameters = text[text.index(after: close)...].split(separator: ";").map {
-                    $0.replacingOccurrences(of: " ", with: "").lowercased()
-                }
-                if parameters.contains("rel=\"next\"") || parameters.contains("rel=next") {
-                    return String(text[text.index(after: text.startIndex)..<close])
-                }
-            }
-        }
-        return nil
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// When and how long to wait before repeating a failed request.
 struct RetryPolicy: Sendable {
     /// Retries after the first attempt.
@@ -30,11 +32,16 @@ struct RetryPolicy: Sendable {
         status == 408 || status == 429 || (500...599).contains(status) && status != 501 && status != 505
     }
 
-    /// The `Retry-After` of a response in seconds (the HTTP-date form is not used by registries and is ignored).
-    static func retryAfter(_ response: ClientResponse) -> Duration? {
-        guard let text = response.header("Retry-After")?.trimmingSpaces(), let seconds = Int(text), seconds >= 0 else {
-            return nil
-        }
-        return .seconds(seconds)
+    /// The `Retry-After` of a response (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date (IMF-fixdate) turned
+    /// into the time left until then.
+    static func retryAfter(_ response: ClientResponse, now: Date = Date()) -> Duration? {
+        guard let text = response.header("Retry-After")?.trimmingSpaces(), !text.isEmpty else { return nil }
+        if let seconds = Int(text) { return seconds >= 0 ? .seconds(seconds) : nil }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        guard let date = formatter.date(from: text) else { return nil }
+        return .milliseconds(max(0, Int64(date.timeIntervalSince(now) * 1000)))
     }
 }

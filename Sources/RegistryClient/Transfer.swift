@@ -65,6 +65,9 @@ final class Transfer: @unchecked Sendable {
         // HTTP/2 only where TLS negotiates it (ALPN); plain http stays HTTP/1.1 with keep-alive.
         check(swcurl_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)))
         check(swcurl_setopt_long(h, CURLOPT_TCP_KEEPALIVE, 1))
+        // Bigger buffers than the 16/64 KiB defaults: fewer callbacks, each hashing and writing a larger piece.
+        check(swcurl_setopt_long(h, CURLOPT_BUFFERSIZE, 512 * 1024))
+        check(swcurl_setopt_long(h, CURLOPT_UPLOAD_BUFFERSIZE, 512 * 1024))
         check(swcurl_setopt_long(h, CURLOPT_SSL_VERIFYPEER, s.tlsVerify ? 1 : 0))
         check(swcurl_setopt_long(h, CURLOPT_SSL_VERIFYHOST, s.tlsVerify ? 2 : 0))
         if let ca = s.caBundle {
@@ -251,12 +254,14 @@ final class Transfer: @unchecked Sendable {
                 _ = swcurl_getinfo_string(handle, CURLINFO_EFFECTIVE_URL, &url)
             }
             let effective = url.map { String(cString: $0) } ?? request.url
+            releaseHandle()
             continuation.resume(returning: ClientResponse(
                 status: responseCode != 0 ? responseCode : status, headers: headers, body: body, effectiveURL: effective))
             return
         }
         var message = String(cString: errorBufferPointer)
         if code == CURLE_URL_MALFORMAT { message = "malformed URL \(request.url)" + (message.isEmpty ? "" : ": " + message) }
+        releaseHandle()
         continuation.resume(throwing: TransportError(
             code: code == CURLE_OK ? CURLE_ABORTED_BY_CALLBACK : code, message: message, abort: abort))
     }
@@ -265,7 +270,17 @@ final class Transfer: @unchecked Sendable {
     func fail(_ error: TransportError) {
         guard !finished else { return }
         finished = true
+        releaseHandle()
         continuation.resume(throwing: error)
+    }
+
+    /// Frees the easy handle here, on the engine thread, once it is out of the multi handle (rather than in
+    /// `deinit`, on whichever thread drops the last reference).
+    private func releaseHandle() {
+        if let handle { curl_easy_cleanup(handle) }
+        handle = nil
+        if let headerList { curl_slist_free_all(headerList) }
+        headerList = nil
     }
 }
 

@@ -71,7 +71,6 @@ private final class EngineCore: @unchecked Sendable {
         var pending: [Transfer] = []
         var pendingHead = 0
         var stopping = false
-        var stopped = false
     }
     private let shared = Mutex(Shared())
     private var thread: pthread_t?
@@ -202,7 +201,6 @@ private final class EngineCore: @unchecked Sendable {
             let rest = Array(state.pending[state.pendingHead...])
             state.pending = []
             state.pendingHead = 0
-            state.stopped = true
             return rest
         }
         rest.forEach { $0.fail(TransportError(code: CURLE_ABORTED_BY_CALLBACK, message: "", abort: .engineShutDown)) }

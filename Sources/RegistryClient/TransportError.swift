@@ -35,19 +35,6 @@ struct TransportError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Whether the failure happened before any HTTP exchange, at the TCP or TLS level (what makes an insecure
-    /// client try plain HTTP).
-    var isConnectionSetupFailure: Bool {
-        return switch code {
-        case CURLE_SSL_CONNECT_ERROR, CURLE_COULDNT_CONNECT, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM,
-             CURLE_SSL_CIPHER, CURLE_SSL_CACERT_BADFILE, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_GOT_NOTHING,
-             CURLE_WEIRD_SERVER_REPLY, CURLE_UNSUPPORTED_PROTOCOL:
-            true
-        default:
-            false
-        }
-    }
-
     var description: String {
         if let abort {
             switch abort {

@@ -16,11 +16,11 @@ final class AuthGate: @unchecked Sendable {
     static var basic: String { "Basic " + Data("\(user):\(password)".utf8).base64EncodedString() }
 
     /// - Parameter expiresIn: The `expires_in` the token endpoint sends.
-    init(mode: Mode, expiresIn: Int = 300, anonymousPull: Bool = false) async throws {
+    init(mode: Mode, expiresIn: Int = 300, anonymousPull: Bool = false, revokeFirstToken: Bool = false) async throws {
         let box = UnsafeSendableBox<AuthGate?>(nil)
         rig = try await Rig(size: 30_000) { request, connection, server, upstream in
             box.value!.handle(request, connection, server, upstream, mode: mode, expiresIn: expiresIn,
-                              anonymousPull: anonymousPull)
+                              anonymousPull: anonymousPull, revokeFirstToken: revokeFirstToken)
         }
         box.value = self
     }
@@ -28,7 +28,7 @@ final class AuthGate: @unchecked Sendable {
     var tokenRequests: [(query: String, authorization: String?)] { log.withLock { tokenQueries } }
 
     private func handle(_ request: RawRequest, _ connection: FaultConnection, _ server: FaultServer, _ upstream: UInt16,
-                        mode: Mode, expiresIn: Int, anonymousPull: Bool) {
+                        mode: Mode, expiresIn: Int, anonymousPull: Bool, revokeFirstToken: Bool) {
         if request.path == "/token" {
             let query = String(request.target.drop { $0 != "?" }.dropFirst())
             log.withLock { tokenQueries.append((query, request.header("Authorization"))) }
@@ -47,7 +47,10 @@ final class AuthGate: @unchecked Sendable {
         }
         let authorization = request.header("Authorization") ?? ""
         let allowed = switch mode {
-        case .bearer: authorization.hasPrefix("Bearer tok-")
+        case .bearer:
+            // A revoked token works once, then is refused.
+            authorization.hasPrefix("Bearer tok-")
+                && !(revokeFirstToken && authorization == "Bearer tok-1" && server.count("tok-1 used") > 1)
         case .basic: authorization == Self.basic
         }
         guard allowed else {
@@ -126,6 +129,31 @@ final class AuthGate: @unchecked Sendable {
             try await group.waitForAll()
         }
         #expect(gate.tokenRequests.count == before + 1)
+    }
+
+    @Test func aBurstOfChallengesCostsOneTokenRequest() async throws {
+        let gate = try await AuthGate(mode: .bearer)
+        defer { gate.rig.stop() }
+        let client = gate.rig.client { $0.credentials = credentials() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    _ = try await client.blobExists(repository: gate.rig.repository, digest: gate.rig.descriptor.digest)
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(gate.tokenRequests.count == 1)
+    }
+
+    @Test func aRevokedTokenIsReplaced() async throws {
+        let gate = try await AuthGate(mode: .bearer, revokeFirstToken: true)
+        defer { gate.rig.stop() }
+        let client = gate.rig.client { $0.credentials = credentials() }
+        _ = try await client.blobExists(repository: gate.rig.repository, digest: gate.rig.descriptor.digest)
+        _ = try await client.blobExists(repository: gate.rig.repository, digest: gate.rig.descriptor.digest)
+        // tok-1 worked once, then was refused: a second token request replaced it.
+        #expect(gate.tokenRequests.count == 2)
     }
 
     @Test func expiredTokensAreRenewed() async throws {

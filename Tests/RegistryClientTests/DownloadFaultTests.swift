@@ -1,7 +1,9 @@
 import Foundation
 import OCIModel
 import RegistryClient
+import Logging
 import Testing
+import TestSupport
 
 /// Blob downloads through a proxy that cuts, corrupts, throttles and ignores `Range`.
 @Suite struct DownloadFaultTests {
@@ -19,14 +21,54 @@ import Testing
         defer { rig.stop() }
         let target = rig.work.file("resumed")
         let progress = ProgressLog()
-        try await rig.client().downloadBlob(repository: rig.repository, descriptor: rig.descriptor, to: target,
-                                            progress: progress.record)
+        let log = CapturingLogHandler.Store()
+        let client = rig.client { $0.logger = Logger(label: "test") { _ in CapturingLogHandler(store: log) } }
+        try await client.downloadBlob(repository: rig.repository, descriptor: rig.descriptor, to: target,
+                                      progress: progress.record)
+        #expect(log.messages.contains { $0.level == .notice && $0.message.contains("resuming from byte \(cut)") },
+                "\(log.messages)")
         #expect(readFile(target) == rig.bytes)
         let gets = rig.blobGets
         #expect(gets.count == 2)
         #expect(gets.first?.header("Range") == nil)
         #expect(gets.last?.header("Range") == "bytes=\(cut)-")
         #expect(progress.last == rig.descriptor.size)
+    }
+
+    @Test func redirectsToStorageAreFollowedWithoutCredentials() async throws {
+        // Blob GETs are redirected (307) to a storage server, which cuts the first answer: the resume goes through
+        // the registry again and is redirected again, with its Range.
+        let storage = try FaultServer { _, _, _ in }
+        defer { storage.stop() }
+        let cut = 70_000
+        let registryPort = UnsafeSendableBox<UInt16>(0)
+        let store = try FaultServer { request, connection, server in
+            let answer = FaultServer.forward(request, body: connection.readBody(), to: registryPort.value,
+                                             target: String(request.target.dropFirst("/storage".count)))
+            if server.count("get") == 1 {
+                connection.respondTruncated(answer.status, headers: answer.headers, declaredLength: answer.body.count,
+                                            body: Array(answer.body.prefix(cut)))
+            } else {
+                connection.respond(answer, isHead: false)
+            }
+        }
+        defer { store.stop() }
+        let rig = try await Rig { request, connection, _, upstream in
+            if request.method == "GET", request.path.contains("/blobs/sha256:") {
+                connection.respond(307, headers: [("Location", "http://\(store.address)/storage\(request.target)")])
+                return
+            }
+            connection.respond(Rig.forward(request, connection, to: upstream), isHead: request.method == "HEAD")
+        }
+        defer { rig.stop() }
+        registryPort.value = rig.registry.port
+        let client = rig.client { $0.credentials = Credentials(username: "u", password: "p") }
+        let target = rig.work.file("redirected")
+        try await client.downloadBlob(repository: rig.repository, descriptor: rig.descriptor, to: target, progress: nil)
+        #expect(readFile(target) == rig.bytes)
+        #expect(store.requests.count == 2)
+        #expect(store.requests.last?.header("Range") == "bytes=\(cut)-")
+        #expect(store.requests.allSatisfy { $0.header("Authorization") == nil })
     }
 
     @Test func registryIgnoringRangeRestartsFromZero() async throws {
@@ -170,6 +212,37 @@ import Testing
         let fetched = try await rig.client().fetchManifest(repository: rig.repository, reference: "v1", accept: [])
         #expect(fetched.bytes == manifest)
         #expect(rig.proxy.counter("manifest") == 2)
+    }
+
+    @Test func oversizedManifestsAndWrongDigestHeadersAreRefused() async throws {
+        let rig = try await Rig(size: 100) { request, connection, _, upstream in
+            if request.path.hasSuffix("/manifests/huge") {
+                connection.respond(200, headers: [("Content-Type", MediaType.ociManifest.rawValue)],
+                                   body: [UInt8](repeating: 0x20, count: 4 * 1024 * 1024 + 1))
+                return
+            }
+            var answer = Rig.forward(request, connection, to: upstream)
+            if request.path.hasSuffix("/manifests/v1") {
+                answer.headers = answer.headers.filter { $0.0.lowercased() != "docker-content-digest" }
+                answer.headers.append(("Docker-Content-Digest", Digest.sha256(of: Array("other".utf8)).description))
+            }
+            connection.respond(answer, isHead: request.method == "HEAD")
+        }
+        defer { rig.stop() }
+        let manifest = imageManifest(config: rig.descriptor, layers: [])
+        try await rig.directClient().putManifest(repository: rig.repository, reference: "v1", bytes: manifest,
+                                                 mediaType: MediaType.ociManifest.rawValue)
+        let client = rig.client()
+        let huge = await #expect(throws: RegistryClientError.self) {
+            _ = try await client.fetchManifest(repository: rig.repository, reference: "huge", accept: [])
+        }
+        #expect(huge?.kind == .integrity)
+        #expect(huge?.description.contains("larger than 4194304 bytes") == true, "\(huge?.description ?? "")")
+        let wrong = await #expect(throws: RegistryClientError.self) {
+            _ = try await client.fetchManifest(repository: rig.repository, reference: "v1", accept: [])
+        }
+        #expect(wrong?.kind == .integrity)
+        #expect(wrong?.description.contains("manifest v1") == true)
     }
 
     @Test func manifestNotMatchingItsDigestIsRefused() async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import OCIModel
 import RegistryClient
 import Testing
 
@@ -14,7 +15,7 @@ import Testing
     }
 
     @Test func parallelismIsBoundedAndQueuedTransfersAllComplete() async throws {
-        let server = try slowServer(.milliseconds(120))
+        let server = try slowServer(.milliseconds(300))
         defer { server.stop() }
         let engine = TransferEngine(maxParallel: 2)
         defer { engine.shutdown() }
@@ -53,17 +54,18 @@ import Testing
     }
 
     @Test func cancellingATaskStopsItsTransfer() async throws {
-        let server = try slowServer(.seconds(3))
+        let server = try slowServer(.seconds(6))
         defer { server.stop() }
         let engine = TransferEngine()
         defer { engine.shutdown() }
         let client = RegistryClient(registry: "http://" + server.address, options: testOptions(), engine: engine)
-        let start = ContinuousClock.now
         let task = Task { try await client.ping() }
-        try await Task.sleep(for: .milliseconds(150))
+        let deadline = ContinuousClock.now + .seconds(20)
+        while server.requests.isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        let cancelled = ContinuousClock.now
         task.cancel()
         let result = await task.result
-        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(ContinuousClock.now - cancelled < .seconds(3), "stopped well before the server's 6 s answer")
         guard case .failure(let error) = result, let failure = error as? RegistryClientError else {
             Issue.record("cancelled ping did not fail with RegistryClientError: \(result)")
             return
@@ -72,15 +74,26 @@ import Testing
     }
 
     @Test func shutdownFailsQueuedAndLaterTransfers() async throws {
-        let server = try slowServer(.milliseconds(300))
-        defer { server.stop() }
+        // The server holds its answer until the test lets it go, so the first transfer is surely running (and the
+        // second surely queued behind it) when the engine shuts down.
+        let release = UnsafeSendableBox(false)
+        let server = try FaultServer { _, connection, _ in
+            while !release.value { usleep(5000) }
+            connection.respond(200, body: Array("{}".utf8))
+        }
+        defer {
+            release.value = true
+            server.stop()
+        }
         let engine = TransferEngine(maxParallel: 1)
         let client = RegistryClient(registry: "http://" + server.address, options: testOptions { $0.retryTimes = 0 },
                                     engine: engine)
         let running = Task { try await client.ping() }
         let queued = Task { try await client.ping() }
-        try await Task.sleep(for: .milliseconds(100))
+        let deadline = ContinuousClock.now + .seconds(20)
+        while server.requests.isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         engine.shutdown()
+        release.value = true
         for task in [running, queued] {
             let result = await task.result
             guard case .failure(let error) = result else {
@@ -106,5 +119,11 @@ import Testing
         #expect(failure?.kind == .transport)
         #expect(failure?.isRetryable == true)
         #expect(failure?.description.contains(address) == true)
+        // An insecure client probing https then http fails the same way, after its retries.
+        let probing = RegistryClient(registry: address, options: testOptions { $0.retryTimes = 2 }, engine: engine)
+        let probeFailure = await #expect(throws: RegistryClientError.self) {
+            _ = try await probing.blobExists(repository: "x/y", digest: Digest.sha256(of: [1]))
+        }
+        #expect(probeFailure?.kind == .transport, "\(probeFailure?.description ?? "")")
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import OCIModel
 @testable import RegistryClient
 import Testing
@@ -69,6 +70,15 @@ import Testing
         #expect(exponential.delay(retry: 1, retryAfter: .seconds(7)) == .seconds(7))
         options.retryDelay = .milliseconds(50)
         #expect(RetryPolicy(options: options).delay(retry: 3) == .milliseconds(50))
+        func retryAfter(_ value: String) -> Duration? {
+            RetryPolicy.retryAfter(ClientResponse(status: 429, headers: [("Retry-After", value)], body: [], effectiveURL: ""),
+                                   now: Date(timeIntervalSince1970: 1_445_412_470))
+        }
+        #expect(retryAfter("3") == .seconds(3))
+        #expect(retryAfter("Wed, 21 Oct 2015 07:28:00 GMT") == .seconds(10))
+        #expect(retryAfter("Wed, 21 Oct 2015 07:27:00 GMT") == .zero)
+        #expect(retryAfter("soon") == nil)
+        #expect(retryAfter("-1") == nil)
         #expect([408, 429, 500, 502, 503, 504].allSatisfy { RetryPolicy.isRetryable(status: $0) })
         #expect(![400, 401, 403, 404, 405, 416, 501].contains { RetryPolicy.isRetryable(status: $0) })
     }

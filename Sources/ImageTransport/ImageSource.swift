@@ -48,6 +48,10 @@ public protocol ImageSource: AnyObject, Sendable {
     /// removed.
     func fetchBlob(_ descriptor: Descriptor, to path: String, progress: BlobProgress?) async throws
 
+    /// The registry repository the blob can be mounted from (a registry source's own repository), for a
+    /// destination in the same registry.
+    func mountOrigin(for descriptor: Descriptor) -> RepositoryLocation?
+
     /// Tags of the repository, where the source has such a notion (registries, layouts).
     func tags() async throws -> [String]
 
@@ -55,7 +59,19 @@ public protocol ImageSource: AnyObject, Sendable {
     func close()
 }
 
+/// A repository in a registry.
+public struct RepositoryLocation: Sendable, Hashable {
+    public var registry: String
+    public var repository: String
+
+    public init(registry: String, repository: String) {
+        self.registry = registry
+        self.repository = repository
+    }
+}
+
 extension ImageSource {
+    public func mountOrigin(for descriptor: Descriptor) -> RepositoryLocation? { nil }
     public func tags() async throws -> [String] { [] }
     public func close() {}
 }

@@ -39,6 +39,10 @@ public final class RegistrySource: ImageSource {
 
     public func localBlobPath(_ descriptor: Descriptor) -> String? { nil }
 
+    public func mountOrigin(for descriptor: Descriptor) -> RepositoryLocation? {
+        RepositoryLocation(registry: client.registry, repository: image.repository)
+    }
+
     public func fetchBlob(_ descriptor: Descriptor, to path: String, progress: BlobProgress?) async throws {
         try await client.downloadBlob(repository: image.repository, descriptor: descriptor, to: path,
                                       progress: progress)
@@ -84,11 +88,11 @@ public final class RegistryDestination: ImageDestination {
     }
 
     public func mountBlob(_ descriptor: Descriptor, from source: any ImageSource) async throws -> Bool {
-        guard let source = source as? RegistrySource, source.client.registry == client.registry,
-              source.image.repository != image.repository
+        guard let origin = source.mountOrigin(for: descriptor), origin.registry == client.registry,
+              origin.repository != image.repository
         else { return false }
         return try await client.mountBlob(repository: image.repository, digest: descriptor.digest,
-                                          from: source.image.repository)
+                                          from: origin.repository)
     }
 
     public func putManifest(_ manifest: ManifestData, top: Bool) async throws {

@@ -132,3 +132,16 @@ func makeStagingDirectory() -> String {
     let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/var/tmp"
     return "\(base)/swcopy-\(getpid())"
 }
+
+/// A command as a Dockerfile writes one: a JSON array of strings (exec form), or a string for `/bin/sh -c`
+/// (shell form).
+enum CommandLineForm {
+    static func parse(_ text: String) throws -> [String] {
+        let trimmed = text.drop { $0 == " " }
+        guard trimmed.hasPrefix("[") else { return ["/bin/sh", "-c", text] }
+        guard let list = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String], !list.isEmpty else {
+            throw ValidationError("\(text): expected a JSON array of strings, e.g. [\"/bin/sh\", \"-c\", \"echo hi\"]")
+        }
+        return list
+    }
+}

@@ -55,24 +55,10 @@ struct InspectCommand: AsyncParsableCommand {
                 return
             }
             var name: String?
-            let inspectedSource: any ImageSource = noTags ? NoTagsSource(source) : source
+            let inspectedSource: any ImageSource = noTags ? DerivedImageSource(base: source, hideTags: true) : source
             if case .registry(let image) = location { name = "\(image.registry)/\(image.repository)" }
             let summary = try await ImageReader.inspect(inspectedSource, name: name, platform: platform)
             print(summary.json())
         }
     }
-}
-
-/// A source whose tags are not listed (`--no-tags`).
-final class NoTagsSource: ImageSource {
-    let base: any ImageSource
-    init(_ base: any ImageSource) { self.base = base }
-    var description: String { base.description }
-    func topManifest() async throws -> ManifestData { try await base.topManifest() }
-    func manifest(_ descriptor: Descriptor) async throws -> ManifestData { try await base.manifest(descriptor) }
-    func localBlobPath(_ descriptor: Descriptor) -> String? { base.localBlobPath(descriptor) }
-    func fetchBlob(_ descriptor: Descriptor, to path: String, progress: BlobProgress?) async throws {
-        try await base.fetchBlob(descriptor, to: path, progress: progress)
-    }
-    func tags() async throws -> [String] { [] }
 }

@@ -14,7 +14,7 @@ struct SwCopy: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             CopyCommand.self, InspectCommand.self, ListTagsCommand.self, DeleteCommand.self, SyncCommand.self,
-            LoginCommand.self, LogoutCommand.self,
+            LoginCommand.self, LogoutCommand.self, PrepareCommand.self, CacheCommand.self, AppendCommand.self,
         ]
     )
 }

@@ -7,7 +7,7 @@ enum BlobFiles {
     static let pool = BlockingPool(threadCount: 4)
     static let bufferSize = 1 << 20
 
-    /// Copies `source` to `destination` (created or truncated), hashing on the way; the copy is fsynced. On a
+    /// Copies `source` to `destination` (created or truncated), hashing on the way (`moveIntoPlace` makes it durable). On a
     /// size or digest mismatch, or any error, `destination` is removed.
     static func copyVerified(from source: String, to destination: String, descriptor: Descriptor,
                              progress: BlobProgress?) async throws {
@@ -69,7 +69,6 @@ enum BlobFiles {
         if actual != descriptor.digest {
             throw TransportError.digestMismatch(what: what, expected: descriptor.digest, actual: actual)
         }
-        if output >= 0 && fsync(output) != 0 { throw SystemError("fsync \(destination ?? "")", errno: errno) }
         succeeded = true
     }
 
@@ -81,8 +80,22 @@ enum BlobFiles {
         return bytes
     }
 
-    /// Moves a staged file into place durably: rename, then fsync the directory.
-    static func moveIntoPlace(_ staged: String, _ destination: String) throws {
+    /// `moveIntoPlace` on the pool: the fsync of a big blob must not hold one of Swift's few cooperative threads.
+    static func moveIntoPlace(_ staged: String, _ destination: String) async throws {
+        try await pool.run { try moveIntoPlaceBlocking(staged, destination) }
+    }
+
+    /// Moves a staged file into place durably: fsync its data (a crash must not leave a short file under a
+    /// digest name), rename, then fsync the directory.
+    static func moveIntoPlaceBlocking(_ staged: String, _ destination: String) throws {
+        let fd = open(staged, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError("open \(staged)", errno: errno) }
+        let synced = fsync(fd) == 0 ? 0 : errno
+        close(fd)
+        if synced != 0 {
+            unlink(staged)
+            throw SystemError("fsync \(staged)", errno: synced)
+        }
         if rename(staged, destination) != 0 {
             let code = errno
             unlink(staged)

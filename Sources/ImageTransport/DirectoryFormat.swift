@@ -118,7 +118,7 @@ public final class DirectoryDestination: ImageDestination {
             file = try stagingPath(for: descriptor)
             try await BlobFiles.copyVerified(from: path, to: file, descriptor: descriptor, progress: progress)
         }
-        try BlobFiles.moveIntoPlace(file, format.blobPath(descriptor.digest))
+        try await BlobFiles.moveIntoPlace(file, format.blobPath(descriptor.digest))
     }
 
     public func putManifest(_ manifest: ManifestData, top: Bool) async throws {

@@ -36,7 +36,7 @@ public final class OCILayoutDestination: ImageDestination {
             file = try stagingPath(for: descriptor)
             try await BlobFiles.copyVerified(from: path, to: file, descriptor: descriptor, progress: progress)
         }
-        try store(file, as: descriptor.digest)
+        try await store(file, as: descriptor.digest)
     }
 
     public func putManifest(_ manifest: ManifestData, top isTop: Bool) async throws {
@@ -45,7 +45,7 @@ public final class OCILayoutDestination: ImageDestination {
         if FileSystem.fileSize(layout.blobPath(manifest.digest)) != descriptor.size {
             let path = try stagingPath(for: descriptor)
             try FileSystem.writeAtomically(manifest.bytes, to: path, tmpDirectory: layout.directory)
-            try store(path, as: manifest.digest)
+            try await store(path, as: manifest.digest)
         }
         if isTop { top.withLock { $0 = descriptor } }
     }
@@ -68,10 +68,10 @@ public final class OCILayoutDestination: ImageDestination {
         for path in staged.withLock({ $0 }) { unlink(path) }
     }
 
-    private func store(_ stagedFile: String, as digest: Digest) throws {
+    private func store(_ stagedFile: String, as digest: Digest) async throws {
         let destination = layout.blobPath(digest)
         try FileSystem.makeDirectories(FileSystem.parent(of: destination))
-        try BlobFiles.moveIntoPlace(stagedFile, destination)
+        try await BlobFiles.moveIntoPlace(stagedFile, destination)
         staged.withLock { _ = $0.remove(stagedFile) }
     }
 }

@@ -28,7 +28,8 @@ public enum BundleDirectory {
     /// - Parameters:
     ///   - image: A recorded image (all its stacks cached).
     ///   - store: The cache.
-    ///   - bundlePath: The bundle directory; created if missing, and must not already hold a `config.json`.
+    ///   - bundlePath: The bundle directory; created if missing (and removed again if preparing fails), and must not
+    ///     already hold a `config.json`.
     ///   - mode: ``RootfsMode/flatten`` or ``RootfsMode/overlay``.
     ///   - options: Overrides of the image config.
     /// - Throws: ``BundleError``, ``RootfsError``, ``RuntimeSpecError``, ``CacheStoreError`` or `SystemError`.
@@ -36,9 +37,21 @@ public enum BundleDirectory {
                                options: RuntimeSpecOptions = RuntimeSpecOptions()) throws -> Prepared
     {
         let bundle = try absolutePath(bundlePath)
+        let createdBundle = !CacheFiles.exists(bundle)
         try CacheFiles.makeDirectories(bundle)
         guard !CacheFiles.exists("\(bundle)/\(configName)") else { throw BundleError.bundleExists(bundle) }
-        return try store.withLease {
+        do {
+            return try prepare(image: image, store: store, bundle: bundle, mode: mode, options: options)
+        } catch {
+            if createdBundle { rmdir(bundle) }  // only when empty, i.e. when the failure left nothing of value
+            throw error
+        }
+    }
+
+    private static func prepare(image: ImageRecord, store: CacheStore, bundle: String, mode: RootfsMode,
+                                options: RuntimeSpecOptions) throws -> Prepared
+    {
+        try store.withLease {
             let chainRootfs: String?
             if let top = image.topChainID {
                 guard let cached = store.chainRootfs(top) else { throw CacheStoreError.chainMissing(top) }

@@ -10,6 +10,21 @@ import SystemIO
 /// rootfs with layer `Lₙ` applied on top, so identical base stacks of different images are shared, and the rootfs
 /// of any stack is ready to copy or to use as an overlay lower directory.
 ///
+/// A `prepare` runs, under one lease so that a concurrent prune cannot remove what it builds before the bundle is
+/// recorded:
+///
+/// ```swift
+/// let prepared = try store.withLease {
+///     let stack = try store.ensureStack(diffIDs: config.rootfs.diffIDs) { index, root in
+///         try unpack(layerBlobs[index], onto: root)  // verifies the diffID; replaces entries, never edits inodes
+///     }
+///     let image = ImageRecord(manifestDigest: manifestDigest, names: [reference], configDigest: configDigest,
+///                             diffIDs: config.rootfs.diffIDs)
+///     try store.recordImage(image, configBytes: configBytes)
+///     return try BundleDirectory.prepare(image: image, store: store, at: bundlePath, mode: .flatten)
+/// }
+/// ```
+///
 /// All calls block (file-system work); run them off any event loop. Several processes may use one cache at once:
 /// chains are published by atomic rename, builds of one chain are serialised by a per-chain lock, and ``prune(dryRun:)``
 /// excludes users holding a ``withLease(_:)``.

@@ -61,8 +61,14 @@ struct BundlePrepareTests {
         #expect(throws: RuntimeSpecError.user(.unknownUser("ghost"))) {
             try BundleDirectory.prepare(image: image, store: store, at: bundle, mode: .flatten)
         }
-        #expect(try CacheFiles.list(bundle).isEmpty)
+        #expect(!CacheFiles.exists(bundle))
         #expect(try store.bundles().isEmpty)
+        // A directory the caller made beforehand stays (empty).
+        Fixture.mkdirs(bundle)
+        #expect(throws: RuntimeSpecError.self) {
+            try BundleDirectory.prepare(image: image, store: store, at: bundle, mode: .flatten)
+        }
+        #expect(try CacheFiles.list(bundle).isEmpty)
     }
 
     @Test func overlayBundleWritesToItsUpperDirectory() throws {

@@ -11,10 +11,10 @@ struct CacheTreeCloneTests {
         Fixture.write("\(root)/dir/file", "content", mode: 0o640)
         Fixture.write("\(root)/setuid", "#!/bin/sh\n", mode: 0o4755)
         Fixture.write("\(root)/dir/sub/deep", "deep")
-        #expect(link("\(root)/dir/file", "\(root)/hardlink") == 0)
-        #expect(symlink("/etc/passwd", "\(root)/abs-link") == 0)  // must never be followed to the host's file
-        #expect(symlink("../dir/file", "\(root)/dir/rel-link") == 0)
-        #expect(symlink("nowhere", "\(root)/dangling") == 0)
+        #expect(Glibc.link("\(root)/dir/file", "\(root)/hardlink") == 0)
+        #expect(Glibc.symlink("/etc/passwd", "\(root)/abs-link") == 0)  // must never be followed to the host's file
+        #expect(Glibc.symlink("../dir/file", "\(root)/dir/rel-link") == 0)
+        #expect(Glibc.symlink("nowhere", "\(root)/dangling") == 0)
         #expect(mkfifo("\(root)/fifo", 0o620) == 0)
         Fixture.mkdirs("\(root)/readonly")
         Fixture.write("\(root)/readonly/inside", "ro")
@@ -107,7 +107,7 @@ struct CacheTreeCloneTests {
     @Test func refusesASymlinkedOrMissingSource() throws {
         let scratch = ScratchDirectory("clone")
         Fixture.mkdirs(scratch.sub("real"))
-        #expect(symlink(scratch.sub("real"), scratch.sub("link")) == 0)
+        #expect(Glibc.symlink(scratch.sub("real"), scratch.sub("link")) == 0)
         #expect(throws: (any Error).self) { try TreeClone.clone(from: scratch.sub("link"), to: scratch.sub("x"), mode: .copy) }
         #expect(throws: (any Error).self) { try TreeClone.clone(from: scratch.sub("none"), to: scratch.sub("y"), mode: .copy) }
     }
@@ -127,7 +127,7 @@ struct CacheRawNameTests {
         let fd = open(file.bytes, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         #expect(fd >= 0)
         close(fd)
-        #expect(symlink(Self.name + [0], source.appending(Array("link".utf8).map { CChar(bitPattern: $0) }).bytes) == 0)
+        #expect(Glibc.symlink(Self.name + [0], source.appending(Array("link".utf8).map { CChar(bitPattern: $0) }).bytes) == 0)
         #expect(mkdir(source.appending(Self.name + [0x64]).bytes, 0o755) == 0)
 
         try TreeClone.clone(from: scratch.sub("src"), to: scratch.sub("dst"), mode: mode)

@@ -41,7 +41,7 @@ struct RuncTests {
             Fixture.mkdirs("\(root)/tmp", mode: 0o1777)
             _ = try TreeClone.copyFileData(from: busybox, to: "\(root)/bin/busybox")
             chmod("\(root)/bin/busybox", 0o755)
-            for applet in ["sh", "id", "echo", "hostname", "cat"] { symlink("busybox", "\(root)/bin/\(applet)") }
+            for applet in ["sh", "id", "echo", "hostname", "cat"] { _ = Glibc.symlink("busybox", "\(root)/bin/\(applet)") }
             Fixture.write("\(root)/etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/tmp:/bin/sh\n")
             Fixture.write("\(root)/etc/group", "root:x:0:\napp:x:1000:\nextra:x:3000:app\n")
         }

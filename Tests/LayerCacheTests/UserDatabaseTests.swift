@@ -92,8 +92,8 @@ struct UserDatabaseTests {
         Fixture.write("\(host)/group", "evil:x:4242:evil\n")
         let rootfs = scratch.sub("rootfs")
         Fixture.mkdirs("\(rootfs)/etc")
-        #expect(symlink("\(host)/passwd", "\(rootfs)/etc/passwd") == 0)  // absolute, pointing at the host
-        #expect(symlink("../../../../../../../../..\(host)/group", "\(rootfs)/etc/group") == 0)  // climbing out
+        #expect(Glibc.symlink("\(host)/passwd", "\(rootfs)/etc/passwd") == 0)  // absolute, pointing at the host
+        #expect(Glibc.symlink("../../../../../../../../..\(host)/group", "\(rootfs)/etc/group") == 0)  // climbing out
         let loaded = try UserDatabase.load(rootfs: rootfs)
         #expect(loaded.users == nil)
         #expect(loaded.groups == nil)
@@ -102,7 +102,7 @@ struct UserDatabaseTests {
         // A symlinked /etc directory climbing out is clamped to the rootfs too.
         let rootfs2 = scratch.sub("rootfs2")
         Fixture.mkdirs(rootfs2)
-        #expect(symlink("../../../../../../..\(host)", "\(rootfs2)/etc") == 0)
+        #expect(Glibc.symlink("../../../../../../..\(host)", "\(rootfs2)/etc") == 0)
         #expect(try UserDatabase.load(rootfs: rootfs2).users == nil)
     }
 
@@ -113,7 +113,7 @@ struct UserDatabaseTests {
         Fixture.mkdirs("\(rootfs)/etc")
         Fixture.mkdirs("\(rootfs)/usr/lib")
         Fixture.write("\(rootfs)/usr/lib/passwd", "app:x:777:778::/:/bin/sh\n")
-        #expect(symlink("/usr/lib/passwd", "\(rootfs)/etc/passwd") == 0)
+        #expect(Glibc.symlink("/usr/lib/passwd", "\(rootfs)/etc/passwd") == 0)
         #expect(try UserDatabase.load(rootfs: rootfs).resolve("app") == .init(uid: 777, gid: 778))
     }
 

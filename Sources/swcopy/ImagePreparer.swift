@@ -6,18 +6,37 @@ import OCIModel
 import RegistryClient
 import SystemIO
 
-/// Brings an image into the layer cache: resolves the reference (one `HEAD` when the cache already has the
-/// image), pulls the missing layer blobs in parallel (verified), unpacks each missing layer once into its
-/// chainID-keyed stack (checking the diffID), and records the image.
+/// Brings an image into the layer cache in two steps: `fetch` resolves the reference (one `HEAD` when the cache
+/// already has the image) and downloads the missing layer blobs in parallel (verified); `install`, run under the
+/// cache's lease together with whatever uses the image, unpacks each missing layer once into its chainID-keyed
+/// stack (checking the diffID) and records the image.
 struct ImagePreparer {
+    /// What `fetch` found: an image already cached, or one to install from downloaded layers.
+    enum Fetched {
+        case cached(ImageRecord, name: String)
+        case downloaded(Download)
+    }
+
+    struct Download {
+        var name: String
+        var names: [String]
+        var manifestDigest: Digest
+        var manifest: ImageManifest
+        var configBytes: [UInt8]
+        var diffIDs: [Digest]
+        /// Layer index → downloaded (or the layout's own) blob file, for the layers above the cached stacks.
+        var files: [Int: String]
+        /// Removed by `discard()`.
+        var directory: String
+    }
     let store: CacheStore
     let transports: ImageTransports
     let platform: PlatformSelector
     let jobs: Int
     let display: ProgressDisplay
 
-    /// The cached image a reference names, pulling and unpacking what is missing.
-    func ensureImage(_ location: ImageLocation) async throws -> ImageRecord {
+    /// Resolves `location` and downloads the layers the cache lacks.
+    func fetch(_ location: ImageLocation) async throws -> Fetched {
         let name = location.description
         let platformName = "\(platform)"
         let source = try transports.openSource(location)
@@ -32,16 +51,14 @@ struct ImagePreparer {
                 if let cached = try store.image(named: Self.resolutionName(head.digest, platform: platformName)),
                    hasAllStacks(cached)
                 {
-                    try store.recordImage(cached.adding(name: name), configBytes: store.configBytes(cached.configDigest))
-                    return cached
+                    return .cached(cached, name: name)
                 }
-                if let cached = try store.image(head.digest), hasAllStacks(cached) {
-                    return cached
-                }
+                if let cached = try store.image(head.digest), hasAllStacks(cached) { return .cached(cached, name: name) }
             }
         }
 
         let (top, image, manifest) = try await ImageReader.resolveImage(source, platform: platform)
+        if let cached = try store.image(image.digest), hasAllStacks(cached) { return .cached(cached, name: name) }
         let configBytes = try await ImageReader.readConfig(source, manifest.config)
         let config: ImageConfig
         do {
@@ -61,32 +78,54 @@ struct ImagePreparer {
         while start > 0 && !store.hasChain(chainIDs[start - 1]) { start -= 1 }
         let downloads = "\(Self.temporaryBase())/swcopy-layers-\(getpid())-\(FileSystem.randomName())"
         try FileSystem.makeDirectories(downloads)
-        defer { FileSystem.removeTree(downloads) }
         var files: [Int: String] = [:]
         for index in start..<manifest.layers.count { files[index] = "\(downloads)/\(index)" }
-        try await fetch(manifest.layers, indexes: Array(start..<manifest.layers.count), from: source, into: files)
-
-        let warn: @Sendable (String) -> Void = { message in printError("swcopy: warning: \(message)") }
-        let stack = try store.ensureStack(diffIDs: diffIDs) { index, root in
-            guard let file = files[index] else {
-                throw TransportError.invalidImage(name, reason: "layer \(index) is missing from the download")
-            }
-            let layer = manifest.layers[index]
-            try LayerUnpacker.apply(
-                layerFile: file, mediaType: layer.mediaType, onto: root,
-                options: UnpackOptions(expectedDiffID: diffIDs[index], expectedDigest: layer.digest,
-                                       warningHandler: warn))
-        }
-        if display.mode != .quiet {
-            printError("Unpacked \(stack.appliedLayers.count) of \(diffIDs.count) layers of \(name) (\(image.digest))")
+        do {
+            try await fetch(manifest.layers, indexes: Array(start..<manifest.layers.count), from: source, into: files)
+        } catch {
+            FileSystem.removeTree(downloads)
+            throw error
         }
         var names = [name]
         if top.digest != image.digest { names.append(Self.resolutionName(top.digest, platform: platformName)) }
         names.append(Self.resolutionName(image.digest, platform: platformName))
-        let record = ImageRecord(manifestDigest: image.digest, names: names, configDigest: manifest.config.digest,
-                                 diffIDs: diffIDs)
-        try store.recordImage(record, configBytes: configBytes)
-        return record
+        return .downloaded(Download(name: name, names: names, manifestDigest: image.digest, manifest: manifest,
+                                    configBytes: configBytes, diffIDs: diffIDs, files: files, directory: downloads))
+    }
+
+    /// Unpacks what `fetch` downloaded and records the image (call under `store.withLease`); removes the
+    /// downloads.
+    func install(_ fetched: Fetched) throws -> ImageRecord {
+        switch fetched {
+        case .cached(let record, let name):
+            guard hasAllStacks(record) else {
+                throw TransportError.invalidImage(name, reason: "its layers were pruned meanwhile; run the command again")
+            }
+            try store.recordImage(record.adding(name: name), configBytes: store.configBytes(record.configDigest))
+            return record
+        case .downloaded(let download):
+            defer { FileSystem.removeTree(download.directory) }
+            let warn: @Sendable (String) -> Void = { message in printError("swcopy: warning: \(message)") }
+            let layers = download.manifest.layers
+            let stack = try store.ensureStack(diffIDs: download.diffIDs) { index, root in
+                guard let file = download.files[index] else {
+                    throw TransportError.invalidImage(
+                        download.name, reason: "layer \(index)'s stack was pruned meanwhile; run the command again")
+                }
+                try LayerUnpacker.apply(
+                    layerFile: file, mediaType: layers[index].mediaType, onto: root,
+                    options: UnpackOptions(expectedDiffID: download.diffIDs[index], expectedDigest: layers[index].digest,
+                                           warningHandler: warn))
+            }
+            if display.mode != .quiet {
+                printError("Unpacked \(stack.appliedLayers.count) of \(download.diffIDs.count) layers of \(download.name) "
+                           + "(\(download.manifestDigest))")
+            }
+            let record = ImageRecord(manifestDigest: download.manifestDigest, names: download.names,
+                                     configDigest: download.manifest.config.digest, diffIDs: download.diffIDs)
+            try store.recordImage(record, configBytes: download.configBytes)
+            return record
+        }
     }
 
     /// The name under which the image a top-level digest resolves to (for a platform) is recorded, so that a later

@@ -91,13 +91,17 @@ struct PrepareCommand: AsyncParsableCommand {
                 transports: ImageTransports(engine: engine, stagingDirectory: makeStagingDirectory()) { _ in options },
                 platform: try platform.map(Self.parsePlatform) ?? PlatformSelector(), jobs: transfer.jobs,
                 display: display)
-            let image = try await preparer.ensureImage(try Self.location(reference))
+            let fetched = try await preparer.fetch(try Self.location(reference))
             let specOptions = RuntimeSpecOptions(
                 command: try command.map(CommandLineForm.parse), entrypoint: try entrypoint.map(CommandLineForm.parse),
                 environment: environment, workingDirectory: workingDirectory, user: user, hostname: hostname,
                 terminal: terminal)
-            let prepared = try BundleDirectory.prepare(image: image, store: store, at: bundle,
-                                                       mode: overlay ? .overlay : .flatten, options: specOptions)
+            // One lease from unpacking to the bundle's record: a concurrent prune cannot take the stacks away.
+            let (image, prepared) = try store.withLease {
+                let image = try preparer.install(fetched)
+                return (image, try BundleDirectory.prepare(image: image, store: store, at: bundle,
+                                                           mode: overlay ? .overlay : .flatten, options: specOptions))
+            }
             if !transfer.quiet {
                 printError("Prepared \(reference) (\(image.manifestDigest)) in \(prepared.bundlePath) "
                            + "(rootfs: \(prepared.mode.rawValue))")

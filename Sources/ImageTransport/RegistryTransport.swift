@@ -3,11 +3,6 @@ import OCIModel
 import RegistryClient
 import SystemIO
 
-/// The media types swcopy accepts for manifests, in order of preference.
-let manifestAcceptTypes: [String] = [
-    MediaType.ociIndex.rawValue, MediaType.ociManifest.rawValue,
-    MediaType.dockerManifestList.rawValue, MediaType.dockerManifest.rawValue,
-]
 
 /// Reads an image from a repository of a registry.
 public final class RegistrySource: ImageSource {
@@ -23,13 +18,13 @@ public final class RegistrySource: ImageSource {
 
     public func topManifest() async throws -> ManifestData {
         let remote = try await client.fetchManifest(
-            repository: image.repository, reference: image.reference, accept: manifestAcceptTypes)
+            repository: image.repository, reference: image.reference, accept: RegistryClient.defaultManifestAccept)
         return ManifestData(bytes: remote.bytes, mediaType: MediaType(remote.mediaType), digest: remote.digest)
     }
 
     public func manifest(_ descriptor: Descriptor) async throws -> ManifestData {
         let remote = try await client.fetchManifest(
-            repository: image.repository, reference: descriptor.digest.description, accept: manifestAcceptTypes)
+            repository: image.repository, reference: descriptor.digest.description, accept: RegistryClient.defaultManifestAccept)
         guard remote.digest == descriptor.digest else {
             throw TransportError.digestMismatch(what: "\(description): manifest", expected: descriptor.digest,
                                                 actual: remote.digest)

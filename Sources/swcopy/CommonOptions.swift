@@ -45,6 +45,21 @@ struct TransferOptions: ParsableArguments {
         return value
     }
 
+    /// Client options for a one-registry command.
+    func clientOptions(_ registry: RegistryOptions) throws -> ClientOptions {
+        try clientOptions(tlsVerify: registry.tlsVerify, credentials: registry.credentials,
+                          certDirectory: registry.certDirectory, authFile: nil)
+    }
+
+    /// Runs `body` with a client for `host` (one connection at a time), shutting its engine down after.
+    func withClient<T>(_ registry: RegistryOptions, host: String, _ body: (RegistryClient) async throws -> T)
+        async throws -> T
+    {
+        let engine = TransferEngine(maxParallel: 1)
+        defer { engine.shutdown() }
+        return try await body(RegistryClient(registry: host, options: try clientOptions(registry), engine: engine))
+    }
+
     /// Client options for one registry role.
     func clientOptions(tlsVerify: Bool?, credentials: String?, certDirectory: String?, authFile roleAuthFile: String?)
         throws -> ClientOptions

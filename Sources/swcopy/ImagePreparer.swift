@@ -46,7 +46,7 @@ struct ImagePreparer {
         if let registry = source as? RegistrySource {
             if let head = try await registry.client.headManifest(
                 repository: registry.image.repository, reference: registry.image.reference,
-                accept: manifestAcceptTypesForPrepare)
+                accept: RegistryClient.defaultManifestAccept)
             {
                 if let cached = try store.image(named: Self.resolutionName(head.digest, platform: platformName)),
                    hasAllStacks(cached)
@@ -173,10 +173,6 @@ struct ImagePreparer {
     }
 }
 
-let manifestAcceptTypesForPrepare = [
-    MediaType.ociIndex.rawValue, MediaType.ociManifest.rawValue,
-    MediaType.dockerManifestList.rawValue, MediaType.dockerManifest.rawValue,
-]
 
 extension ImageRecord {
     func adding(name: String) -> ImageRecord {

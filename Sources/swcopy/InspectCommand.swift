@@ -34,8 +34,7 @@ struct InspectCommand: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let location = try ImageLocation(parsing: image)
-            let options = try transfer.clientOptions(tlsVerify: registry.tlsVerify, credentials: registry.credentials,
-                                                     certDirectory: registry.certDirectory, authFile: nil)
+            let options = try transfer.clientOptions(registry)
             let engine = TransferEngine(maxParallel: transfer.jobs)
             defer { engine.shutdown() }
             let transports = ImageTransports(engine: engine, stagingDirectory: makeStagingDirectory()) { _ in options }

@@ -20,13 +20,9 @@ struct ListTagsCommand: AsyncParsableCommand {
             let tags: [String]
             switch location {
             case .registry(let image):
-                let options = try transfer.clientOptions(
-                    tlsVerify: registry.tlsVerify, credentials: registry.credentials,
-                    certDirectory: registry.certDirectory, authFile: nil)
-                let engine = TransferEngine(maxParallel: 1)
-                defer { engine.shutdown() }
-                let client = RegistryClient(registry: image.registry, options: options, engine: engine)
-                tags = try await client.listTags(repository: image.repository)
+                tags = try await transfer.withClient(registry, host: image.registry) {
+                    try await $0.listTags(repository: image.repository)
+                }
                 name = "\(image.registry)/\(image.repository)"
             case .ociLayout(let directory, _):
                 tags = try await OCILayoutSource(directory: directory, reference: nil).tags()
@@ -55,28 +51,19 @@ struct DeleteCommand: AsyncParsableCommand {
             guard case .registry(let image) = try ImageLocation(parsing: image) else {
                 throw ValidationError("delete works on docker:// images")
             }
-            let options = try transfer.clientOptions(
-                tlsVerify: registry.tlsVerify, credentials: registry.credentials,
-                certDirectory: registry.certDirectory, authFile: nil)
-            let engine = TransferEngine(maxParallel: 1)
-            defer { engine.shutdown() }
-            let client = RegistryClient(registry: image.registry, options: options, engine: engine)
-            let digest: Digest
-            if let pinned = image.digest {
-                digest = pinned
-            } else {
-                guard let head = try await client.headManifest(
-                    repository: image.repository, reference: image.reference, accept: manifestMediaTypes)
-                else { throw ImageTransport.TransportError.imageNotFound("docker://\(image.description)") }
-                digest = head.digest
+            let digest = try await transfer.withClient(registry, host: image.registry) { client in
+                var digest = image.digest
+                if digest == nil {
+                    guard let head = try await client.headManifest(
+                        repository: image.repository, reference: image.reference,
+                        accept: RegistryClient.defaultManifestAccept)
+                    else { throw ImageTransport.TransportError.imageNotFound("docker://\(image.description)") }
+                    digest = head.digest
+                }
+                try await client.deleteManifest(repository: image.repository, digest: digest!)
+                return digest!
             }
-            try await client.deleteManifest(repository: image.repository, digest: digest)
             if !transfer.quiet { printError("Deleted docker://\(image.registry)/\(image.repository)@\(digest)") }
         }
     }
 }
-
-let manifestMediaTypes = [
-    MediaType.ociIndex.rawValue, MediaType.ociManifest.rawValue,
-    MediaType.dockerManifestList.rawValue, MediaType.dockerManifest.rawValue,
-]

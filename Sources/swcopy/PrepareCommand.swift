@@ -81,8 +81,7 @@ struct PrepareCommand: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             let store = try cache.open()
-            let options = try transfer.clientOptions(tlsVerify: registry.tlsVerify, credentials: registry.credentials,
-                                                     certDirectory: registry.certDirectory, authFile: nil)
+            let options = try transfer.clientOptions(registry)
             let engine = TransferEngine(maxParallel: transfer.jobs)
             defer { engine.shutdown() }
             let display = ProgressDisplay(quiet: transfer.quiet)

@@ -217,10 +217,10 @@ struct SyncCommand: AsyncParsableCommand {
     /// Whether the destination tag already names what this copy would write.
     func alreadyPresent(_ job: Job, sourceClient: RegistryClient, destinationClient: RegistryClient) async throws -> Bool {
         guard let existing = try await destinationClient.headManifest(
-            repository: job.destination.repository, reference: job.destination.reference, accept: manifestMediaTypes)
+            repository: job.destination.repository, reference: job.destination.reference, accept: RegistryClient.defaultManifestAccept)
         else { return false }
         let top = try await sourceClient.fetchManifest(repository: job.source.repository,
-                                                       reference: job.source.reference, accept: manifestMediaTypes)
+                                                       reference: job.source.reference, accept: RegistryClient.defaultManifestAccept)
         if existing.digest == top.digest { return true }
         guard !all, case .index(let index) = try ManifestDocument.parse(top.bytes, contentType: top.mediaType)
         else { return false }

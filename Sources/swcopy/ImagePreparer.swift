@@ -34,6 +34,8 @@ struct ImagePreparer {
     let platform: PlatformSelector
     let jobs: Int
     let display: ProgressDisplay
+    /// Zip-bomb bounds for each layer.
+    let limits: UnpackLimits
 
     /// Resolves `location` and downloads the layers the cache lacks.
     func fetch(_ location: ImageLocation) async throws -> Fetched {
@@ -115,7 +117,7 @@ struct ImagePreparer {
                 try LayerUnpacker.apply(
                     layerFile: file, mediaType: layers[index].mediaType, onto: root,
                     options: UnpackOptions(expectedDiffID: download.diffIDs[index], expectedDigest: layers[index].digest,
-                                           warningHandler: warn))
+                                           limits: limits, warningHandler: warn))
             }
             if display.mode != .quiet {
                 printError("Unpacked \(stack.appliedLayers.count) of \(download.diffIDs.count) layers of \(download.name) "

@@ -49,6 +49,10 @@ struct PrepareCommand: AsyncParsableCommand {
     @Option(name: .customLong("hostname"), help: "Container hostname (default: 12 hex digits of the manifest digest).")
     var hostname: String?
     @Flag(name: .customLong("terminal"), help: "Give the process a terminal.") var terminal = false
+    @Option(name: .customLong("max-layer-size"), help: "Refuse a layer whose uncompressed tar is bigger (suffixes k, M, G).")
+    var maxLayerSize: String = "64G"
+    @Option(name: .customLong("max-layer-entries"), help: "Refuse a layer with more entries.")
+    var maxLayerEntries: Int = 1_000_000
 
     @OptionGroup var cache: CacheOptions
     @OptionGroup var registry: RegistryOptions
@@ -56,6 +60,10 @@ struct PrepareCommand: AsyncParsableCommand {
 
     func validate() throws {
         if flatten && overlay { throw ValidationError("give one of --flatten and --overlay") }
+        guard let size = ByteCount.parse(maxLayerSize), size > 0 else {
+            throw ValidationError("--max-layer-size: \"\(maxLayerSize)\" is not a size")
+        }
+        guard maxLayerEntries > 0 else { throw ValidationError("--max-layer-entries must be positive") }
         if let platform { _ = try Self.parsePlatform(platform) }
         for variable in environment where !variable.contains("=") {
             throw ValidationError("--env \(variable): expected NAME=VALUE")
@@ -89,7 +97,8 @@ struct PrepareCommand: AsyncParsableCommand {
                 store: store,
                 transports: ImageTransports(engine: engine, stagingDirectory: makeStagingDirectory()) { _ in options },
                 platform: try platform.map(Self.parsePlatform) ?? PlatformSelector(), jobs: transfer.jobs,
-                display: display)
+                display: display,
+                limits: UnpackLimits(maxUncompressedBytes: ByteCount.parse(maxLayerSize) ?? 0, maxEntries: maxLayerEntries))
             let fetched = try await preparer.fetch(try Self.location(reference))
             let specOptions = RuntimeSpecOptions(
                 command: try command.map(CommandLineForm.parse), entrypoint: try entrypoint.map(CommandLineForm.parse),

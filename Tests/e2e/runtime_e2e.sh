@@ -140,6 +140,18 @@ PY
 }
 check "unpack: the flattened rootfs equals umoci's unpack of the same image" t_umoci
 
+t_limits() {
+    local before after out rc=0
+    before=$(sc cache ls --cache-dir "$WORK/limited" 2>/dev/null | grep -c 'sha256:' || true)
+    out=$(prep --max-layer-entries 3 "docker://$REG/rt/busybox:latest" "$WORK/bundle-limited" --cache-dir "$WORK/limited" 2>&1) || rc=$?
+    echo "$out"
+    [ "$rc" -ne 0 ] && echo "$out" | grep -qi "entries"
+    after=$(sc cache ls --cache-dir "$WORK/limited" | grep -c 'sha256:' || true)
+    expect_eq "stacks in the cache after a refused layer" "$before" "$after"
+    test ! -e "$WORK/bundle-limited/config.json"
+}
+check "prepare: a layer over --max-layer-entries is refused, nothing cached, no bundle" t_limits
+
 t_runc() {
     command -v runc >/dev/null || { echo "runc not installed"; return 1; }
     if [ "$(id -u)" -ne 0 ]; then echo "SKIP: runc needs root here"; return 0; fi

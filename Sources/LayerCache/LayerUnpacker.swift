@@ -37,7 +37,8 @@ public enum LayerUnpacker {
 
     /// Applies one layer onto `root`, which holds the layers below it (a flattened rootfs).
     /// - Parameters:
-    ///   - layerFile: The blob (tar, or gzip tar, whatever the media type; gzip is recognised by its magic).
+    ///   - layerFile: The blob: tar, gzip or zstd tar (recognised by magic number; a `+gzip` or `+zstd` media type
+    ///     must match what the blob holds).
     ///   - mediaType: An OCI or Docker layer media type.
     ///   - root: The directory to apply onto.
     ///   - options: Expected digests, limits, ownership, warnings.
@@ -49,9 +50,6 @@ public enum LayerUnpacker {
         guard mediaType.isLayer || LayerUnpacker.uncompressedDockerLayerTypes.contains(mediaType.rawValue) else {
             throw UnpackError.unsupportedMediaType(mediaType.rawValue)
         }
-        if mediaType.layerCompression == .zstd {
-            throw UnpackError.archive(.unsupported("\(mediaType): this build has no zstd decoder"))
-        }
         let fd = open(layerFile, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw UnpackError.filesystem(SystemError("open \(layerFile)", errno: errno)) }
         defer { close(fd) }
@@ -60,8 +58,8 @@ public enum LayerUnpacker {
             let blob = HashingSource(FileDescriptorSource(fileDescriptor: fd),
                                      algorithm: options.expectedDigest?.algorithm ?? .sha256)
             let (compression, plain) = try Decompressor.open(blob)
-            if mediaType.layerCompression == .gzip && compression != .gzip {
-                throw UnpackError.archive(.compression("\(mediaType) layer is not gzip-compressed"))
+            if let declared = mediaType.layerCompression, declared != .uncompressed, declared != compression.layerCompression {
+                throw UnpackError.archive(.compression("\(mediaType) layer is not \(declared)-compressed"))
             }
             let tar = HashingSource(plain, algorithm: options.expectedDiffID?.algorithm ?? .sha256,
                                     limit: options.limits.maxUncompressedBytes, limitDescription: "uncompressed layer")
@@ -154,6 +152,17 @@ public enum LayerUnpacker {
         } catch let error as TarError {
             if case let .limitExceeded(what) = error { throw UnpackError.limitExceeded(what) }
             throw UnpackError.archive(error)
+        }
+    }
+}
+
+extension TarCompression {
+    /// The same compression in OCIModel's terms.
+    var layerCompression: MediaType.LayerCompression {
+        switch self {
+        case .none: .uncompressed
+        case .gzip: .gzip
+        case .zstd: .zstd
         }
     }
 }

@@ -109,6 +109,20 @@ struct UnpackSemanticsTests {
         #expect(!exists(root + "/gone"))
     }
 
+    @Test("tar+zstd layers are applied and their digests checked", .enabled(if: ZstdInflater.isAvailable, "libzstd.so.1 missing"))
+    func zstdLayer() throws {
+        let tmp = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(tmp) }
+        let summary = try writeLayer([dir("etc/"), file("etc/z", "zstd layer")], to: tmp + "/layer.tar", gzip: false)
+        try shell("cd '\(tmp)' && zstd -q layer.tar -o layer.tar.zst && mkdir root")
+        let blob = readFile(tmp + "/layer.tar.zst") ?? []
+        let diffID = try LayerUnpacker.apply(layerFile: tmp + "/layer.tar.zst", mediaType: .ociLayerZstd, onto: tmp + "/root",
+                                             options: UnpackOptions(expectedDiffID: summary.diffID,
+                                                                    expectedDigest: Digest.sha256(of: blob)))
+        #expect(diffID == summary.diffID)
+        #expect(readFile(tmp + "/root/etc/z") == Array("zstd layer".utf8))
+    }
+
     @Test("staging directory, unpack, rename; removeTree does not follow symlinks")
     func stagingAndRemoval() throws {
         let tmp = makeTemporaryDirectory()

@@ -28,4 +28,14 @@ int swshim_lsetxattr_at(int dirfd, const char *name, const char *key, const void
 ssize_t swshim_llistxattr_at(int dirfd, const char *name, char *list, size_t size);
 ssize_t swshim_lgetxattr_at(int dirfd, const char *name, const char *key, void *value, size_t size);
 
+/* zstd decompression through libzstd.so.1, loaded with dlopen on first use: no build-time dependency, and every
+ * Debian system has the library (dpkg depends on it). */
+int swshim_zstd_available(void);
+void *swshim_zstd_create(void);
+void swshim_zstd_free(void *stream);
+/* One ZSTD_decompressStream step. Returns 0 when a frame is complete and flushed, a positive hint when more input
+ * is expected, or -1 with *error set to libzstd's message. */
+long swshim_zstd_decompress(void *stream, const void *src, size_t src_size, size_t *src_pos, void *dst,
+                            size_t dst_size, size_t *dst_pos, const char **error);
+
 #endif

@@ -125,6 +125,22 @@ struct UnpackSemanticsTests {
         #expect(readFile(tmp + "/root/etc/z") == Array("zstd layer".utf8))
     }
 
+    @Test("deep paths (hundreds of levels) are created, whited out and removed")
+    func deepPaths() throws {
+        let tmp = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(tmp) }
+        let root = tmp + "/root"
+        try shell("mkdir '\(root)'")
+        // 2000 levels pass too (checked by hand) but cost ext4 ~15 s of mkdir/rmdir; 250 keep the test fast.
+        let deep = String(repeating: "a/", count: 250) + "f"
+        try applyLayer([file(deep, "deep")], onto: root)
+        try applyLayer([whiteout(".wh.a"), file("b", "b")], onto: root)
+        #expect(!exists(root + "/a"))
+        try applyLayer([file(deep, "deep"), whiteout(String(repeating: "a/", count: 3) + ".wh..wh..opq")], onto: root)
+        try LayerUnpacker.removeTree(root)
+        #expect(!exists(root))
+    }
+
     @Test("staging directory, unpack, rename; removeTree does not follow symlinks")
     func stagingAndRemoval() throws {
         let tmp = makeTemporaryDirectory()

@@ -22,6 +22,8 @@ int swshim_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, u
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
+int swshim_syncfs(int fd) { return syncfs(fd); }
+
 int swshim_mknodat(int dirfd, const char *name, unsigned int mode, unsigned int major, unsigned int minor) {
     return mknodat(dirfd, name, (mode_t)mode, makedev(major, minor));
 }

@@ -1,3 +1,4 @@
+import CLinuxShim
 import Glibc
 import OCIModel
 import SystemIO
@@ -117,6 +118,17 @@ public enum LayerUnpacker {
         let path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
         chmod(path, 0o755)
         return path
+    }
+
+    /// Makes an unpacked tree durable before it is published by `rename`: one `syncfs` of the filesystem holding
+    /// `path` (unpacking does not fsync file by file), then an `fsync` of the directory itself.
+    public static func syncFilesystem(of path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw UnpackError.filesystem(SystemError("open \(path)", errno: errno)) }
+        defer { close(fd) }
+        guard swshim_syncfs(fd) == 0 else { throw UnpackError.filesystem(SystemError("syncfs \(path)", errno: errno)) }
+        // EINVAL: the filesystem cannot sync directories; syncfs already flushed it.
+        if fsync(fd) != 0 && errno != EINVAL { throw UnpackError.filesystem(SystemError("fsync \(path)", errno: errno)) }
     }
 
     /// Removes a directory tree without following symbolic links (a staging directory after a failed unpack,

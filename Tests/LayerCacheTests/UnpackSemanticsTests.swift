@@ -149,6 +149,7 @@ struct UnpackSemanticsTests {
         let staging = try LayerUnpacker.makeStagingDirectory(in: tmp)
         #expect(staging.hasPrefix(tmp + "/.unpack-"))
         try applyLayer([symlink("out", tmp + "/keep"), dir("ro/", mode: 0o555), file("ro/f", "f", mode: 0)], onto: staging)
+        try LayerUnpacker.syncFilesystem(of: staging)
         #expect(rename(staging, tmp + "/final") == 0)
         try LayerUnpacker.removeTree(tmp + "/final")
         #expect(!exists(tmp + "/final"))

@@ -12,6 +12,9 @@ extern const uint64_t swshim_RESOLVE_IN_ROOT, swshim_RESOLVE_BENEATH, swshim_RES
     swshim_RESOLVE_NO_SYMLINKS, swshim_RESOLVE_NO_XDEV;
 extern const int swshim_O_PATH, swshim_AT_EMPTY_PATH;
 
+/* syncfs(2): flush the whole filesystem holding fd (cheaper than an fsync per unpacked file). */
+int swshim_syncfs(int fd);
+
 /* mknodat with the device number built from its parts (makedev is a macro). */
 int swshim_mknodat(int dirfd, const char *name, unsigned int mode, unsigned int major, unsigned int minor);
 unsigned int swshim_major(uint64_t dev);

@@ -93,6 +93,29 @@ struct UnpackSemanticsTests {
         #expect(try getXattr(root + "/f", "trusted.overlay.opaque") == nil)
     }
 
+    @Test("ownership: set when permitted, otherwise a warning (user namespaces, non-root)")
+    func ownership() throws {
+        let tmp = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(tmp) }
+        let root = tmp + "/root"
+        try shell("mkdir '\(root)'")
+        let log = WarningLog()
+        let link: LayerEntry = (TarEntry(kind: .symbolicLink, path: "l", linkTarget: "f", uid: 4321, gid: 8765), [])
+        try applyLayer([file("f", "f", uid: 4321, gid: 8765), link, dir("d/", uid: 4321, gid: 8765)], onto: root,
+                       options: UnpackOptions(preserveOwnership: true, warningHandler: { log.record($0) }))
+        if geteuid() == 0 {
+            #expect(lstatus(root + "/f").map { ($0.st_uid, $0.st_gid) } ?? (0, 0) == (4321, 8765))
+            #expect(lstatus(root + "/l")?.st_uid == 4321)
+            #expect(lstatus(root + "/d")?.st_gid == 8765)
+            #expect(log.all.isEmpty)
+        } else {
+            #expect(log.all.filter { $0.contains("owner 4321:8765 not set") }.count == 3)
+        }
+        #expect(throws: UnpackError.self) {
+            try applyLayer([file("g", "g", uid: Int64(UInt32.max))], onto: root, options: UnpackOptions(preserveOwnership: true))
+        }
+    }
+
     @Test("read-only lower directories take new entries and whiteouts, and keep their mode")
     func readOnlyLowerDirectories() throws {
         let tmp = makeTemporaryDirectory()

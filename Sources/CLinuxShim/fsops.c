@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "fsops.h"
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdio.h>
@@ -19,6 +21,8 @@ int swshim_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, u
     struct open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
+
+int swshim_syncfs(int fd) { return syncfs(fd); }
 
 int swshim_mknodat(int dirfd, const char *name, unsigned int mode, unsigned int major, unsigned int minor) {
     return mknodat(dirfd, name, (mode_t)mode, makedev(major, minor));
@@ -58,4 +62,61 @@ ssize_t swshim_lgetxattr_at(int dirfd, const char *name, const char *key, void *
     char path[4200];
     if (proc_path(path, sizeof path, dirfd, name) != 0) return -1;
     return lgetxattr(path, key, value, size);
+}
+
+/* The stable part of the zstd ABI (zstd.h, "streaming decompression"), declared here so no header is needed. */
+typedef struct { const void *src; size_t size; size_t pos; } sw_zstd_in;
+typedef struct { void *dst; size_t size; size_t pos; } sw_zstd_out;
+static void *(*zstd_create)(void);
+static size_t (*zstd_free)(void *);
+static size_t (*zstd_init)(void *);
+static size_t (*zstd_decompress)(void *, sw_zstd_out *, sw_zstd_in *);
+static unsigned (*zstd_is_error)(size_t);
+static const char *(*zstd_error_name)(size_t);
+static pthread_once_t zstd_once = PTHREAD_ONCE_INIT;
+static int zstd_loaded;
+
+static void zstd_load(void) {
+    void *lib = dlopen("libzstd.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return;
+    zstd_create = (void *(*)(void))dlsym(lib, "ZSTD_createDStream");
+    zstd_free = (size_t (*)(void *))dlsym(lib, "ZSTD_freeDStream");
+    zstd_init = (size_t (*)(void *))dlsym(lib, "ZSTD_initDStream");
+    zstd_decompress = (size_t (*)(void *, sw_zstd_out *, sw_zstd_in *))dlsym(lib, "ZSTD_decompressStream");
+    zstd_is_error = (unsigned (*)(size_t))dlsym(lib, "ZSTD_isError");
+    zstd_error_name = (const char *(*)(size_t))dlsym(lib, "ZSTD_getErrorName");
+    zstd_loaded = zstd_create && zstd_free && zstd_init && zstd_decompress && zstd_is_error && zstd_error_name;
+}
+
+int swshim_zstd_available(void) {
+    pthread_once(&zstd_once, zstd_load);
+    return zstd_loaded;
+}
+
+void *swshim_zstd_create(void) {
+    if (!swshim_zstd_available()) return NULL;
+    void *stream = zstd_create();
+    if (stream && zstd_is_error(zstd_init(stream))) {
+        zstd_free(stream);
+        return NULL;
+    }
+    return stream;
+}
+
+void swshim_zstd_free(void *stream) {
+    if (stream && swshim_zstd_available()) zstd_free(stream);
+}
+
+long swshim_zstd_decompress(void *stream, const void *src, size_t src_size, size_t *src_pos, void *dst,
+                            size_t dst_size, size_t *dst_pos, const char **error) {
+    sw_zstd_in in = { src, src_size, *src_pos };
+    sw_zstd_out out = { dst, dst_size, *dst_pos };
+    size_t r = zstd_decompress(stream, &out, &in);
+    *src_pos = in.pos;
+    *dst_pos = out.pos;
+    if (zstd_is_error(r)) {
+        *error = zstd_error_name(r);
+        return -1;
+    }
+    return r > (size_t)0x7fffffff ? 0x7fffffff : (long)r;
 }

@@ -223,9 +223,7 @@ final class LayerApplication {
     private func setMetadata(at parent: Int32, _ name: String, entry: TarEntry, chmod: Bool) throws {
         if options.preserveOwnership {
             let (uid, gid) = try ids(entry)
-            guard fchownat(parent, name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0 else {
-                throw UnpackError.filesystem(SystemError("fchownat \(entry.path)", errno: errno))
-            }
+            if fchownat(parent, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 { try chownFailed(entry, errno) }
         }
         if chmod {
             // The node was just created by us and is not a symlink, so following is not a concern here.
@@ -248,9 +246,7 @@ final class LayerApplication {
     private func setOwnerAndXattrs(fd: Int32, entry: TarEntry, replacing: Bool) throws {
         if options.preserveOwnership {
             let (uid, gid) = try ids(entry)
-            guard fchown(fd, uid, gid) == 0 else {
-                throw UnpackError.filesystem(SystemError("fchown \(entry.path)", errno: errno))
-            }
+            if fchown(fd, uid, gid) != 0 { try chownFailed(entry, errno) }
         }
         if replacing {
             for key in LayerApplication.xattrNames(fd) where entry.xattrs[key] == nil && allowsXattr(key, nil) {
@@ -280,6 +276,15 @@ final class LayerApplication {
         default:
             throw UnpackError.filesystem(SystemError("setxattr \(key) \(entry.path)", errno: error))
         }
+    }
+
+    /// In a user namespace "root" may lack the ids an image uses (EINVAL: unmapped; EPERM): the file keeps the
+    /// caller's ids and a warning says so, as devices are skipped there.
+    private func chownFailed(_ entry: TarEntry, _ error: Int32) throws {
+        guard error == EINVAL || error == EPERM else {
+            throw UnpackError.filesystem(SystemError("chown \(entry.path)", errno: error))
+        }
+        warn("owner \(entry.uid):\(entry.gid) not set on \(entry.path): \(String(cString: strerror(error)))")
     }
 
     private func ids(_ entry: TarEntry) throws -> (uid_t, gid_t) {

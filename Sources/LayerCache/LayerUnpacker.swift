@@ -1,3 +1,4 @@
+import CLinuxShim
 import Glibc
 import OCIModel
 import SystemIO
@@ -37,7 +38,8 @@ public enum LayerUnpacker {
 
     /// Applies one layer onto `root`, which holds the layers below it (a flattened rootfs).
     /// - Parameters:
-    ///   - layerFile: The blob (tar, or gzip tar, whatever the media type; gzip is recognised by its magic).
+    ///   - layerFile: The blob: tar, gzip or zstd tar (recognised by magic number; a `+gzip` or `+zstd` media type
+    ///     must match what the blob holds).
     ///   - mediaType: An OCI or Docker layer media type.
     ///   - root: The directory to apply onto.
     ///   - options: Expected digests, limits, ownership, warnings.
@@ -49,9 +51,6 @@ public enum LayerUnpacker {
         guard mediaType.isLayer || LayerUnpacker.uncompressedDockerLayerTypes.contains(mediaType.rawValue) else {
             throw UnpackError.unsupportedMediaType(mediaType.rawValue)
         }
-        if mediaType.layerCompression == .zstd {
-            throw UnpackError.archive(.unsupported("\(mediaType): this build has no zstd decoder"))
-        }
         let fd = open(layerFile, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw UnpackError.filesystem(SystemError("open \(layerFile)", errno: errno)) }
         defer { close(fd) }
@@ -60,8 +59,8 @@ public enum LayerUnpacker {
             let blob = HashingSource(FileDescriptorSource(fileDescriptor: fd),
                                      algorithm: options.expectedDigest?.algorithm ?? .sha256)
             let (compression, plain) = try Decompressor.open(blob)
-            if mediaType.layerCompression == .gzip && compression != .gzip {
-                throw UnpackError.archive(.compression("\(mediaType) layer is not gzip-compressed"))
+            if let declared = mediaType.layerCompression, declared != .uncompressed, declared != compression.layerCompression {
+                throw UnpackError.archive(.compression("\(mediaType) layer is not \(declared)-compressed"))
             }
             let tar = HashingSource(plain, algorithm: options.expectedDiffID?.algorithm ?? .sha256,
                                     limit: options.limits.maxUncompressedBytes, limitDescription: "uncompressed layer")
@@ -121,6 +120,17 @@ public enum LayerUnpacker {
         return path
     }
 
+    /// Makes an unpacked tree durable before it is published by `rename`: one `syncfs` of the filesystem holding
+    /// `path` (unpacking does not fsync file by file), then an `fsync` of the directory itself.
+    public static func syncFilesystem(of path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw UnpackError.filesystem(SystemError("open \(path)", errno: errno)) }
+        defer { close(fd) }
+        guard swshim_syncfs(fd) == 0 else { throw UnpackError.filesystem(SystemError("syncfs \(path)", errno: errno)) }
+        // EINVAL: the filesystem cannot sync directories; syncfs already flushed it.
+        if fsync(fd) != 0 && errno != EINVAL { throw UnpackError.filesystem(SystemError("fsync \(path)", errno: errno)) }
+    }
+
     /// Removes a directory tree without following symbolic links (a staging directory after a failed unpack,
     /// a pruned cache entry). Nothing happens when `path` does not exist.
     public static func removeTree(_ path: String) throws {
@@ -154,6 +164,17 @@ public enum LayerUnpacker {
         } catch let error as TarError {
             if case let .limitExceeded(what) = error { throw UnpackError.limitExceeded(what) }
             throw UnpackError.archive(error)
+        }
+    }
+}
+
+extension TarCompression {
+    /// The same compression in OCIModel's terms.
+    var layerCompression: MediaType.LayerCompression {
+        switch self {
+        case .none: .uncompressed
+        case .gzip: .gzip
+        case .zstd: .zstd
         }
     }
 }

@@ -26,11 +26,54 @@ final class UnpackRoot {
     /// - Returns: A descriptor the caller owns, or nil when the directory does not exist and `create` is false.
     func openDirectory(_ components: ArraySlice<String>, create: Bool, for entryPath: String,
                        depth: Int = 0) throws -> FileDescriptor? {
-        if components.isEmpty {
-            let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
-            guard copy >= 0 else { throw UnpackError.filesystem(SystemError("dup", errno: errno)) }
-            return FileDescriptor(copy)
+        if let existing = try resolve(components, for: entryPath) { return existing }
+        guard create else { return nil }
+        // The longest existing prefix, by bisection: if a prefix resolves, every shorter one does.
+        var low = 0
+        var high = components.count
+        var current = try duplicateRoot()
+        while high - low > 1 {
+            let middle = (low + high) / 2
+            if let opened = try resolve(components.prefix(middle), for: entryPath) {
+                low = middle
+                current = opened
+            } else {
+                high = middle
+            }
         }
+        // Create the rest one by one below it; each name is new, so nothing is followed.
+        for index in (components.startIndex + low)..<components.endIndex {
+            let name = components[index]
+            if mkdirat(current.rawValue, name, 0o755) != 0 {
+                guard errno == EEXIST else {
+                    throw UnpackError.filesystem(SystemError("mkdirat \(UnpackPath.key(components[...index]))",
+                                                             errno: errno))
+                }
+                // It exists but did not resolve: a dangling symbolic link. Create its target, as a chroot'ed
+                // `mkdir -p` would (umoci does the same through securejoin).
+                let target = try danglingTarget(current.rawValue, name, components[...index], entryPath: entryPath,
+                                                depth: depth)
+                return try openDirectory(target + components[(index + 1)...], create: true, for: entryPath,
+                                         depth: depth + 1)
+            }
+            let next = openat(current.rawValue, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard next >= 0 else {
+                throw UnpackError.filesystem(SystemError("open \(UnpackPath.key(components[...index]))", errno: errno))
+            }
+            current = FileDescriptor(next)
+        }
+        return current
+    }
+
+    private func duplicateRoot() throws -> FileDescriptor {
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard copy >= 0 else { throw UnpackError.filesystem(SystemError("dup", errno: errno)) }
+        return FileDescriptor(copy)
+    }
+
+    /// Resolves an existing directory with `openat2`. - Returns: nil when a component does not exist.
+    private func resolve(_ components: ArraySlice<String>, for entryPath: String) throws -> FileDescriptor? {
+        if components.isEmpty { return try duplicateRoot() }
         let path = UnpackPath.key(components)
         var attempts = 0
         while true {
@@ -43,24 +86,7 @@ final class UnpackRoot {
                 attempts += 1
                 if attempts < 16 { continue }
             case ENOENT:
-                guard create else { return nil }
-                guard let parent = try openDirectory(components.dropLast(), create: true, for: entryPath,
-                                                     depth: depth) else {
-                    return nil
-                }
-                let name = components.last!
-                if mkdirat(parent.rawValue, name, 0o755) != 0 {
-                    guard errno == EEXIST else {
-                        throw UnpackError.filesystem(SystemError("mkdirat \(path)", errno: errno))
-                    }
-                    // It exists but does not resolve: a dangling symbolic link. Create its target, as a chroot'ed
-                    // `mkdir -p` would (umoci does the same through securejoin).
-                    return try openDirectory(danglingTarget(parent.rawValue, name, components, entryPath: entryPath,
-                                                            depth: depth),
-                                             create: true, for: entryPath, depth: depth + 1)
-                }
-                attempts += 1
-                if attempts < 16 { continue }
+                return nil
             case ENOTDIR:
                 throw UnpackError.invalidEntry(path: entryPath, reason: "parent \(path) is not a directory")
             case EXDEV:

@@ -20,7 +20,7 @@ extension LayerApplication {
         if name == Whiteout.opaque {
             guard let fd = try root.openDirectory(directory, create: false, for: entry.path) else { return }
             try ensureWritable(fd.rawValue, directory)
-            try pruneLowerContent(fd.rawValue, key: UnpackPath.key(directory))
+            try pruneLowerContent(fd.rawValue, components: Array(directory), key: UnpackPath.key(directory))
             return
         }
         if name.hasPrefix(Whiteout.metadataPrefix) { return }
@@ -37,7 +37,7 @@ extension LayerApplication {
             guard fd >= 0 else { return }
             defer { close(fd) }
             try ensureWritable(fd, (directory + [target])[...])
-            try pruneLowerContent(fd, key: key)
+            try pruneLowerContent(fd, components: directory + [target], key: key)
             return
         }
         try UnpackFS.remove(parent.rawValue, target)
@@ -45,7 +45,7 @@ extension LayerApplication {
 
     /// Removes everything below the directory `key` that this layer did not write, keeping this layer's entries
     /// and descending into the directories that hold them.
-    func pruneLowerContent(_ dirFD: Int32, key: String) throws {
+    func pruneLowerContent(_ dirFD: Int32, components: [String], key: String) throws {
         for child in try UnpackFS.listDirectory(dirFD, key) {
             let childKey = key.isEmpty ? child.name : key + "/" + child.name
             guard layerPaths.contains(childKey) || layerDirectories.contains(childKey) else {
@@ -56,8 +56,9 @@ extension LayerApplication {
             let fd = openat(dirFD, child.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard fd >= 0 else { continue }
             defer { close(fd) }
-            try ensureWritable(fd, childKey.split(separator: "/").map(String.init)[...])
-            try pruneLowerContent(fd, key: childKey)
+            let childComponents = components + [child.name]
+            try ensureWritable(fd, childComponents[...])
+            try pruneLowerContent(fd, components: childComponents, key: childKey)
         }
     }
 }

@@ -15,10 +15,11 @@ public enum TarCompression: Sendable, Hashable, CustomStringConvertible {
 public enum Decompressor {
     /// Recognises the compression by its magic number and returns a source of the decompressed bytes.
     ///
-    /// gzip (`1f 8b`) is inflated; anything else that is not zstd passes through unchanged (a plain tar).
+    /// gzip (`1f 8b`) and zstd (`28 b5 2f fd`) are decompressed; anything else passes through unchanged (a plain
+    /// tar).
     /// - Parameter source: The stream as stored (its first bytes are read here and replayed).
     /// - Returns: The detected compression and the decompressed stream.
-    /// - Throws: ``TarError/unsupported(_:)`` for zstd (`28 b5 2f fd`), which this build cannot inflate.
+    /// - Throws: ``TarError/unsupported(_:)`` for zstd when libzstd cannot be loaded.
     public static func open(_ source: ByteSource) throws -> (compression: TarCompression, stream: ByteSource) {
         var magic = [UInt8](repeating: 0, count: 4)
         let n = try magic.withUnsafeMutableBytes { try source.readFully(into: $0) }
@@ -27,7 +28,7 @@ public enum Decompressor {
             return (.gzip, try GzipInflater(source, prefix: magic))
         }
         if magic == [0x28, 0xb5, 0x2f, 0xfd] {
-            throw TarError.unsupported("zstd-compressed tar (tar+zstd): this build has no zstd decoder")
+            return (.zstd, try ZstdInflater(source, prefix: magic))
         }
         return (.none, PrefixedSource(prefix: magic, upstream: source))
     }

@@ -53,7 +53,7 @@ public final class TarWriter {
         switch compression {
         case .none: tarStream = HashingSink(output)
         case .gzip: tarStream = HashingSink(try GzipDeflater(output, level: level))
-        case .zstd: throw TarError.unsupported("writing zstd: this build has no zstd encoder")
+        case .zstd: throw TarError.unsupported("writing zstd: only zstd decompression is available")
         }
     }
 

@@ -193,6 +193,7 @@ struct UnpackHostileTests {
         #expect(throws: UnpackError.self) {
             try LayerUnpacker.apply(layerFile: blob, mediaType: .ociConfig, onto: f.root)
         }
+        // Declared zstd, holds gzip.
         #expect(throws: UnpackError.self) {
             try LayerUnpacker.apply(layerFile: blob, mediaType: .ociLayerZstd, onto: f.root)
         }

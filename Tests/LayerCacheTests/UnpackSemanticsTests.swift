@@ -93,6 +93,29 @@ struct UnpackSemanticsTests {
         #expect(try getXattr(root + "/f", "trusted.overlay.opaque") == nil)
     }
 
+    @Test("ownership: set when permitted, otherwise a warning (user namespaces, non-root)")
+    func ownership() throws {
+        let tmp = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(tmp) }
+        let root = tmp + "/root"
+        try shell("mkdir '\(root)'")
+        let log = WarningLog()
+        let link: LayerEntry = (TarEntry(kind: .symbolicLink, path: "l", linkTarget: "f", uid: 4321, gid: 8765), [])
+        try applyLayer([file("f", "f", uid: 4321, gid: 8765), link, dir("d/", uid: 4321, gid: 8765)], onto: root,
+                       options: UnpackOptions(preserveOwnership: true, warningHandler: { log.record($0) }))
+        if geteuid() == 0 {
+            #expect(lstatus(root + "/f").map { ($0.st_uid, $0.st_gid) } ?? (0, 0) == (4321, 8765))
+            #expect(lstatus(root + "/l")?.st_uid == 4321)
+            #expect(lstatus(root + "/d")?.st_gid == 8765)
+            #expect(log.all.isEmpty)
+        } else {
+            #expect(log.all.filter { $0.contains("owner 4321:8765 not set") }.count == 3)
+        }
+        #expect(throws: UnpackError.self) {
+            try applyLayer([file("g", "g", uid: Int64(UInt32.max))], onto: root, options: UnpackOptions(preserveOwnership: true))
+        }
+    }
+
     @Test("read-only lower directories take new entries and whiteouts, and keep their mode")
     func readOnlyLowerDirectories() throws {
         let tmp = makeTemporaryDirectory()
@@ -109,6 +132,38 @@ struct UnpackSemanticsTests {
         #expect(!exists(root + "/gone"))
     }
 
+    @Test("tar+zstd layers are applied and their digests checked",
+          .enabled(if: ZstdInflater.isAvailable, "libzstd.so.1 is not installed"),
+          .enabled(if: access("/usr/bin/zstd", X_OK) == 0, "the zstd command (Debian package zstd) is not installed"))
+    func zstdLayer() throws {
+        let tmp = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(tmp) }
+        let summary = try writeLayer([dir("etc/"), file("etc/z", "zstd layer")], to: tmp + "/layer.tar", gzip: false)
+        try shell("cd '\(tmp)' && zstd -q layer.tar -o layer.tar.zst && mkdir root")
+        let blob = readFile(tmp + "/layer.tar.zst") ?? []
+        let diffID = try LayerUnpacker.apply(layerFile: tmp + "/layer.tar.zst", mediaType: .ociLayerZstd, onto: tmp + "/root",
+                                             options: UnpackOptions(expectedDiffID: summary.diffID,
+                                                                    expectedDigest: Digest.sha256(of: blob)))
+        #expect(diffID == summary.diffID)
+        #expect(readFile(tmp + "/root/etc/z") == Array("zstd layer".utf8))
+    }
+
+    @Test("deep paths (hundreds of levels) are created, whited out and removed")
+    func deepPaths() throws {
+        let tmp = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(tmp) }
+        let root = tmp + "/root"
+        try shell("mkdir '\(root)'")
+        // 2000 levels pass too (checked by hand) but cost ext4 ~15 s of mkdir/rmdir; 250 keep the test fast.
+        let deep = String(repeating: "a/", count: 250) + "f"
+        try applyLayer([file(deep, "deep")], onto: root)
+        try applyLayer([whiteout(".wh.a"), file("b", "b")], onto: root)
+        #expect(!exists(root + "/a"))
+        try applyLayer([file(deep, "deep"), whiteout(String(repeating: "a/", count: 3) + ".wh..wh..opq")], onto: root)
+        try LayerUnpacker.removeTree(root)
+        #expect(!exists(root))
+    }
+
     @Test("staging directory, unpack, rename; removeTree does not follow symlinks")
     func stagingAndRemoval() throws {
         let tmp = makeTemporaryDirectory()
@@ -117,6 +172,7 @@ struct UnpackSemanticsTests {
         let staging = try LayerUnpacker.makeStagingDirectory(in: tmp)
         #expect(staging.hasPrefix(tmp + "/.unpack-"))
         try applyLayer([symlink("out", tmp + "/keep"), dir("ro/", mode: 0o555), file("ro/f", "f", mode: 0)], onto: staging)
+        try LayerUnpacker.syncFilesystem(of: staging)
         #expect(rename(staging, tmp + "/final") == 0)
         try LayerUnpacker.removeTree(tmp + "/final")
         #expect(!exists(tmp + "/final"))

@@ -12,6 +12,9 @@ extern const uint64_t swshim_RESOLVE_IN_ROOT, swshim_RESOLVE_BENEATH, swshim_RES
     swshim_RESOLVE_NO_SYMLINKS, swshim_RESOLVE_NO_XDEV;
 extern const int swshim_O_PATH, swshim_AT_EMPTY_PATH;
 
+/* syncfs(2): flush the whole filesystem holding fd (cheaper than an fsync per unpacked file). */
+int swshim_syncfs(int fd);
+
 /* mknodat with the device number built from its parts (makedev is a macro). */
 int swshim_mknodat(int dirfd, const char *name, unsigned int mode, unsigned int major, unsigned int minor);
 unsigned int swshim_major(uint64_t dev);
@@ -27,5 +30,15 @@ int swshim_fremovexattr(int fd, const char *name);
 int swshim_lsetxattr_at(int dirfd, const char *name, const char *key, const void *value, size_t size);
 ssize_t swshim_llistxattr_at(int dirfd, const char *name, char *list, size_t size);
 ssize_t swshim_lgetxattr_at(int dirfd, const char *name, const char *key, void *value, size_t size);
+
+/* zstd decompression through libzstd.so.1, loaded with dlopen on first use: no build-time dependency, and every
+ * Debian system has the library (dpkg depends on it). */
+int swshim_zstd_available(void);
+void *swshim_zstd_create(void);
+void swshim_zstd_free(void *stream);
+/* One ZSTD_decompressStream step. Returns 0 when a frame is complete and flushed, a positive hint when more input
+ * is expected, or -1 with *error set to libzstd's message. */
+long swshim_zstd_decompress(void *stream, const void *src, size_t src_size, size_t *src_pos, void *dst,
+                            size_t dst_size, size_t *dst_pos, const char **error);
 
 #endif

@@ -57,4 +57,3 @@ int swshim_open_in_root(int root_fd, const char *path, int flags) {
     return (int)syscall(SYS_openat2, root_fd, path, &how, sizeof how);
 }
 
-int swshim_syncfs(int fd) { return syncfs(fd); }

@@ -32,7 +32,6 @@ int swshim_set_times_nofollow(const char *path, int64_t atime_sec, int64_t atime
  * symlink met on the way resolve as if `root_fd` were `/`, so nothing outside the tree can be reached. */
 int swshim_open_in_root(int root_fd, const char *path, int flags);
 
-/* syncfs(2): flush the whole filesystem holding fd (one call instead of an fsync per file of a tree). */
-int swshim_syncfs(int fd);
+/* swshim_syncfs is declared in fsops.h. */
 
 #endif

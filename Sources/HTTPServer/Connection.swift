@@ -197,7 +197,7 @@ final class Connection: @unchecked Sendable {
             return
         }
         guard let body else { return }
-        body.append(Array(bytes))
+        body.append(body.makeChunk(bytes))
         if body.bufferedBytes >= loop.server.configuration.bodyHighWater { loop.interestChanged(self) }
     }
 

@@ -17,8 +17,10 @@ extension Connection {
         } else {
             length = response.body.count
         }
+        let inline: [UInt8]? = if case .bytes(let b) = response.body, !isHead, !response.status.forbidsBody { b } else { nil }
+        // Head and a small in-memory body go out in one buffer and one send.
         var bytes = serializeHead(response, method: head.method, versionMinor: head.versionMinor, close: close,
-                                  contentLength: length)
+                                  contentLength: length, reserving: inline?.count ?? 0)
         if isHead || response.status.forbidsBody {
             try await write(bytes)
             return 0
@@ -42,28 +44,26 @@ extension Connection {
     }
 
     /// The status line and header section. Content-Length, Date and Connection are the engine's to set.
-    func serializeHead(_ response: Response, method: String, versionMinor: Int, close: Bool, contentLength: Int64) -> [UInt8] {
+    /// - Parameter reserving: body bytes the caller appends to the same buffer.
+    func serializeHead(_ response: Response, method: String, versionMinor: Int, close: Bool, contentLength: Int64,
+                       reserving bodyCount: Int = 0) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(256)
-        out.append(contentsOf: "HTTP/1.1 \(response.status.code) \(response.status.reason)\r\n".utf8)
-        for (name, value) in response.headers {
-            if HTTPHeaders.equalNames(name, "Content-Length") || HTTPHeaders.equalNames(name, "Connection")
-                || HTTPHeaders.equalNames(name, "Date") || HTTPHeaders.equalNames(name, "Transfer-Encoding") {
-                continue
-            }
-            // A value with CR or LF would split the response (header injection): drop such fields.
-            if value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) || name.utf8.contains(where: { $0 <= 0x20 || $0 == 0x3A }) {
-                continue
-            }
-            out.append(contentsOf: name.utf8)
-            out.append(0x3A)
-            out.append(0x20)
-            out.append(contentsOf: value.utf8)
-            out.append(0x0D)
-            out.append(0x0A)
+        out.reserveCapacity(256 + bodyCount)
+        out.append(contentsOf: "HTTP/1.1 ".utf8)
+        Self.appendDecimal(Int64(response.status.code), to: &out)
+        out.append(0x20)
+        Self.appendUTF8(response.status.reason, to: &out)
+        out.append(0x0D)
+        out.append(0x0A)
+        for (name, value) in response.headers.fields {
+            if Self.isEngineField(name) { continue }
+            Self.appendField(name, value, to: &out)
         }
         if !response.status.forbidsBody {
-            out.append(contentsOf: "Content-Length: \(contentLength)\r\n".utf8)
+            out.append(contentsOf: "Content-Length: ".utf8)
+            Self.appendDecimal(contentLength, to: &out)
+            out.append(0x0D)
+            out.append(0x0A)
         }
         out.append(contentsOf: loop.dateHeader)
         if close {
@@ -74,5 +74,55 @@ extension Connection {
         out.append(0x0D)
         out.append(0x0A)
         return out
+    }
+
+    /// Fields the engine writes itself, whatever a handler put in its headers.
+    private static func isEngineField(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 4: HTTPHeaders.equalNames(name, "Date")
+        case 10: HTTPHeaders.equalNames(name, "Connection")
+        case 14: HTTPHeaders.equalNames(name, "Content-Length")
+        case 17: HTTPHeaders.equalNames(name, "Transfer-Encoding")
+        default: false
+        }
+    }
+
+    /// Appends `name: value` CRLF, unless the field could split the response (header injection): a value with
+    /// CR or LF, or a name with a space, a control character or a colon, is dropped.
+    private static func appendField(_ name: String, _ value: String, to out: inout [UInt8]) {
+        var name = name, value = value
+        name.withUTF8 { n in
+            value.withUTF8 { v in
+                if n.isEmpty || n.contains(where: { $0 <= 0x20 || $0 == 0x3A }) || v.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
+                    return
+                }
+                out.append(contentsOf: n)
+                out.append(0x3A)
+                out.append(0x20)
+                out.append(contentsOf: v)
+                out.append(0x0D)
+                out.append(0x0A)
+            }
+        }
+    }
+
+    private static func appendUTF8(_ text: String, to out: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { out.append(contentsOf: $0) }
+    }
+
+    /// Appends a non-negative number in decimal, without building a String.
+    static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: enough for any Int64
+        var n = UInt64(max(value, 0))
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var i = buffer.count
+            repeat {
+                i -= 1
+                buffer[i] = UInt8(truncatingIfNeeded: 0x30 + n % 10)
+                n /= 10
+            } while n > 0
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[i...]))
+        }
     }
 }

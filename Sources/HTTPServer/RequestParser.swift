@@ -360,13 +360,22 @@ public struct RequestParser {
 
     /// Message framing, persistence and expectations from the header fields (RFC 9112 §6, §9.3; RFC 9110 §10.1.1).
     private static func applySemantics(_ head: inout RequestHead) throws(HTTPParseError) {
-        let headers = head.headers
-        let hosts = headers.values("Host")
-        if head.versionMinor == 1 && hosts.count != 1 { throw .badRequest("HTTP/1.1 request needs exactly one Host") }
-        if hosts.count > 1 { throw .badRequest("more than one Host") }
+        // One pass over the fields picks out the few that frame the message (arrays stay unallocated when empty).
+        var hostCount = 0
+        var transferEncodings: [String] = [], contentLengths: [String] = [], connections: [String] = [], expects: [String] = []
+        for (name, value) in head.headers.fields {
+            switch name.utf8.count {
+            case 4 where HTTPHeaders.equalNames(name, "Host"): hostCount += 1
+            case 6 where HTTPHeaders.equalNames(name, "Expect"): expects.append(value)
+            case 10 where HTTPHeaders.equalNames(name, "Connection"): connections.append(value)
+            case 14 where HTTPHeaders.equalNames(name, "Content-Length"): contentLengths.append(value)
+            case 17 where HTTPHeaders.equalNames(name, "Transfer-Encoding"): transferEncodings.append(value)
+            default: break
+            }
+        }
+        if head.versionMinor == 1 && hostCount != 1 { throw .badRequest("HTTP/1.1 request needs exactly one Host") }
+        if hostCount > 1 { throw .badRequest("more than one Host") }
 
-        let transferEncodings = headers.values("Transfer-Encoding")
-        let contentLengths = headers.values("Content-Length")
         if !transferEncodings.isEmpty {
             if head.versionMinor == 0 { throw .badRequest("Transfer-Encoding in an HTTP/1.0 request") }
             if !contentLengths.isEmpty { throw .badRequest("both Transfer-Encoding and Content-Length") }
@@ -390,7 +399,7 @@ public struct RequestParser {
         }
 
         var close = false, keepAlive = false
-        for value in headers.values("Connection") {
+        for value in connections {
             for token in value.split(separator: ",") {
                 let t = token.trimmingSpaces.lowercased()
                 if t == "close" { close = true } else if t == "keep-alive" { keepAlive = true }
@@ -398,7 +407,7 @@ public struct RequestParser {
         }
         head.keepAlive = head.versionMinor == 1 ? !close : (keepAlive && !close)
 
-        for expect in headers.values("Expect") {
+        for expect in expects {
             guard expect.trimmingSpaces.lowercased() == "100-continue" else { throw .expectationFailed }
             head.expectContinue = head.versionMinor == 1
         }

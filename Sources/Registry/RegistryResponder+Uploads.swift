@@ -40,7 +40,7 @@ extension RegistryResponder {
     }
 
     /// `PATCH /v2/<name>/blobs/uploads/<id>`: one chunk (with `Content-Range`) or the whole stream (without).
-    func patchUpload(_ request: Request, _ name: RepositoryName, _ id: String, body: RequestBody) async throws -> Response {
+    func patchUpload(_ request: Request, _ name: RepositoryName, _ id: Substring, body: RequestBody) async throws -> Response {
         let upload = try store.uploads.acquire(id, for: name)
         defer { store.uploads.release(upload) }
         if let range = request.headers["Content-Range"] {
@@ -51,7 +51,7 @@ extension RegistryResponder {
     }
 
     /// `PUT /v2/<name>/blobs/uploads/<id>?digest=`: the last chunk, if any, then verify and store (201).
-    func finishUpload(_ request: Request, _ name: RepositoryName, _ id: String, body: RequestBody) async throws -> Response {
+    func finishUpload(_ request: Request, _ name: RepositoryName, _ id: Substring, body: RequestBody) async throws -> Response {
         guard let digestText = request.query("digest") else {
             throw RegistryError(.digestInvalid, "the digest query parameter is required to finish an upload")
         }
@@ -69,14 +69,14 @@ extension RegistryResponder {
     }
 
     /// `GET /v2/<name>/blobs/uploads/<id>`: how much was received (204 with `Range`).
-    func uploadStatus(_ name: RepositoryName, _ id: String) throws -> Response {
+    func uploadStatus(_ name: RepositoryName, _ id: Substring) throws -> Response {
         let upload = try store.uploads.acquire(id, for: name)
         store.uploads.release(upload)
         return uploadAccepted(upload, status: .noContent)
     }
 
     /// `DELETE /v2/<name>/blobs/uploads/<id>`: cancels the session (204).
-    func cancelUpload(_ name: RepositoryName, _ id: String) throws -> Response {
+    func cancelUpload(_ name: RepositoryName, _ id: Substring) throws -> Response {
         let upload = try store.uploads.acquire(id, for: name)
         store.uploads.cancel(upload)
         return Response(status: .noContent, headers: Self.apiHeaders)

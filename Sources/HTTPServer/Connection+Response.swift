@@ -48,17 +48,14 @@ extension Connection {
     func serializeHead(_ response: Response, method: String, versionMinor: Int, close: Bool, contentLength: Int64,
                        reserving bodyCount: Int = 0) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(256 + bodyCount)
+        out.reserveCapacity(512 + bodyCount)
         out.append(contentsOf: "HTTP/1.1 ".utf8)
         Self.appendDecimal(Int64(response.status.code), to: &out)
         out.append(0x20)
         Self.appendUTF8(response.status.reason, to: &out)
         out.append(0x0D)
         out.append(0x0A)
-        for (name, value) in response.headers.fields {
-            if Self.isEngineField(name) { continue }
-            Self.appendField(name, value, to: &out)
-        }
+        response.headers.appendWire(to: &out)
         if !response.status.forbidsBody {
             out.append(contentsOf: "Content-Length: ".utf8)
             Self.appendDecimal(contentLength, to: &out)
@@ -74,36 +71,6 @@ extension Connection {
         out.append(0x0D)
         out.append(0x0A)
         return out
-    }
-
-    /// Fields the engine writes itself, whatever a handler put in its headers.
-    private static func isEngineField(_ name: String) -> Bool {
-        switch name.utf8.count {
-        case 4: HTTPHeaders.equalNames(name, "Date")
-        case 10: HTTPHeaders.equalNames(name, "Connection")
-        case 14: HTTPHeaders.equalNames(name, "Content-Length")
-        case 17: HTTPHeaders.equalNames(name, "Transfer-Encoding")
-        default: false
-        }
-    }
-
-    /// Appends `name: value` CRLF, unless the field could split the response (header injection): a value with
-    /// CR or LF, or a name with a space, a control character or a colon, is dropped.
-    private static func appendField(_ name: String, _ value: String, to out: inout [UInt8]) {
-        var name = name, value = value
-        name.withUTF8 { n in
-            value.withUTF8 { v in
-                if n.isEmpty || n.contains(where: { $0 <= 0x20 || $0 == 0x3A }) || v.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
-                    return
-                }
-                out.append(contentsOf: n)
-                out.append(0x3A)
-                out.append(0x20)
-                out.append(contentsOf: v)
-                out.append(0x0D)
-                out.append(0x0A)
-            }
-        }
     }
 
     private static func appendUTF8(_ text: String, to out: inout [UInt8]) {

@@ -29,6 +29,8 @@ public final class RequestBody: AsyncSequence, @unchecked Sendable {
     static let chunkCapacity = EventLoop.readBufferSize
     /// Spare buffers kept at most.
     static let maxSpare = 16
+    /// Spare buffers held now.
+    var spareCount: Int { spare.count }
 
     init(connection: Connection?, framing: BodyFraming) {
         self.connection = connection

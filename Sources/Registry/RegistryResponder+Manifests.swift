@@ -41,9 +41,9 @@ extension RegistryResponder {
             ("Docker-Content-Digest", digest),
             ("ETag", "\"" + digest + "\""),
         ])
-        let get = Response(status: .ok, headers: headers, body: .bytes(manifest.bytes))
+        let get = Response(status: .ok, headers: headers.prepared(), body: .bytes(manifest.bytes))
         headers.add("Content-Length", String(manifest.bytes.count))
-        let head = Response(status: .ok, headers: headers)
+        let head = Response(status: .ok, headers: headers.prepared())
         responses.insert(request.path, ResponseCache.Entry(get: get, head: head), generation: generation)
         return request.method == "HEAD" ? head : get
     }

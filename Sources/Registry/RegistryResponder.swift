@@ -152,10 +152,10 @@ public final class RegistryResponder: HTTPResponder {
     }
 
     /// Headers of every API response.
-    static let apiHeaders: HTTPHeaders = [
-        "Content-Type": "application/json",
-        "Docker-Distribution-API-Version": "registry/2.0",
-    ]
+    static let apiHeaders = HTTPHeaders([
+        ("Content-Type", "application/json"),
+        ("Docker-Distribution-API-Version", "registry/2.0"),
+    ]).prepared()
 
     /// API headers plus more.
     static func headers(_ extra: (String, String)...) -> HTTPHeaders {

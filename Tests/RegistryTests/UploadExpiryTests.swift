@@ -1,6 +1,7 @@
 import BlobStore
 import Glibc
 import OCIModel
+import SystemIO
 import Testing
 
 @Suite struct UploadExpiryTests {

@@ -22,7 +22,8 @@ import Testing
         for i in 0..<500 { lane.submit(i) }
         await waitUntil { done.load(ordering: .sequentiallyConsistent) == 500 }
         #expect(log.withLock { $0 } == Array(0..<500))
-        #expect(!overlapped.load(ordering: .relaxed))
+        let didOverlap = overlapped.load(ordering: .relaxed)
+        #expect(!didOverlap)
     }
 
     @Test func yieldsItsThreadAfterABurst() async {
@@ -54,7 +55,8 @@ import Testing
         for _ in 0..<20 { lane.submit(Tracked()) }
         await waitUntil { processed.load(ordering: .sequentiallyConsistent) == 20 }
         await waitUntil { Tracked.deinits.load(ordering: .sequentiallyConsistent) - deinits == 20 }
-        #expect(Tracked.deinits.load(ordering: .sequentiallyConsistent) - deinits == 20)
+        let released = Tracked.deinits.load(ordering: .sequentiallyConsistent) - deinits
+        #expect(released == 20)
     }
 }
 

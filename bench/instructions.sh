@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # User-space instructions per request of swregistry, for `GET /v2/` and a manifest `GET`/`HEAD` by tag,
-# counted with `perf stat -e instructions:u` on the server process while `httpload` drives it; and
-# the wall-clock rate of one big upload (monolithic and streamed PATCH). Instruction counts stay
-# meaningful on a busy machine, where request rates and wall-clock times do not.
+# counted by valgrind's callgrind (the server runs under it; its counters are zeroed before and dumped
+# after each `httpload` run; this VM exposes no hardware counters to `perf`); and the wall-clock rate
+# of one big upload (monolithic and streamed PATCH), with the server running natively. Instruction
+# counts stay meaningful on a busy machine, where request rates and wall-clock times do not.
+# Per-function costs: `callgrind_annotate --inclusive=yes FILE` on the files kept with INSTR_KEEP=DIR.
 #
 #   SWREGISTRY_BIN=.build/release/swregistry bash bench/instructions.sh
 #
 # Environment (all optional): INSTR_DURATION (seconds per run, default 3), INSTR_SHAPES
-# (THREADS:CONNECTIONS, default "1:50 2:200"), INSTR_UPLOAD_MIB (default 1024; 0 = no upload),
-# INSTR_STORAGE_DIRS (folders to put the store in for the upload, default "/dev/shm /tmp").
+# (THREADS:CONNECTIONS, default "1:50 2:200"; empty = no request runs), INSTR_UPLOAD_MIB (default 1024; 0 = no upload),
+# INSTR_STORAGE_DIRS (folders to put the store in for the upload, default "/dev/shm /tmp"),
+# INSTR_KEEP (a folder to copy the callgrind dumps to).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${SWREGISTRY_BIN:-$ROOT/.build/release/swregistry}
 DURATION=${INSTR_DURATION:-3}
-SHAPES=${INSTR_SHAPES:-"1:50 2:200"}
+SHAPES=${INSTR_SHAPES-"1:50 2:200"}
 UPLOAD_MIB=${INSTR_UPLOAD_MIB:-1024}
 STORAGE_DIRS=${INSTR_STORAGE_DIRS:-"/dev/shm /tmp"}
 log() { printf '[instr] %s\n' "$*" >&2; }
@@ -31,13 +34,13 @@ cc -O2 -pthread -o "$TMP/httpload" "$ROOT/bench/httpload.c"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-start_server() {  # $1: storage folder
+start_server() {  # $1: storage folder, $2: command prefix (valgrind) or empty
     STORE=$(mktemp -d "$1/swregistry-instr-store.XXXXXX")
     PORT=$(free_port)
-    "$BIN" serve --address "127.0.0.1:$PORT" --storage "$STORE" --log-level warning --threads 2 \
+    $2 "$BIN" serve --address "127.0.0.1:$PORT" --storage "$STORE" --log-level warning --threads 2 \
         >"$TMP/server.log" 2>&1 &
     SW_PID=$!
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && return; sleep 0.1; done
+    for _ in $(seq 300); do curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && return; sleep 0.1; done
     log "server did not start"; cat "$TMP/server.log" >&2; exit 1
 }
 stop_server() {
@@ -52,7 +55,12 @@ push_blob() {  # $1 file → digest
     echo "$d"
 }
 
-start_server "$TMP"
+if [[ -n ${SHAPES// /} ]]; then
+# Valgrind 3.19 cannot read the DWARF 5 of Swift 6 binaries: it gets a copy without debug info (symbols stay).
+NATIVE_BIN=$BIN
+BIN=$TMP/swregistry-nodebug
+strip --strip-debug -o "$BIN" "$NATIVE_BIN"
+start_server "$TMP" "valgrind --tool=callgrind --callgrind-out-file=$TMP/cg.out"
 printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$TMP/config.json"
 head -c 65536 /dev/urandom >"$TMP/layer.bin"
 CONFIG=$(push_blob "$TMP/config.json")
@@ -75,17 +83,18 @@ ACCEPT='Accept: application/vnd.oci.image.manifest.v1+json'
 run() {  # $1 label, $2 method, $3 path, $4 shape
     local t=${4%%:*} c=${4##*:}
     "$TMP/httpload" -t "$t" -c "$c" -d 1 -m "$2" -H "$ACCEPT" "http://127.0.0.1:$PORT$3" >/dev/null
-    perf stat -x, -e instructions:u -p "$SW_PID" -o "$TMP/perf.txt" &
-    local perf_pid=$!
-    sleep 0.2
+    callgrind_control -z "$SW_PID" >/dev/null
     "$TMP/httpload" -t "$t" -c "$c" -d "$DURATION" -m "$2" -H "$ACCEPT" "http://127.0.0.1:$PORT$3" >"$TMP/load.txt"
-    kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
-    local instr requests rps
-    instr=$(grep instructions "$TMP/perf.txt" | cut -d, -f1)
+    rm -f "$TMP"/cg.out.*
+    callgrind_control -d "$SW_PID" >/dev/null
+    local dump instr requests
+    dump=$(ls "$TMP"/cg.out.* | head -1)
+    instr=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p; s/^totals: *\([0-9]*\).*/\1/p' "$dump" | head -1)
     requests=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' "$TMP/load.txt")
-    rps=$(sed -n 's/.*rps=\([0-9.]*\).*/\1/p' "$TMP/load.txt")
-    printf '%-22s %-6s instructions/request=%s (requests=%s rps=%s)\n' "$1" "$4" \
-        "$(( instr / requests ))" "$requests" "$rps"
+    printf '%-22s %-6s instructions/request=%s (requests=%s)\n' "$1" "$4" "$(( instr / requests ))" "$requests"
+    if [[ -n ${INSTR_KEEP:-} ]]; then
+        mkdir -p "$INSTR_KEEP"; cp "$dump" "$INSTR_KEEP/$2-${3//\//_}-$t-$c.callgrind"
+    fi
 }
 for shape in $SHAPES; do
     run "GET /v2/" GET /v2/ "$shape"
@@ -93,21 +102,23 @@ for shape in $SHAPES; do
     run "HEAD manifest by tag" HEAD /v2/bench/small/manifests/v1 "$shape"
 done
 stop_server
+fi
 
 (( UPLOAD_MIB > 0 )) || exit 0
+BIN=${NATIVE_BIN:-$BIN}
 head -c $((UPLOAD_MIB * 1048576)) /dev/urandom >"$TMP/big.bin"
 BIG="sha256:$(sha256sum "$TMP/big.bin" | cut -d' ' -f1)"
 for dir in $STORAGE_DIRS; do
-    start_server "$dir"
+    start_server "$dir" ""
     sync
-    t=$(curl -sf -X POST -H 'Expect:' -H 'Transfer-Encoding:' -H 'Content-Type: application/octet-stream' \
+    t=$(curl -sf -X POST -H 'Expect:' -H 'Transfer-Encoding:' -H "Content-Length: $((UPLOAD_MIB * 1048576))" -H 'Content-Type: application/octet-stream' \
         -T - -w '%{time_total}' -o /dev/null \
         "http://127.0.0.1:$PORT/v2/big/one/blobs/uploads/?digest=$BIG" <"$TMP/big.bin")
     printf 'upload monolithic %-9s %s MiB in %ss = %s GB/s\n' "$dir" "$UPLOAD_MIB" "$t" \
         "$(python3 -c "print(round($UPLOAD_MIB*1048576/$t/1e9, 2))")"
     loc=$(curl -sf -X POST -D - -o /dev/null "http://127.0.0.1:$PORT/v2/big/two/blobs/uploads/" \
         | tr -d '\r' | sed -n 's/^Location: //Ip')
-    t1=$(curl -sf -X PATCH -H 'Expect:' -H 'Transfer-Encoding:' -H 'Content-Type: application/octet-stream' \
+    t1=$(curl -sf -X PATCH -H 'Expect:' -H 'Transfer-Encoding:' -H "Content-Length: $((UPLOAD_MIB * 1048576))" -H 'Content-Type: application/octet-stream' \
         -T - -w '%{time_total}' -o /dev/null "http://127.0.0.1:$PORT$loc" <"$TMP/big.bin")
     t2=$(curl -sf -X PUT -w '%{time_total}' -o /dev/null "http://127.0.0.1:$PORT$loc?digest=$BIG")
     t=$(python3 -c "print($t1+$t2)")

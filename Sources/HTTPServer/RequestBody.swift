@@ -130,6 +130,14 @@ public final class RequestBody: AsyncSequence, @unchecked Sendable {
         return buffer
     }
 
+    /// An empty buffer to read the next chunk into: a recycled one, or a new one with room for a whole read.
+    func takeBuffer() -> [UInt8] {
+        if let buffer = spare.popLast() { return buffer }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(Self.chunkCapacity)
+        return buffer
+    }
+
     func append(_ bytes: [UInt8]) {
         receivedBytes += Int64(bytes.count)
         if isDiscarding { return }

@@ -51,6 +51,33 @@ public struct RequestParser {
         return false
     }
 
+    /// Body bytes the parser expects next with nothing to parse in them (the rest of a `Content-Length` body, or
+    /// of the current chunk), or nil when the next bytes are framing or a header section.
+    public var expectedBodyBytes: Int64? {
+        switch state {
+        case .fixedBody(let remaining) where remaining > 0: remaining
+        case .chunkData(let remaining) where remaining > 0: Int64(clamping: remaining)
+        default: nil
+        }
+    }
+
+    /// Accounts for `count` body bytes the caller read itself, at most `expectedBodyBytes`.
+    /// - Returns: true when that completed a `Content-Length` body: the next `parse` reports `.end`.
+    public mutating func consumeBody(_ count: Int) -> Bool {
+        switch state {
+        case .fixedBody(let remaining):
+            precondition(Int64(count) <= remaining, "consumeBody past the body")
+            state = remaining == Int64(count) ? .complete : .fixedBody(remaining: remaining - Int64(count))
+            return remaining == Int64(count)
+        case .chunkData(let remaining):
+            precondition(UInt64(count) <= remaining, "consumeBody past the chunk")
+            state = remaining == UInt64(count) ? .chunkDataCR : .chunkData(remaining: remaining - UInt64(count))
+            return false
+        default:
+            preconditionFailure("consumeBody outside body data")
+        }
+    }
+
     /// Parses from `offset` on and returns at the first event.
     /// - Returns: the offset after the bytes consumed and the event, or nil when every byte was consumed
     ///   without completing an event (more input is needed).

@@ -43,6 +43,9 @@ start_server() {  # $1: storage folder, $2: command prefix (valgrind) or empty
     for _ in $(seq 300); do curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && return; sleep 0.1; done
     log "server did not start"; cat "$TMP/server.log" >&2; exit 1
 }
+cpu_seconds() {  # user + system CPU time of the server so far
+    python3 -c "import os,sys; f=open('/proc/$SW_PID/stat').read().rsplit(')',1)[1].split(); print((int(f[11])+int(f[12]))/os.sysconf('SC_CLK_TCK'))"
+}
 stop_server() {
     kill "$SW_PID"; wait "$SW_PID" 2>/dev/null || true; SW_PID=""
     rm -rf "$STORE"; STORE=""
@@ -111,18 +114,25 @@ BIG="sha256:$(sha256sum "$TMP/big.bin" | cut -d' ' -f1)"
 for dir in $STORAGE_DIRS; do
     start_server "$dir" ""
     sync
+    c0=$(cpu_seconds)
     t=$(curl -sf -X POST -H 'Expect:' -H 'Transfer-Encoding:' -H "Content-Length: $((UPLOAD_MIB * 1048576))" -H 'Content-Type: application/octet-stream' \
         -T - -w '%{time_total}' -o /dev/null \
         "http://127.0.0.1:$PORT/v2/big/one/blobs/uploads/?digest=$BIG" <"$TMP/big.bin")
-    printf 'upload monolithic %-9s %s MiB in %ss = %s GB/s\n' "$dir" "$UPLOAD_MIB" "$t" \
-        "$(python3 -c "print(round($UPLOAD_MIB*1048576/$t/1e9, 2))")"
+    c1=$(cpu_seconds)
+    printf 'upload monolithic %-9s %s MiB in %ss = %s GB/s; server CPU %ss\n' "$dir" "$UPLOAD_MIB" "$t" \
+        "$(python3 -c "print(round($UPLOAD_MIB*1048576/$t/1e9, 2))")" "$(python3 -c "print(round($c1-$c0, 2))")"
+    # As bench/registry.sh does: the blob is not in the store before an upload (else commit only drops the copy).
+    rm -f "$STORE/blobs/sha256/${BIG:7:2}/${BIG:7}"
+    sync
     loc=$(curl -sf -X POST -D - -o /dev/null "http://127.0.0.1:$PORT/v2/big/two/blobs/uploads/" \
         | tr -d '\r' | sed -n 's/^Location: //Ip')
+    c0=$(cpu_seconds)
     t1=$(curl -sf -X PATCH -H 'Expect:' -H 'Transfer-Encoding:' -H "Content-Length: $((UPLOAD_MIB * 1048576))" -H 'Content-Type: application/octet-stream' \
         -T - -w '%{time_total}' -o /dev/null "http://127.0.0.1:$PORT$loc" <"$TMP/big.bin")
     t2=$(curl -sf -X PUT -w '%{time_total}' -o /dev/null "http://127.0.0.1:$PORT$loc?digest=$BIG")
     t=$(python3 -c "print($t1+$t2)")
-    printf 'upload streamed   %-9s %s MiB in %ss = %s GB/s (PUT %ss)\n' "$dir" "$UPLOAD_MIB" "$t" \
-        "$(python3 -c "print(round($UPLOAD_MIB*1048576/$t/1e9, 2))")" "$t2"
+    c1=$(cpu_seconds)
+    printf 'upload streamed   %-9s %s MiB in %ss = %s GB/s (PUT %ss); server CPU %ss\n' "$dir" "$UPLOAD_MIB" "$t" \
+        "$(python3 -c "print(round($UPLOAD_MIB*1048576/$t/1e9, 2))")" "$t2" "$(python3 -c "print(round($c1-$c0, 2))")"
     stop_server
 done

@@ -20,14 +20,19 @@ final class ResponseCache: Sendable {
     private struct State {
         var generation: UInt64 = 0
         var entries: [Substring: Entry] = [:]
+        var bodyBytes = 0
     }
 
     private let state = Mutex(State())
-    /// Entries kept at most; past this the cache starts over (a miss costs one ordinary request).
+    /// Entries kept at most; past this, or past `maxBodyBytes`, the cache starts over (a miss costs one
+    /// ordinary request).
     let maxEntries: Int
+    /// Body bytes kept at most (manifests may be up to the registry's manifest limit each).
+    let maxBodyBytes: Int
 
-    init(maxEntries: Int = 4096) {
+    init(maxEntries: Int = 4096, maxBodyBytes: Int = 64 << 20) {
         self.maxEntries = maxEntries
+        self.maxBodyBytes = maxBodyBytes
     }
 
     /// The answer for `path`, if one was made at `generation` (the store's current one).
@@ -47,10 +52,17 @@ final class ResponseCache: Sendable {
                 // Data read before a change are stale already; a newer generation retires every older entry.
                 guard generation > s.generation else { return }
                 s.entries.removeAll()
+                s.bodyBytes = 0
                 s.generation = generation
             }
-            if s.entries.count >= maxEntries { s.entries.removeAll(keepingCapacity: true) }
-            s.entries[key] = entry
+            let size = Int(entry.get.body.count)
+            guard size <= maxBodyBytes else { return }
+            if s.entries.count >= maxEntries || s.bodyBytes + size > maxBodyBytes {
+                s.entries.removeAll(keepingCapacity: true)
+                s.bodyBytes = 0
+            }
+            if let old = s.entries.updateValue(entry, forKey: key) { s.bodyBytes -= Int(old.get.body.count) }
+            s.bodyBytes += size
         }
     }
 }

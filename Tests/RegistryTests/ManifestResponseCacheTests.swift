@@ -1,4 +1,6 @@
 import Foundation
+import HTTPServer
+@testable import Registry
 import OCIModel
 import Testing
 import TestSupport
@@ -60,5 +62,32 @@ import TestSupport
         expectOCIError(post, 405, .unsupported)
         // A query does not change a manifest answer; the cached one is still the right one.
         #expect(try r.request("GET", "/v2/cache/methods/manifests/v1?x=1").body == image.bytes)
+    }
+}
+
+@Suite struct ResponseCacheBoundsTests {
+    private func entry(_ size: Int) -> ResponseCache.Entry {
+        ResponseCache.Entry(get: Response(status: .ok, body: .bytes([UInt8](repeating: 1, count: size))),
+                            head: Response(status: .ok))
+    }
+
+    @Test func staleAndOverflowingEntriesAreDropped() {
+        let cache = ResponseCache(maxEntries: 3, maxBodyBytes: 1000)
+        cache.insert("/a", entry(100), generation: 1)
+        #expect(cache.response("/a", method: "GET", generation: 1)?.body.count == 100)
+        #expect(cache.response("/a", method: "HEAD", generation: 1)?.body.count == 0)
+        #expect(cache.response("/a", method: "GET", generation: 2) == nil, "a newer generation makes it stale")
+        cache.insert("/b", entry(100), generation: 0)
+        #expect(cache.response("/b", method: "GET", generation: 0) == nil, "data read before a change are not kept")
+        cache.insert("/c", entry(2000), generation: 1)
+        #expect(cache.response("/c", method: "GET", generation: 1) == nil, "larger than the whole cache")
+        cache.insert("/d", entry(950), generation: 1)
+        #expect(cache.response("/d", method: "GET", generation: 1) != nil)
+        #expect(cache.response("/a", method: "GET", generation: 1) == nil, "started over past the byte bound")
+        cache.insert("/e", entry(10), generation: 1)
+        cache.insert("/f", entry(10), generation: 1)
+        cache.insert("/g", entry(10), generation: 1)
+        #expect(cache.response("/g", method: "GET", generation: 1) != nil)
+        #expect(cache.response("/d", method: "GET", generation: 1) == nil, "started over past the entry bound")
     }
 }

@@ -18,7 +18,7 @@ extension Connection {
             length = response.body.count
         }
         let inline: [UInt8]? = if case .bytes(let b) = response.body, !isHead, !response.status.forbidsBody { b } else { nil }
-        // Head and a small in-memory body go out in one buffer and one send.
+        // The head and an in-memory body go out in one buffer and one send.
         var bytes = serializeHead(response, method: head.method, versionMinor: head.versionMinor, close: close,
                                   contentLength: length, reserving: inline?.count ?? 0)
         if isHead || response.status.forbidsBody {

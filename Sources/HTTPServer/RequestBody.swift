@@ -28,7 +28,7 @@ public final class RequestBody: AsyncSequence, @unchecked Sendable {
     /// The capacity of a chunk buffer: one read of the event loop.
     static let chunkCapacity = EventLoop.readBufferSize
     /// Spare buffers kept at most.
-    static let maxSpare = 16
+    static let maxSpare = 8
     /// Spare buffers held now.
     var spareCount: Int { spare.count }
 

@@ -35,12 +35,8 @@ extension RegistryResponder {
         case .failure(let error): throw error
         }
         let digest = manifest.digest.description
-        var headers = HTTPHeaders([
-            ("Content-Type", manifest.mediaType),
-            ("Docker-Distribution-API-Version", "registry/2.0"),
-            ("Docker-Content-Digest", digest),
-            ("ETag", "\"" + digest + "\""),
-        ])
+        var headers = Self.headers(("Content-Type", manifest.mediaType), ("Docker-Content-Digest", digest),
+                                   ("ETag", "\"" + digest + "\""))
         let get = Response(status: .ok, headers: headers.prepared(), body: .bytes(manifest.bytes))
         headers.add("Content-Length", String(manifest.bytes.count))
         let head = Response(status: .ok, headers: headers.prepared())

@@ -467,21 +467,21 @@ private struct LineReader {
     var position = 0
 
     mutating func next() throws(HTTPParseError) -> Range<Int>? {
-        guard position < bytes.count else { return nil }
-        var i = position
-        while i < bytes.count {
-            if bytes[i] == 0x0A {
-                guard i > position, bytes[i - 1] == 0x0D else {
-                    throw .badRequest("bare LF in header section")
-                }
-                let line = position..<(i - 1)
-                position = i + 1
-                if bytes[line].contains(0x0D) { throw .badRequest("bare CR in header section") }
-                return line
-            }
-            i += 1
+        guard position < bytes.count, let base = bytes.baseAddress else { return nil }
+        // memchr for the line end and for a stray CR: these scans run over every byte of every header section.
+        guard let lf = memchr(base + position, 0x0A, bytes.count - position) else {
+            throw .badRequest("unterminated header line")
         }
-        throw .badRequest("unterminated header line")
+        let i = base.distance(to: UnsafeRawPointer(lf))
+        guard i > position, bytes[i - 1] == 0x0D else {
+            throw .badRequest("bare LF in header section")
+        }
+        let line = position..<(i - 1)
+        position = i + 1
+        if !line.isEmpty, memchr(base + line.lowerBound, 0x0D, line.count) != nil {
+            throw .badRequest("bare CR in header section")
+        }
+        return line
     }
 }
 

@@ -18,6 +18,8 @@ extension BlobStore {
                             subject: Digest?, referrer: Descriptor?) throws(StoreError) {
         do {
             try metadataLock.withLock { _ throws(SystemError) in
+                // Also after a failure part-way: what was done must not be hidden by views of the old state.
+                defer { cache.metadataChanged() }
                 let blobPath = layout.blob(digest)
                 if FileSystem.fileSize(blobPath) != Int64(bytes.count) {
                     try FileSystem.writeAtomically(bytes, to: blobPath, tmpDirectory: layout.tmpDirectory)
@@ -42,6 +44,12 @@ extension BlobStore {
         } catch {
             throw .io(error)
         }
+    }
+
+    /// A number that changes whenever a tag, manifest or referrer changes in this store (in this process): a
+    /// view derived from the store's metadata, read after loading this number, is current while it is unchanged.
+    public var metadataGeneration: UInt64 {
+        cache.generation.load(ordering: .sequentiallyConsistent)
     }
 
     /// The digest a tag points to.
@@ -85,6 +93,8 @@ extension BlobStore {
     public func deleteManifest(_ name: RepositoryName, _ digest: Digest, subject: Digest?) throws(StoreError) {
         try metadataLock.withLock { _ throws(StoreError) in
             guard manifestMediaType(name, digest) != nil else { throw StoreError.manifestUnknown(digest.description) }
+            // Also after a failure part-way: what was done must not be hidden by views of the old state.
+            defer { cache.metadataChanged() }
             do throws(SystemError) {
                 for tagName in try FileSystem.list(layout.tagsDirectory(name)) {
                     guard let tag = try? Tag(validating: tagName) else { continue }
@@ -111,6 +121,7 @@ extension BlobStore {
             let removed: Bool
             do throws(SystemError) { removed = try FileSystem.remove(layout.tag(name, tag)) } catch { throw StoreError.io(error) }
             cache.setTag(name, tag, nil)
+            cache.metadataChanged()
             guard removed else { throw StoreError.manifestUnknown(tag.value) }
         }
     }

@@ -18,12 +18,20 @@ final class MetadataCache: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Moves on after every change of what tags and manifests resolve to (not after a cache fill), so that views
+    /// built from this cache, such as rendered responses, can tell they are out of date.
+    let generation = Atomic<UInt64>(0)
     /// Manifest bytes kept at most; past this the manifest cache starts over (manifests are small, and a
     /// cold read is one file read).
     let maxManifestBytes: Int
 
     init(maxManifestBytes: Int = 64 << 20) {
         self.maxManifestBytes = maxManifestBytes
+    }
+
+    /// Records that metadata changed; call it after the disk and this cache show the change.
+    func metadataChanged() {
+        generation.add(1, ordering: .sequentiallyConsistent)
     }
 
     func tag(_ name: RepositoryName, _ tag: Tag) -> Digest? {

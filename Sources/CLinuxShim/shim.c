@@ -80,3 +80,10 @@ void swshim_keep_freed_memory(int trim_threshold, int mmap_threshold) {
     mallopt(M_TRIM_THRESHOLD, trim_threshold);
     mallopt(M_MMAP_THRESHOLD, mmap_threshold);
 }
+
+const unsigned int swshim_SYNC_FILE_RANGE_WAIT_BEFORE = SYNC_FILE_RANGE_WAIT_BEFORE,
+    swshim_SYNC_FILE_RANGE_WRITE = SYNC_FILE_RANGE_WRITE, swshim_SYNC_FILE_RANGE_WAIT_AFTER = SYNC_FILE_RANGE_WAIT_AFTER;
+
+int swshim_sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags) {
+    return sync_file_range(fd, (off64_t)offset, (off64_t)nbytes, flags);
+}

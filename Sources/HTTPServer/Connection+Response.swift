@@ -17,8 +17,10 @@ extension Connection {
         } else {
             length = response.body.count
         }
+        let inline: [UInt8]? = if case .bytes(let b) = response.body, !isHead, !response.status.forbidsBody { b } else { nil }
+        // The head and an in-memory body go out in one buffer and one send.
         var bytes = serializeHead(response, method: head.method, versionMinor: head.versionMinor, close: close,
-                                  contentLength: length)
+                                  contentLength: length, reserving: inline?.count ?? 0)
         if isHead || response.status.forbidsBody {
             try await write(bytes)
             return 0
@@ -42,28 +44,23 @@ extension Connection {
     }
 
     /// The status line and header section. Content-Length, Date and Connection are the engine's to set.
-    func serializeHead(_ response: Response, method: String, versionMinor: Int, close: Bool, contentLength: Int64) -> [UInt8] {
+    /// - Parameter reserving: body bytes the caller appends to the same buffer.
+    func serializeHead(_ response: Response, method: String, versionMinor: Int, close: Bool, contentLength: Int64,
+                       reserving bodyCount: Int = 0) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(256)
-        out.append(contentsOf: "HTTP/1.1 \(response.status.code) \(response.status.reason)\r\n".utf8)
-        for (name, value) in response.headers {
-            if HTTPHeaders.equalNames(name, "Content-Length") || HTTPHeaders.equalNames(name, "Connection")
-                || HTTPHeaders.equalNames(name, "Date") || HTTPHeaders.equalNames(name, "Transfer-Encoding") {
-                continue
-            }
-            // A value with CR or LF would split the response (header injection): drop such fields.
-            if value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) || name.utf8.contains(where: { $0 <= 0x20 || $0 == 0x3A }) {
-                continue
-            }
-            out.append(contentsOf: name.utf8)
-            out.append(0x3A)
-            out.append(0x20)
-            out.append(contentsOf: value.utf8)
+        out.reserveCapacity(512 + bodyCount)
+        out.append(contentsOf: "HTTP/1.1 ".utf8)
+        Self.appendDecimal(Int64(response.status.code), to: &out)
+        out.append(0x20)
+        Self.appendUTF8(response.status.reason, to: &out)
+        out.append(0x0D)
+        out.append(0x0A)
+        response.headers.appendWire(to: &out)
+        if !response.status.forbidsBody {
+            out.append(contentsOf: "Content-Length: ".utf8)
+            Self.appendDecimal(contentLength, to: &out)
             out.append(0x0D)
             out.append(0x0A)
-        }
-        if !response.status.forbidsBody {
-            out.append(contentsOf: "Content-Length: \(contentLength)\r\n".utf8)
         }
         out.append(contentsOf: loop.dateHeader)
         if close {
@@ -74,5 +71,25 @@ extension Connection {
         out.append(0x0D)
         out.append(0x0A)
         return out
+    }
+
+    private static func appendUTF8(_ text: String, to out: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { out.append(contentsOf: $0) }
+    }
+
+    /// Appends a non-negative number in decimal, without building a String.
+    static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: enough for any Int64
+        var n = UInt64(max(value, 0))
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var i = buffer.count
+            repeat {
+                i -= 1
+                buffer[i] = UInt8(truncatingIfNeeded: 0x30 + n % 10)
+                n /= 10
+            } while n > 0
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[i...]))
+        }
     }
 }

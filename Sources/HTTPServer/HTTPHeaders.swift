@@ -1,6 +1,10 @@
 /// Header fields in received order, with case-insensitive look-up (RFC 9110 §5.1).
 public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
-    public private(set) var fields: [(name: String, value: String)]
+    public private(set) var fields: [(name: String, value: String)] {
+        didSet { wire = nil }
+    }
+    /// The wire form of `fields`, when `prepared()` made it.
+    var wire: Wire?
 
     public init() { fields = [] }
 

@@ -23,6 +23,14 @@ public final class RequestBody: AsyncSequence, @unchecked Sendable {
     private var waiter: CheckedContinuation<[UInt8]?, Error>?
     /// Set when the handler has responded: bytes still arriving are dropped.
     var isDiscarding = false
+    /// Empty buffers with at least `chunkCapacity` bytes of capacity, for the next chunks (see `recycle`).
+    private var spare: [[UInt8]] = []
+    /// The capacity of a chunk buffer: one read of the event loop.
+    static let chunkCapacity = EventLoop.readBufferSize
+    /// Spare buffers kept at most.
+    static let maxSpare = 8
+    /// Spare buffers held now.
+    var spareCount: Int { spare.count }
 
     init(connection: Connection?, framing: BodyFraming) {
         self.connection = connection
@@ -77,6 +85,15 @@ public final class RequestBody: AsyncSequence, @unchecked Sendable {
         }
     }
 
+    /// Gives back chunks this body handed out, once the handler is done with them, so that the chunks that follow
+    /// are copied into them instead of into new allocations. Buffers too small to hold a whole read are dropped.
+    public func recycle(_ buffers: [[UInt8]]) {
+        for var buffer in buffers where spare.count < Self.maxSpare && buffer.capacity >= Self.chunkCapacity {
+            buffer.removeAll(keepingCapacity: true)
+            spare.append(buffer)
+        }
+    }
+
     /// Reads the whole body into memory; for small documents only (manifests, tokens).
     /// - Throws: `BodyError.tooLarge` past `maxBytes`, or any other `BodyError`.
     public func collect(upTo maxBytes: Int) async throws -> [UInt8] {
@@ -97,6 +114,29 @@ public final class RequestBody: AsyncSequence, @unchecked Sendable {
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(body: self) }
 
     // MARK: - Fed by the connection
+
+    /// Copies received bytes into a chunk: a recycled buffer when there is one; a new one sized for a whole
+    /// read when more of the body is to come, or sized to fit when this is all of it.
+    func makeChunk(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        if var buffer = spare.popLast() {
+            buffer.append(contentsOf: bytes)
+            return buffer
+        }
+        let more = declaredLength.map { receivedBytes + Int64(bytes.count) < $0 } ?? true
+        guard more else { return Array(bytes) }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(Swift.max(Self.chunkCapacity, bytes.count))
+        buffer.append(contentsOf: bytes)
+        return buffer
+    }
+
+    /// An empty buffer to read the next chunk into: a recycled one, or a new one with room for a whole read.
+    func takeBuffer() -> [UInt8] {
+        if let buffer = spare.popLast() { return buffer }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(Self.chunkCapacity)
+        return buffer
+    }
 
     func append(_ bytes: [UInt8]) {
         receivedBytes += Int64(bytes.count)

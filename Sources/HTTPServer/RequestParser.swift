@@ -51,6 +51,33 @@ public struct RequestParser {
         return false
     }
 
+    /// Body bytes the parser expects next with nothing to parse in them (the rest of a `Content-Length` body, or
+    /// of the current chunk), or nil when the next bytes are framing or a header section.
+    public var expectedBodyBytes: Int64? {
+        switch state {
+        case .fixedBody(let remaining) where remaining > 0: remaining
+        case .chunkData(let remaining) where remaining > 0: Int64(clamping: remaining)
+        default: nil
+        }
+    }
+
+    /// Accounts for `count` body bytes the caller read itself, at most `expectedBodyBytes`.
+    /// - Returns: true when that completed a `Content-Length` body: the next `parse` reports `.end`.
+    public mutating func consumeBody(_ count: Int) -> Bool {
+        switch state {
+        case .fixedBody(let remaining):
+            precondition(Int64(count) <= remaining, "consumeBody past the body")
+            state = remaining == Int64(count) ? .complete : .fixedBody(remaining: remaining - Int64(count))
+            return remaining == Int64(count)
+        case .chunkData(let remaining):
+            precondition(UInt64(count) <= remaining, "consumeBody past the chunk")
+            state = remaining == UInt64(count) ? .chunkDataCR : .chunkData(remaining: remaining - UInt64(count))
+            return false
+        default:
+            preconditionFailure("consumeBody outside body data")
+        }
+    }
+
     /// Parses from `offset` on and returns at the first event.
     /// - Returns: the offset after the bytes consumed and the event, or nil when every byte was consumed
     ///   without completing an event (more input is needed).
@@ -360,13 +387,22 @@ public struct RequestParser {
 
     /// Message framing, persistence and expectations from the header fields (RFC 9112 §6, §9.3; RFC 9110 §10.1.1).
     private static func applySemantics(_ head: inout RequestHead) throws(HTTPParseError) {
-        let headers = head.headers
-        let hosts = headers.values("Host")
-        if head.versionMinor == 1 && hosts.count != 1 { throw .badRequest("HTTP/1.1 request needs exactly one Host") }
-        if hosts.count > 1 { throw .badRequest("more than one Host") }
+        // One pass over the fields picks out the few that frame the message (arrays stay unallocated when empty).
+        var hostCount = 0
+        var transferEncodings: [String] = [], contentLengths: [String] = [], connections: [String] = [], expects: [String] = []
+        for (name, value) in head.headers.fields {
+            switch name.utf8.count {
+            case 4 where HTTPHeaders.equalNames(name, "Host"): hostCount += 1
+            case 6 where HTTPHeaders.equalNames(name, "Expect"): expects.append(value)
+            case 10 where HTTPHeaders.equalNames(name, "Connection"): connections.append(value)
+            case 14 where HTTPHeaders.equalNames(name, "Content-Length"): contentLengths.append(value)
+            case 17 where HTTPHeaders.equalNames(name, "Transfer-Encoding"): transferEncodings.append(value)
+            default: break
+            }
+        }
+        if head.versionMinor == 1 && hostCount != 1 { throw .badRequest("HTTP/1.1 request needs exactly one Host") }
+        if hostCount > 1 { throw .badRequest("more than one Host") }
 
-        let transferEncodings = headers.values("Transfer-Encoding")
-        let contentLengths = headers.values("Content-Length")
         if !transferEncodings.isEmpty {
             if head.versionMinor == 0 { throw .badRequest("Transfer-Encoding in an HTTP/1.0 request") }
             if !contentLengths.isEmpty { throw .badRequest("both Transfer-Encoding and Content-Length") }
@@ -390,7 +426,7 @@ public struct RequestParser {
         }
 
         var close = false, keepAlive = false
-        for value in headers.values("Connection") {
+        for value in connections {
             for token in value.split(separator: ",") {
                 let t = token.trimmingSpaces.lowercased()
                 if t == "close" { close = true } else if t == "keep-alive" { keepAlive = true }
@@ -398,7 +434,7 @@ public struct RequestParser {
         }
         head.keepAlive = head.versionMinor == 1 ? !close : (keepAlive && !close)
 
-        for expect in headers.values("Expect") {
+        for expect in expects {
             guard expect.trimmingSpaces.lowercased() == "100-continue" else { throw .expectationFailed }
             head.expectContinue = head.versionMinor == 1
         }
@@ -431,21 +467,21 @@ private struct LineReader {
     var position = 0
 
     mutating func next() throws(HTTPParseError) -> Range<Int>? {
-        guard position < bytes.count else { return nil }
-        var i = position
-        while i < bytes.count {
-            if bytes[i] == 0x0A {
-                guard i > position, bytes[i - 1] == 0x0D else {
-                    throw .badRequest("bare LF in header section")
-                }
-                let line = position..<(i - 1)
-                position = i + 1
-                if bytes[line].contains(0x0D) { throw .badRequest("bare CR in header section") }
-                return line
-            }
-            i += 1
+        guard position < bytes.count, let base = bytes.baseAddress else { return nil }
+        // memchr for the line end and for a stray CR: these scans run over every byte of every header section.
+        guard let lf = memchr(base + position, 0x0A, bytes.count - position) else {
+            throw .badRequest("unterminated header line")
         }
-        throw .badRequest("unterminated header line")
+        let i = base.distance(to: UnsafeRawPointer(lf))
+        guard i > position, bytes[i - 1] == 0x0D else {
+            throw .badRequest("bare LF in header section")
+        }
+        let line = position..<(i - 1)
+        position = i + 1
+        if !line.isEmpty, memchr(base + line.lowerBound, 0x0D, line.count) != nil {
+            throw .badRequest("bare CR in header section")
+        }
+        return line
     }
 }
 

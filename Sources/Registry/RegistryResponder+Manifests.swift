@@ -11,18 +11,21 @@ extension RegistryResponder {
 
     /// Parses `<reference>`: anything with a `:` must be a digest (DIGEST_INVALID otherwise), the rest a tag.
     /// - Parameter forWrite: an invalid tag is MANIFEST_INVALID on PUT; on reads it names nothing (MANIFEST_UNKNOWN).
-    func parseReference(_ text: String, forWrite: Bool) throws(RegistryError) -> Reference {
-        if text.contains(":") { return .digest(try parseDigest(text)) }
+    func parseReference(_ text: Substring, forWrite: Bool) throws(RegistryError) -> Reference {
+        if text.utf8.contains(UInt8(ascii: ":")) { return .digest(try parseDigest(text)) }
         do {
             return .tag(try Tag(validating: text))
         } catch {
             if forWrite { throw RegistryError(.manifestInvalid, "invalid tag: \(error)") }
-            throw RegistryError(.manifestUnknown, "manifest unknown to registry", detail: .object(["reference": .string(text)]))
+            throw RegistryError(.manifestUnknown, "manifest unknown to registry", detail: .object(["reference": .string(String(text))]))
         }
     }
 
     /// `GET`/`HEAD /v2/<name>/manifests/<reference>`: the exact bytes stored, typed with the manifest's media type.
-    func getManifest(_ request: Request, _ name: RepositoryName, _ referenceText: String) throws -> Response {
+    /// The answers are kept in `responses`, so the next request for the same path is served from there.
+    func getManifest(_ request: Request, _ name: RepositoryName, _ referenceText: Substring) throws -> Response {
+        // Read before the data: a change after this point makes the answers built here stale at once.
+        let generation = store.metadataGeneration
         let reference = try parseReference(referenceText, forWrite: false)
         let manifest: StoredManifest
         switch lookUpManifest(name, reference) {
@@ -31,16 +34,14 @@ extension RegistryResponder {
             throw RegistryError(StoreError.nameUnknown(name.value))
         case .failure(let error): throw error
         }
-        let digest = manifest.digest
-        var headers = Self.apiHeaders
-        headers.set("Content-Type", manifest.mediaType)
-        headers.set("Docker-Content-Digest", digest.description)
-        headers.set("ETag", "\"\(digest)\"")
-        if request.method == "HEAD" {
-            headers.set("Content-Length", "\(manifest.bytes.count)")
-            return Response(status: .ok, headers: headers)
-        }
-        return Response(status: .ok, headers: headers, body: .bytes(manifest.bytes))
+        let digest = manifest.digest.description
+        var headers = Self.headers(("Content-Type", manifest.mediaType), ("Docker-Content-Digest", digest),
+                                   ("ETag", "\"" + digest + "\""))
+        let get = Response(status: .ok, headers: headers.prepared(), body: .bytes(manifest.bytes))
+        headers.add("Content-Length", String(manifest.bytes.count))
+        let head = Response(status: .ok, headers: headers.prepared())
+        responses.insert(request.path, ResponseCache.Entry(get: get, head: head), generation: generation)
+        return request.method == "HEAD" ? head : get
     }
 
     /// Resolves a tag or digest of `name` to the stored manifest.
@@ -61,7 +62,7 @@ extension RegistryResponder {
     }
 
     /// `PUT /v2/<name>/manifests/<reference>`: validates and stores the manifest's exact bytes (201).
-    func putManifest(_ request: Request, _ name: RepositoryName, _ referenceText: String, body: RequestBody) async throws -> Response {
+    func putManifest(_ request: Request, _ name: RepositoryName, _ referenceText: Substring, body: RequestBody) async throws -> Response {
         let reference = try parseReference(referenceText, forWrite: true)
         if let length = body.declaredLength, length > configuration.maxManifestBytes {
             throw RegistryError(.sizeInvalid, "manifest of \(length) bytes exceeds the \(configuration.maxManifestBytes)-byte limit", status: 413)
@@ -126,7 +127,7 @@ extension RegistryResponder {
 
     /// `DELETE /v2/<name>/manifests/<reference>`: by digest removes the manifest (and tags pointing to it); by
     /// tag removes only the tag (202).
-    func deleteManifest(_ name: RepositoryName, _ referenceText: String) async throws -> Response {
+    func deleteManifest(_ name: RepositoryName, _ referenceText: Substring) async throws -> Response {
         let store = store
         switch try parseReference(referenceText, forWrite: false) {
         case .tag(let tag):

@@ -40,7 +40,7 @@ extension RegistryResponder {
     }
 
     /// `PATCH /v2/<name>/blobs/uploads/<id>`: one chunk (with `Content-Range`) or the whole stream (without).
-    func patchUpload(_ request: Request, _ name: RepositoryName, _ id: String, body: RequestBody) async throws -> Response {
+    func patchUpload(_ request: Request, _ name: RepositoryName, _ id: Substring, body: RequestBody) async throws -> Response {
         let upload = try store.uploads.acquire(id, for: name)
         defer { store.uploads.release(upload) }
         if let range = request.headers["Content-Range"] {
@@ -51,7 +51,7 @@ extension RegistryResponder {
     }
 
     /// `PUT /v2/<name>/blobs/uploads/<id>?digest=`: the last chunk, if any, then verify and store (201).
-    func finishUpload(_ request: Request, _ name: RepositoryName, _ id: String, body: RequestBody) async throws -> Response {
+    func finishUpload(_ request: Request, _ name: RepositoryName, _ id: Substring, body: RequestBody) async throws -> Response {
         guard let digestText = request.query("digest") else {
             throw RegistryError(.digestInvalid, "the digest query parameter is required to finish an upload")
         }
@@ -69,14 +69,14 @@ extension RegistryResponder {
     }
 
     /// `GET /v2/<name>/blobs/uploads/<id>`: how much was received (204 with `Range`).
-    func uploadStatus(_ name: RepositoryName, _ id: String) throws -> Response {
+    func uploadStatus(_ name: RepositoryName, _ id: Substring) throws -> Response {
         let upload = try store.uploads.acquire(id, for: name)
         store.uploads.release(upload)
         return uploadAccepted(upload, status: .noContent)
     }
 
     /// `DELETE /v2/<name>/blobs/uploads/<id>`: cancels the session (204).
-    func cancelUpload(_ name: RepositoryName, _ id: String) throws -> Response {
+    func cancelUpload(_ name: RepositoryName, _ id: Substring) throws -> Response {
         let upload = try store.uploads.acquire(id, for: name)
         store.uploads.cancel(upload)
         return Response(status: .noContent, headers: Self.apiHeaders)
@@ -85,12 +85,36 @@ extension RegistryResponder {
     // MARK: - Helpers
 
     /// Streams a request body into an upload, chunk by chunk, never holding it whole.
+    ///
+    /// A body of at most `inlineUploadLimit` bytes is hashed and written right here, on the event loop: a hop to
+    /// the pool would cost more than the work. Larger ones go through an `UploadWriter`, which hashes and writes
+    /// on pool threads while the loop receives the next chunks, and hands the chunk buffers back for reuse.
     private func receive(_ body: RequestBody, into upload: Upload) async throws {
-        let uploads = store.uploads
-        for try await chunk in body {
-            try uploads.append(upload, chunk)
+        if let length = body.declaredLength, length <= Self.inlineUploadLimit {
+            let uploads = store.uploads
+            for try await chunk in body {
+                try uploads.append(upload, chunk)
+            }
+            return
         }
+        let writer = UploadWriter(upload, pool: pool)
+        var failure: (any Error)?
+        do {
+            while let chunk = try await body.next() {
+                try await writer.write(chunk)
+                body.recycle(writer.reclaim())
+            }
+        } catch {
+            failure = error
+        }
+        // Always waited for: the lanes must be done with the session's descriptor before the request lets it go.
+        let writeFailure = await writer.finish()
+        if let failure { throw failure }
+        if let writeFailure { throw writeFailure }
     }
+
+    /// Bodies up to this size are written on the event loop (see `receive`).
+    static let inlineUploadLimit: Int64 = 64 * 1024
 
     private func commit(_ upload: Upload, _ digest: Digest) async throws {
         let uploads = store.uploads, store = store

@@ -14,6 +14,8 @@ public final class RegistryResponder: HTTPResponder {
     public let store: BlobStore
     let pool: BlockingPool
     let logger: Logger
+    /// Rendered manifest answers (see `ResponseCache`).
+    let responses = ResponseCache()
 
     /// Opens the store (creating it if needed) and removes upload sessions that expired while the server was down.
     /// - Throws: `SystemError` when the store folders cannot be created.
@@ -28,6 +30,11 @@ public final class RegistryResponder: HTTPResponder {
     }
 
     public func respond(to request: Request, body: RequestBody) async throws -> Response {
+        let method = request.method
+        if method == "GET" || method == "HEAD",
+           let cached = responses.response(request.path, method: method, generation: store.metadataGeneration) {
+            return cached
+        }
         do {
             return try await route(request, body: body)
         } catch let error as RegistryError {
@@ -97,7 +104,7 @@ public final class RegistryResponder: HTTPResponder {
 
     // MARK: - Validation shared by the handlers
 
-    func repositoryName(_ text: String) throws(RegistryError) -> RepositoryName {
+    func repositoryName(_ text: some StringProtocol) throws(RegistryError) -> RepositoryName {
         do {
             return try RepositoryName(validating: text)
         } catch {
@@ -145,10 +152,10 @@ public final class RegistryResponder: HTTPResponder {
     }
 
     /// Headers of every API response.
-    static let apiHeaders: HTTPHeaders = [
-        "Content-Type": "application/json",
-        "Docker-Distribution-API-Version": "registry/2.0",
-    ]
+    static let apiHeaders = HTTPHeaders([
+        ("Content-Type", "application/json"),
+        ("Docker-Distribution-API-Version", "registry/2.0"),
+    ]).prepared()
 
     /// API headers plus more.
     static func headers(_ extra: (String, String)...) -> HTTPHeaders {

@@ -8,12 +8,12 @@ import HTTPServer
 enum Route: Equatable {
     case base
     case catalog
-    case blob(name: String, digest: String)
-    case uploads(name: String)
-    case upload(name: String, id: String)
-    case manifest(name: String, reference: String)
-    case tags(name: String)
-    case referrers(name: String, digest: String)
+    case blob(name: Substring, digest: Substring)
+    case uploads(name: Substring)
+    case upload(name: Substring, id: Substring)
+    case manifest(name: Substring, reference: Substring)
+    case tags(name: Substring)
+    case referrers(name: Substring, digest: Substring)
     case health
     case notFound
 
@@ -22,7 +22,7 @@ enum Route: Equatable {
             self = .health
             return
         }
-        guard path == "/v2" || path.hasPrefix("/v2/") else {
+        guard path == "/v2" || path.utf8.starts(with: "/v2/".utf8) else {
             self = .notFound
             return
         }
@@ -35,21 +35,31 @@ enum Route: Equatable {
             self = .catalog
             return
         }
+        let raw = rest.split(separator: "/", omittingEmptySubsequences: false)
+        if !rest.utf8.contains(UInt8(ascii: "%")) {
+            // Nothing to decode: names are slices of the path itself, no copies.
+            self.init(segments: raw) { rest[raw[0].startIndex..<raw[$0 - 1].endIndex] }
+            return
+        }
         // Split on raw slashes, then percent-decode each segment (RFC 3986): clients that encode `:` in digests
         // (`sha256%3A…`) mean the same resource. Decoded values are validated like any other.
-        let c = rest.split(separator: "/", omittingEmptySubsequences: false).map { Substring(PercentDecoding.decodePathSegment($0)) }
+        let decoded = raw.map { Substring(PercentDecoding.decodePathSegment($0)) }
+        self.init(segments: decoded) { Substring(decoded[0..<$0].joined(separator: "/")) }
+    }
+
+    /// Matches the segments after `/v2/` from the end; `name(k)` is the repository name of the first k segments.
+    private init(segments c: [Substring], name: (Int) -> Substring) {
         let n = c.count
-        func name(_ upTo: Int) -> String { c[0..<upTo].joined(separator: "/") }
         if n >= 4, c[n - 3] == "blobs", c[n - 2] == "uploads" {
-            self = c[n - 1].isEmpty ? .uploads(name: name(n - 3)) : .upload(name: name(n - 3), id: String(c[n - 1]))
+            self = c[n - 1].isEmpty ? .uploads(name: name(n - 3)) : .upload(name: name(n - 3), id: c[n - 1])
         } else if n >= 3, c[n - 2] == "blobs" {
-            self = .blob(name: name(n - 2), digest: String(c[n - 1]))
+            self = .blob(name: name(n - 2), digest: c[n - 1])
         } else if n >= 3, c[n - 2] == "manifests" {
-            self = .manifest(name: name(n - 2), reference: String(c[n - 1]))
+            self = .manifest(name: name(n - 2), reference: c[n - 1])
         } else if n >= 3, c[n - 2] == "tags", c[n - 1] == "list" {
             self = .tags(name: name(n - 2))
         } else if n >= 3, c[n - 2] == "referrers" {
-            self = .referrers(name: name(n - 2), digest: String(c[n - 1]))
+            self = .referrers(name: name(n - 2), digest: c[n - 1])
         } else {
             self = .notFound
         }

@@ -191,6 +191,53 @@ struct LiveServerTests {
         #expect(peak - before < 64 << 20, "resident memory grew by \(peak - before) bytes")
     }
 
+    @Test func recycledBodyBuffersKeepEveryByteUnderBackPressure() throws {
+        let live = try LiveServer()
+        defer { live.stop() }
+        let client = try TestClient(port: live.port, timeoutSeconds: 60)
+        let total = 6 << 20
+        try client.send("POST /recycle HTTP/1.1\r\nHost: t\r\nContent-Length: \(total)\r\n\r\n")
+        var sum: UInt64 = 14_695_981_039_346_656_037
+        var sent = 0
+        var block = 0
+        while sent < total {
+            // Blocks of varying content and size, so that a buffer reused too early would show in the checksum.
+            let size = min(total - sent, 100_000 + (block % 5) * 37_000)
+            let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ block) }
+            for b in bytes { sum = (sum ^ UInt64(b)) &* 1_099_511_628_211 }
+            try client.send(bytes)
+            sent += size
+            block += 1
+        }
+        let response = try client.readResponse()
+        #expect(response.status == 200)
+        #expect(response.text == "\(total) \(sum)")
+    }
+
+    @Test func bodiesReadStraightIntoChunksLeavePipelinedRequestsIntact() throws {
+        let live = try LiveServer()
+        defer { live.stop() }
+        let client = try TestClient(port: live.port, timeoutSeconds: 30)
+        // A Content-Length body and a chunked one with big chunks (both read past the scratch buffer), each
+        // followed at once by another request in the same bytes.
+        let fixed = (0..<700_001).map { UInt8(truncatingIfNeeded: $0 &* 5) }
+        let big = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 11) }
+        var wire = Array("POST /recycle HTTP/1.1\r\nHost: t\r\nContent-Length: \(fixed.count)\r\n\r\n".utf8) + fixed
+        wire += Array("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n".utf8)
+        wire += Array("POST /recycle HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+        wire += Array("493e0\r\n".utf8) + big + Array("\r\n5\r\nhello\r\n0\r\n\r\n".utf8)
+        wire += Array("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n".utf8)
+        try client.send(wire)
+        func checksum(_ bytes: [UInt8]) -> UInt64 {
+            bytes.reduce(14_695_981_039_346_656_037) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
+        }
+        #expect(try client.readResponse().text == "\(fixed.count) \(checksum(fixed))")
+        #expect(try client.readResponse().text == "hello")
+        let chunked = big + Array("hello".utf8)
+        #expect(try client.readResponse().text == "\(chunked.count) \(checksum(chunked))")
+        #expect(try client.readResponse().text == "hello")
+    }
+
     @Test func slowlorisIsCutByHeaderTimeout() throws {
         let live = try LiveServer { $0.headerTimeout = 1 }
         defer { live.stop() }

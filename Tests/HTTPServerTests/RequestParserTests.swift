@@ -326,6 +326,51 @@ struct ValidRequestCase: Sendable, CustomTestStringConvertible {
         }
     }
 
+    @Test func bodyBytesReadByTheCallerAreAccountedFor() throws {
+        // Content-Length: the caller reads the body itself; the parser then reports the end and the next request.
+        var parser = RequestParser()
+        let head = Array("POST /a HTTP/1.1\r\nHost: r\r\nContent-Length: 10\r\n\r\n".utf8)
+        try head.withUnsafeBytes { buf in
+            let (_, event) = try parser.parse(buf, from: 0)
+            guard case .head = event else { Issue.record("expected head"); return }
+        }
+        #expect(parser.expectedBodyBytes == 10)
+        let endedEarly = parser.consumeBody(4)
+        #expect(!endedEarly)
+        #expect(parser.expectedBodyBytes == 6)
+        let ended = parser.consumeBody(6)
+        #expect(ended)
+        #expect(parser.expectedBodyBytes == nil)
+        let next = Array("GET /b HTTP/1.1\r\nHost: r\r\n\r\n".utf8)
+        try next.withUnsafeBytes { buf in
+            var (i, event) = try parser.parse(buf, from: 0)
+            guard case .end = event, i == 0 else { Issue.record("expected end, got \(String(describing: event))"); return }
+            (i, event) = try parser.parse(buf, from: i)
+            guard case .head(let h) = event else { Issue.record("expected the next head"); return }
+            #expect(h.target == "/b")
+        }
+
+        // Chunked: only the chunk's data is the caller's; its CRLF and the next size line are parsed as usual.
+        var chunked = RequestParser()
+        let start = Array("POST /c HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\nA\r\n".utf8)
+        try start.withUnsafeBytes { buf in
+            var (i, event) = try chunked.parse(buf, from: 0)
+            guard case .head = event else { Issue.record("expected head"); return }
+            (i, event) = try chunked.parse(buf, from: i)
+            #expect(event == nil && i == start.count)
+        }
+        #expect(chunked.expectedBodyBytes == 10)
+        let chunkEnded = chunked.consumeBody(10)
+        #expect(!chunkEnded, "a chunk's end is not the body's")
+        #expect(chunked.expectedBodyBytes == nil)
+        let rest = Array("\r\n0\r\n\r\n".utf8)
+        try rest.withUnsafeBytes { buf in
+            let (i, event) = try chunked.parse(buf, from: 0)
+            guard case .end = event, i == rest.count else { Issue.record("expected end, got \(String(describing: event))"); return }
+        }
+        #expect(chunked.isIdle)
+    }
+
     @Test func partialHeadIsNotIdleButIsReadingHead() throws {
         var parser = RequestParser()
         let bytes = Array("GET / HT".utf8)

@@ -20,6 +20,18 @@ struct TestResponder: HTTPResponder {
                 for b in chunk.prefix(16) { sum = sum &* 31 &+ UInt64(b) }
             }
             return Response(status: .ok, bytes: Array("\(count)".utf8))
+        case ("POST", "/recycle"):
+            // Reads slowly (the connection stops reading at its high-water mark), hands every chunk back for
+            // reuse, and answers the byte count and an order-sensitive checksum of every byte.
+            var count: Int64 = 0
+            var sum: UInt64 = 14_695_981_039_346_656_037
+            while let chunk = try await body.next() {
+                count += Int64(chunk.count)
+                chunk.withUnsafeBufferPointer { for b in $0 { sum = (sum ^ UInt64(b)) &* 1_099_511_628_211 } }
+                try await Task.sleep(for: .milliseconds(2))
+                body.recycle([chunk])
+            }
+            return Response(status: .ok, bytes: Array("\(count) \(sum)".utf8))
         case ("POST", "/echo"):
             let bytes = try await body.collect(upTo: 1 << 20)
             return Response(status: .ok, bytes: bytes)

@@ -2,6 +2,7 @@ import SystemIO
 import BlobStore
 import Glibc
 import OCIModel
+import SystemIO
 import Testing
 
 @Suite struct UploadExpiryTests {

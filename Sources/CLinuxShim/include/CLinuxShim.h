@@ -29,6 +29,10 @@ int swshim_set_int_option(int fd, int level, int name, int value);
 extern const int swshim_SO_REUSEPORT, swshim_TCP_NODELAY, swshim_IPPROTO_TCP, swshim_RENAME_NOREPLACE;
 extern const int swshim_MSG_MORE, swshim_MSG_NOSIGNAL;
 
+/* sync_file_range(2): start (or wait for) write-back of a file range, so that a big write's final fsync is short. */
+int swshim_sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags);
+extern const unsigned int swshim_SYNC_FILE_RANGE_WAIT_BEFORE, swshim_SYNC_FILE_RANGE_WRITE, swshim_SYNC_FILE_RANGE_WAIT_AFTER;
+
 #endif
 #include "fsops.h"
 #include "mountops.h"

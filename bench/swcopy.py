@@ -16,53 +16,19 @@ BENCH_LAYERS (8), BENCH_LAYER_MIB (25), BENCH_TINY_LAYERS (60), BENCH_DIR (defau
 BENCH_JOBS (swcopy --jobs, default 6).
 """
 import os
-import re
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import ROOT, Registry, dir_bytes, log, release_binary, skopeo_policy, skopeo_version, timed
+
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 LAYERS = int(os.environ.get("BENCH_LAYERS", "8"))
 LAYER_MIB = float(os.environ.get("BENCH_LAYER_MIB", "25"))
 TINY = int(os.environ.get("BENCH_TINY_LAYERS", "60"))
 JOBS = os.environ.get("BENCH_JOBS", "6")
-
-
-def log(msg):
-    print("[bench] " + msg, file=sys.stderr, flush=True)
-
-
-def release_binary(product, env_name):
-    if os.environ.get(env_name):
-        return os.environ[env_name]
-    log("building %s (swift build -c release)" % product)
-    subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
-    path = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
-                          capture_output=True, text=True).stdout.strip()
-    return os.path.join(path, product)
-
-
-def timed(cmd):
-    """Runs cmd; returns (wall seconds, CPU seconds of the child tree)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.monotonic()
-    result = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = time.monotonic() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if result.returncode != 0:
-        sys.exit("command failed: %s\n%s" % (" ".join(cmd), result.stderr[-2000:]))
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
-
-
-def dir_bytes(path):
-    return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
 
 
 def sha256_ns_per_byte(work):
@@ -83,13 +49,7 @@ def main():
         sys.exit("skopeo is not installed (apt-get install -y skopeo)")
     work = os.environ.get("BENCH_DIR") or tempfile.mkdtemp(prefix="swcopy-bench-", dir="/var/tmp")
     os.makedirs(work, exist_ok=True)
-    policy = os.path.join(work, "policy.json")
-    with open(policy, "w") as f:
-        f.write('{"default": [{"type": "insecureAcceptAnything"}]}')
-    env_auth = os.path.join(work, "auth.json")
-    with open(env_auth, "w") as f:
-        f.write('{"auths": {}}')
-    os.environ["REGISTRY_AUTH_FILE"] = env_auth
+    policy = skopeo_policy(work)
 
     log("images: %d x %g MiB, and %d tiny layers" % (LAYERS, LAYER_MIB, TINY))
     big = os.path.join(work, "big")
@@ -100,24 +60,9 @@ def main():
                     str(1 / 1024)], check=True, stdout=subprocess.DEVNULL)
     big_bytes = dir_bytes(os.path.join(big, "blobs"))
 
-    def start_registry(storage):
-        server_log = open(storage + ".log", "w")
-        server = subprocess.Popen([swregistry, "serve", "--address", "127.0.0.1:0", "--storage", storage,
-                                   "--log-level", "warning"], stdout=subprocess.PIPE, stderr=server_log, text=True)
-        line = server.stdout.readline()
-        match = re.search(r"listening on (127\.0\.0\.1:\d+)", line)
-        if not match:
-            server.kill()
-            sys.exit("swregistry did not start: " + line)
-        return server, match.group(1)
-
-    def stop_registry(server, storage):
-        server.terminate()
-        server.wait(timeout=30)
-        shutil.rmtree(storage, ignore_errors=True)
-
     storage = os.path.join(work, "storage")
-    server, reg = start_registry(storage)
+    server = Registry(swregistry, storage)
+    reg = server.address
     log("swregistry %s on %s, storage %s" % (swregistry, reg, storage))
     push_server = [None]
 
@@ -147,9 +92,9 @@ def main():
                 # A registry of its own (fresh storage, new port): nothing to skip or mount, and skopeo's
                 # blob-info cache knows no location there; every byte is uploaded. Started before the clock.
                 target = os.path.join(work, "push-storage-" + n)
-                push_server[0] = start_registry(target) + (target,)
+                push_server[0] = Registry(swregistry, target)
                 args = ("copy", "--dest-tls-verify=false", "oci:%s:v1" % big,
-                        "docker://%s/bench/push:v1" % push_server[0][1])
+                        "docker://%s/bench/push:v1" % push_server[0].address)
             elif name == "mount":
                 args = ("copy", "--src-tls-verify=false", "--dest-tls-verify=false",
                         "docker://%s/bench/big:v1" % reg, "docker://%s/bench/copy-%s:v1" % (reg, n))
@@ -159,7 +104,7 @@ def main():
 
         def finish_push():
             if push_server[0]:
-                stop_registry(push_server[0][0], push_server[0][2])
+                push_server[0].stop()
                 push_server[0] = None
 
         results = {}
@@ -182,7 +127,7 @@ def main():
         sha = sha256_ns_per_byte(work)
         print()
         print("swcopy vs skopeo %s, %d rounds (median), %s cores, jobs=%s; big image %.1f MiB in %d layers"
-              % (subprocess.run(["skopeo", "--version"], capture_output=True, text=True).stdout.split()[-1],
+              % (skopeo_version(),
                  ROUNDS, os.cpu_count(), JOBS, big_bytes / (1 << 20), LAYERS))
         print()
         print("| scenario | swcopy wall s | skopeo wall s | wall ratio | swcopy CPU s | skopeo CPU s | CPU ratio | swcopy CPU ns/byte |")
@@ -199,10 +144,9 @@ def main():
         print("SHA-256 (OpenSSL, this machine): %.2f ns/byte" % sha)
         print("Target (issue 4): wall ratio <= 0.6 in every scenario; CPU per byte close to SHA-256's.")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop(remove=False)
         if push_server[0]:
-            stop_registry(push_server[0][0], push_server[0][2])
+            push_server[0].stop()
         if not os.environ.get("BENCH_DIR"):
             shutil.rmtree(work, ignore_errors=True)
 

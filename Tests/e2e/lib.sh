@@ -195,6 +195,9 @@ start_registry() {
     fi
     [ -x "$BIN" ] || abort "setup: swregistry binary at $BIN"
 
+    # Created here, not by the background job's redirection, which may not have run yet when we first read it.
+    : >"$WORK/logs/server.out"
+    : >"$WORK/logs/server.err"
     "$BIN" serve --address 127.0.0.1:0 --storage "$STORE" --log-level warning "$@" \
         >"$WORK/logs/server.out" 2>"$WORK/logs/server.err" &
     SERVER_PID=$!
@@ -203,7 +206,7 @@ start_registry() {
     local i
     for ((i = 0; i < 300; i++)); do
         PORT=$(sed -n 's/^swregistry listening on 127\.0\.0\.1:\([0-9][0-9]*\) storing under .*/\1/p' \
-            "$WORK/logs/server.out" | head -n 1)
+            "$WORK/logs/server.out" | head -n 1 || true)
         [ -n "$PORT" ] && break
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.1

@@ -72,3 +72,17 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Release binaries link the Swift runtime and Foundation statically (`-static-stdlib`, given to the compiler too so
+// that every module asks for the static libraries), with lld packing relative relocations (DT_RELR, glibc ≥ 2.36):
+// a command-line tool started once per copy spends less time in the dynamic loader (measured: `swcopy --version`
+// 32 ms → 22 ms static → 17.6 ms with packed relocations).
+for target in package.targets where [.regular, .executable].contains(target.type) && !target.name.hasPrefix("C") {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
+}
+for target in package.targets where target.type == .executable {
+    target.linkerSettings = (target.linkerSettings ?? []) + [
+        .unsafeFlags(["-static-stdlib", "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
+                     .when(configuration: .release)),
+    ]
+}

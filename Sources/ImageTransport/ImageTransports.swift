@@ -1,6 +1,7 @@
 import Glibc
 import OCIModel
 import RegistryClient
+import Synchronization
 import SystemIO
 
 /// Opens image locations as sources and destinations: one transfer engine for the whole command, one
@@ -9,6 +10,7 @@ public final class ImageTransports: Sendable {
     public let engine: TransferEngine
     let options: @Sendable (_ registry: String) -> ClientOptions
     let stagingDirectory: String
+    private let clients = Mutex<[String: RegistryClient]>([:])
 
     /// - Parameters:
     ///   - options: The client options for a registry (TLS, credentials, retries) in this role.
@@ -20,8 +22,15 @@ public final class ImageTransports: Sendable {
         self.stagingDirectory = stagingDirectory
     }
 
+    /// The client for `registry`, made once: its scheme probe, tokens and connections serve every image of the
+    /// command.
     public func client(for registry: String) -> RegistryClient {
-        RegistryClient(registry: registry, options: options(registry), engine: engine)
+        clients.withLock { clients in
+            if let client = clients[registry] { return client }
+            let client = RegistryClient(registry: registry, options: options(registry), engine: engine)
+            clients[registry] = client
+            return client
+        }
     }
 
     public func openSource(_ location: ImageLocation) throws -> any ImageSource {

@@ -1,3 +1,4 @@
+import CLinuxShim
 import Glibc
 import OCIModel
 
@@ -26,6 +27,9 @@ final class BlobFileSink: ResponseSink {
     private(set) var written: Int64 = 0
     /// Set when the sink aborted the last transfer.
     private(set) var failure: Failure?
+    /// Where write-back was last started: the caller's final fsync then only waits for the tail.
+    private var writeBackStarted: Int64 = 0
+    static let writeBackWindow: Int64 = 8 << 20
 
     init(fd: Int32, descriptor: Descriptor, progress: TransferProgress?) {
         self.fd = fd
@@ -41,6 +45,7 @@ final class BlobFileSink: ResponseSink {
     func reset() -> Bool {
         hasher = DigestHasher(algorithm)
         written = 0
+        writeBackStarted = 0
         if ftruncate(fd, 0) != 0 {
             failure = .io(call: "ftruncate", errno: errno)
             return false
@@ -99,6 +104,11 @@ final class BlobFileSink: ResponseSink {
         }
         hasher.update(bytes)
         written += Int64(bytes.count)
+        if written - writeBackStarted >= Self.writeBackWindow {
+            // Start (never wait for) write-back of what is complete, so the disk works while the network does.
+            _ = swshim_sync_file_range(fd, writeBackStarted, written - writeBackStarted, swshim_SYNC_FILE_RANGE_WRITE)
+            writeBackStarted = written
+        }
         progress?(written, size)
         return true
     }

@@ -101,8 +101,16 @@ final class CopySession {
         engine = TransferEngine(maxParallel: transfer.jobs)
         staging = makeStagingDirectory()
         sources = ImageTransports(engine: engine, stagingDirectory: staging) { _ in sourceOptions }
-        destinations = ImageTransports(engine: engine, stagingDirectory: staging) { _ in destinationOptions }
+        // Same settings on both sides: one client per registry, so a copy within a registry probes it and fetches
+        // tokens once.
+        destinations = Self.sameAccess(sourceOptions, destinationOptions) ? sources
+            : ImageTransports(engine: engine, stagingDirectory: staging) { _ in destinationOptions }
         display = ProgressDisplay(quiet: transfer.quiet)
+    }
+
+    static func sameAccess(_ a: ClientOptions, _ b: ClientOptions) -> Bool {
+        a.tlsVerify == b.tlsVerify && a.certDirectory == b.certDirectory && a.credentials == b.credentials
+            && a.authFile == b.authFile
     }
 
     /// Copies one image and prints the summary line.

@@ -6,10 +6,11 @@ import OCIModel
 import RegistryClient
 import SystemIO
 
-/// Brings an image into the layer cache in two steps: `fetch` resolves the reference (one `HEAD` when the cache
-/// already has the image) and downloads the missing layer blobs in parallel (verified); `install`, run under the
-/// cache's lease together with whatever uses the image, unpacks each missing layer once into its chainID-keyed
-/// stack (checking the diffID) and records the image.
+/// Brings an image into the layer cache in two overlapping steps: `fetch` resolves the reference (one `HEAD` when
+/// the cache already has the image) and starts downloading the missing layer blobs in parallel (verified);
+/// `install`, run on a thread of its own under the cache's lease together with whatever uses the image, unpacks
+/// each missing layer once into its chainID-keyed stack (checking the diffID) as soon as that layer has arrived,
+/// while later layers are still downloading, and records the image.
 struct ImagePreparer {
     /// What `fetch` found: an image already cached, or one to install from downloaded layers.
     enum Fetched {
@@ -26,8 +27,19 @@ struct ImagePreparer {
         var diffIDs: [Digest]
         /// Layer index → downloaded (or the layout's own) blob file, for the layers above the cached stacks.
         var files: [Int: String]
-        /// Removed by `discard()`.
+        /// Where the downloads go; removed by `finish()`.
         var directory: String
+        /// Tells `install` when each layer has arrived (or that the downloads failed).
+        var arrivals: LayerArrivals
+        /// The downloads in flight.
+        var task: Task<Void, Never>
+
+        /// Waits for the downloads to end (cancelling them first when `cancel`), then removes their files.
+        func finish(cancel: Bool) async {
+            if cancel { task.cancel() }
+            await task.value
+            FileSystem.removeTree(directory)
+        }
     }
     let store: CacheStore
     let transports: ImageTransports
@@ -42,7 +54,8 @@ struct ImagePreparer {
         let name = location.description
         let platformName = "\(platform)"
         let source = try transports.openSource(location)
-        defer { source.close() }
+        var sourceHandedOver = false
+        defer { if !sourceHandedOver { source.close() } }
 
         // A registry tells the current digest in one HEAD; when the cache has that image, nothing more is asked.
         if let registry = source as? RegistrySource {
@@ -82,21 +95,30 @@ struct ImagePreparer {
         try FileSystem.makeDirectories(downloads)
         var files: [Int: String] = [:]
         for index in start..<manifest.layers.count { files[index] = "\(downloads)/\(index)" }
-        do {
-            try await fetch(manifest.layers, indexes: Array(start..<manifest.layers.count), from: source, into: files)
-        } catch {
-            FileSystem.removeTree(downloads)
-            throw error
+        let arrivals = LayerArrivals()
+        let indexes = Array(start..<manifest.layers.count)
+        let layers = manifest.layers
+        let downloadFiles = files
+        // Base layers first (the unpacker needs them first); the source stays open until the last one is in.
+        let task = Task {
+            defer { source.close() }
+            do {
+                try await fetch(layers, indexes: indexes, from: source, into: downloadFiles, arrivals: arrivals)
+            } catch {
+                arrivals.fail(error)
+            }
         }
+        sourceHandedOver = true
         var names = [name]
         if top.digest != image.digest { names.append(Self.resolutionName(top.digest, platform: platformName)) }
         names.append(Self.resolutionName(image.digest, platform: platformName))
         return .downloaded(Download(name: name, names: names, manifestDigest: image.digest, manifest: manifest,
-                                    configBytes: configBytes, diffIDs: diffIDs, files: files, directory: downloads))
+                                    configBytes: configBytes, diffIDs: diffIDs, files: files, directory: downloads,
+                                    arrivals: arrivals, task: task))
     }
 
-    /// Unpacks what `fetch` downloaded and records the image (call under `store.withLease`); removes the
-    /// downloads.
+    /// Unpacks what `fetch` downloads, each layer as it arrives, and records the image. Blocks: call it on a thread
+    /// of its own, under `store.withLease`; then `finish` the download.
     func install(_ fetched: Fetched) throws -> ImageRecord {
         switch fetched {
         case .cached(let record, let name):
@@ -106,7 +128,6 @@ struct ImagePreparer {
             try store.recordImage(record.adding(name: name), configBytes: store.configBytes(record.configDigest))
             return record
         case .downloaded(let download):
-            defer { FileSystem.removeTree(download.directory) }
             let warn: @Sendable (String) -> Void = { message in printError("swcopy: warning: \(message)") }
             let layers = download.manifest.layers
             let stack = try store.ensureStack(diffIDs: download.diffIDs) { index, root in
@@ -114,6 +135,7 @@ struct ImagePreparer {
                     throw TransportError.invalidImage(
                         download.name, reason: "layer \(index)'s stack was pruned meanwhile; run the command again")
                 }
+                try download.arrivals.wait(for: index)
                 try LayerUnpacker.apply(
                     layerFile: file, mediaType: layers[index].mediaType, onto: root,
                     options: UnpackOptions(expectedDiffID: download.diffIDs[index], expectedDigest: layers[index].digest,
@@ -140,9 +162,9 @@ struct ImagePreparer {
         record.chainIDs.allSatisfy { store.hasChain($0) }
     }
 
-    /// Downloads the layers at `indexes`, `jobs` at a time, each verified against its digest.
-    private func fetch(_ layers: [Descriptor], indexes: [Int], from source: any ImageSource, into files: [Int: String])
-        async throws
+    /// Downloads the layers at `indexes`, `jobs` at a time, each verified against its digest; announces each one.
+    private func fetch(_ layers: [Descriptor], indexes: [Int], from source: any ImageSource, into files: [Int: String],
+                       arrivals: LayerArrivals) async throws
     {
         let observer = display.observer
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -156,12 +178,14 @@ struct ImagePreparer {
                         // A layout's own file: unpack it in place (the unpacker checks its digest as it reads).
                         if symlink(local, path) != 0 { throw SystemError("symlink \(path)", errno: errno) }
                         observer(.blobFinished(layer, .skipped))
+                        arrivals.arrived(index)
                         return
                     }
                     try await source.fetchBlob(layer, to: path) { done, _ in
                         observer(.blobProgress(layer, transferred: done))
                     }
                     observer(.blobFinished(layer, .copied))
+                    arrivals.arrived(index)
                 }
             }
             for _ in 0..<max(1, jobs) {
@@ -175,6 +199,37 @@ struct ImagePreparer {
     }
 }
 
+
+/// Which downloaded layers are ready, for an unpacker on another thread that must wait for them in order.
+final class LayerArrivals: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var ready: Set<Int> = []
+    private var failure: (any Error)?
+
+    func arrived(_ index: Int) {
+        condition.lock()
+        ready.insert(index)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func fail(_ error: any Error) {
+        condition.lock()
+        failure = error
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Blocks until layer `index` is in; throws the downloads' error if they failed first.
+    func wait(for index: Int) throws {
+        condition.lock()
+        defer { condition.unlock() }
+        while !ready.contains(index) {
+            if let failure { throw failure }
+            condition.wait()
+        }
+    }
+}
 
 extension ImageRecord {
     func adding(name: String) -> ImageRecord {

@@ -5,6 +5,7 @@ import ImageTransport
 import LayerCache
 import OCIModel
 import RegistryClient
+import SystemIO
 
 /// Options naming the layer cache.
 struct CacheOptions: ParsableArguments {
@@ -104,12 +105,26 @@ struct PrepareCommand: AsyncParsableCommand {
                 command: try command.map(CommandLineForm.parse), entrypoint: try entrypoint.map(CommandLineForm.parse),
                 environment: environment, workingDirectory: workingDirectory, user: user, hostname: hostname,
                 terminal: terminal)
-            // One lease from unpacking to the bundle's record: a concurrent prune cannot take the stacks away.
-            let (image, prepared) = try store.withLease {
-                let image = try preparer.install(fetched)
-                return (image, try BundleDirectory.prepare(image: image, store: store, at: bundle,
-                                                           mode: overlay ? .overlay : .flatten, options: specOptions))
+            // Unpacking blocks, so it runs on a thread of its own while the downloads go on; one lease from unpacking
+            // to the bundle's record, so a concurrent prune cannot take the stacks away.
+            let mode: RootfsMode = overlay ? .overlay : .flatten
+            let worker = BlockingPool(threadCount: 1)
+            defer { worker.shutdown() }
+            let image: ImageRecord
+            let prepared: BundleDirectory.Prepared
+            do {
+                (image, prepared) = try await worker.run {
+                    try store.withLease {
+                        let image = try preparer.install(fetched)
+                        return (image, try BundleDirectory.prepare(image: image, store: store, at: bundle, mode: mode,
+                                                                   options: specOptions))
+                    }
+                }
+            } catch {
+                if case .downloaded(let download) = fetched { await download.finish(cancel: true) }
+                throw error
             }
+            if case .downloaded(let download) = fetched { await download.finish(cancel: false) }
             if !transfer.quiet {
                 printError("Prepared \(reference) (\(image.manifestDigest)) in \(prepared.bundlePath) "
                            + "(rootfs: \(prepared.mode.rawValue))")

@@ -19,24 +19,51 @@ extension CacheStore {
     ///   - apply: Applies layer `index` (an index into `diffIDs`) to the directory it is given; see
     ///     ``ensureChain(chainID:diffID:parent:apply:)`` for what it may and may not do.
     /// - Returns: The chainIDs, which layers were applied, and the top rootfs.
-    /// - Throws: Whatever ``ensureChain(chainID:diffID:parent:apply:)`` or `apply` throws; stacks finished before
-    ///   the failure stay cached (they are whole).
+    /// - Throws: Whatever `apply` throws, ``CacheStoreError`` or `SystemError`; on a failure no new stack is
+    ///   published (they are published together, after one flush, once all are built).
     public func ensureStack(diffIDs: [Digest], apply: (_ index: Int, _ tempRoot: String) throws -> Void) throws
         -> EnsuredStack
     {
         let chainIDs = ChainID.compute(diffIDs: diffIDs)
         // Find the highest cached stack: everything below it is irrelevant (each stack is a whole rootfs).
-        var start = chainIDs.count
-        while start > 0 && !hasChain(chainIDs[start - 1]) { start -= 1 }
+        func highestCached() -> Int {
+            var start = chainIDs.count
+            while start > 0 && !hasChain(chainIDs[start - 1]) { start -= 1 }
+            return start
+        }
+        var start = highestCached()
+        if start == chainIDs.count {
+            return EnsuredStack(chainIDs: chainIDs, appliedLayers: [], rootfs: chainIDs.last.map { layout.chainRootfs($0) })
+        }
+        // The missing stacks are built one on top of the other in one work directory, flushed with a single
+        // syncfs, then published base first: nothing is visible before it is whole and durable, and the disk
+        // writes back while later layers unpack (a syncfs per stack would wait for the disk between layers).
+        // Locks are taken base first, as every builder does, so two builders cannot deadlock.
+        var locks: [FileLock] = []
+        defer { for lock in locks { lock.unlock() } }
+        if lockingEnabled {
+            for chainID in chainIDs[start...] {
+                if let lock = try FileLock.acquire(layout.chainLock(chainID), exclusive: true) { locks.append(lock) }
+            }
+            start = highestCached()  // another process may have built some while we waited
+        }
         var applied: [Int] = []
-        var rootfs = start > 0 ? layout.chainRootfs(chainIDs[start - 1]) : nil
+        let work = try WorkDirectory(in: layout.tmpDirectory)
+        defer { work.remove() }
+        var parentRootfs = start > 0 ? layout.chainRootfs(chainIDs[start - 1]) : nil
+        var built: [(chainID: Digest, directory: String)] = []
         for index in start..<chainIDs.count {
-            rootfs = try ensureChain(chainID: chainIDs[index], diffID: diffIDs[index],
-                                     parent: index > 0 ? chainIDs[index - 1] : nil) { root in
+            let directory = try build(chainID: chainIDs[index], diffID: diffIDs[index],
+                                      parent: index > 0 ? chainIDs[index - 1] : nil, parentRootfs: parentRootfs,
+                                      at: "\(work.path)/chain-\(index)") { root in
                 applied.append(index)
                 try apply(index, root)
             }
+            parentRootfs = "\(directory)/rootfs"
+            built.append((chainIDs[index], directory))
         }
-        return EnsuredStack(chainIDs: chainIDs, appliedLayers: applied, rootfs: rootfs)
+        if syncBeforePublish, let first = built.first { try syncFileSystem(of: first.directory) }
+        for chain in built { try publish(chain.directory, as: layout.chainDirectory(chain.chainID)) }
+        return EnsuredStack(chainIDs: chainIDs, appliedLayers: applied, rootfs: chainIDs.last.map { layout.chainRootfs($0) })
     }
 }

@@ -103,12 +103,25 @@ public final class CacheStore: Sendable {
 
         let work = try WorkDirectory(in: layout.tmpDirectory)
         defer { work.remove() }
-        let chainDirectory = "\(work.path)/chain"
+        let chainDirectory = try build(chainID: chainID, diffID: diffID, parent: parent,
+                                       parentRootfs: parent.map { layout.chainRootfs($0) },
+                                       at: "\(work.path)/chain", apply: apply)
+        if syncBeforePublish { try syncFileSystem(of: chainDirectory) }
+        try publish(chainDirectory, as: layout.chainDirectory(chainID))
+        return layout.chainRootfs(chainID)
+    }
+
+    /// Builds a chain directory (`rootfs` and `meta.json`) at `chainDirectory`, not yet published: a hard-link
+    /// clone of `parentRootfs` (a published stack, or one built just before in the same work directory) with the
+    /// layer applied.
+    func build(chainID: Digest, diffID: Digest, parent: Digest?, parentRootfs: String?, at chainDirectory: String,
+               apply: (_ tempRoot: String) throws -> Void) throws -> String
+    {
         let rootfs = "\(chainDirectory)/rootfs"
         if mkdir(chainDirectory, 0o755) != 0 { throw SystemError("mkdir \(chainDirectory)", errno: errno) }
         var shared: Set<UInt64> = []
-        if let parent {
-            shared = try TreeClone.clone(from: layout.chainRootfs(parent), to: rootfs, mode: .hardLink).linkedInodes
+        if let parentRootfs {
+            shared = try TreeClone.clone(from: parentRootfs, to: rootfs, mode: .hardLink).linkedInodes
         } else if mkdir(rootfs, 0o755) != 0 {
             throw SystemError("mkdir \(rootfs)", errno: errno)
         }
@@ -119,14 +132,12 @@ public final class CacheStore: Sendable {
         let record = LayerRecord(chainID: chainID, diffID: diffID, parent: parent, size: measure.size,
                                  layerSize: measure.layerSize, entries: measure.entries, created: CacheFiles.now())
         try writeNew(Self.encodeRecord(record), to: "\(chainDirectory)/meta.json")
-        if syncBeforePublish { try syncFileSystem(of: chainDirectory) }
-        try publish(chainDirectory, as: layout.chainDirectory(chainID))
-        return layout.chainRootfs(chainID)
+        return chainDirectory
     }
 
     /// Renames a finished chain directory into `layers/`. Losing the race to another builder is success: both
     /// built the same content, and the one already visible may be in use.
-    private func publish(_ directory: String, as target: String) throws {
+    func publish(_ directory: String, as target: String) throws {
         var rc = swshim_renameat2(AT_FDCWD, directory, AT_FDCWD, target, UInt32(swshim_RENAME_NOREPLACE))
         if rc != 0 && errno == EINVAL {
             // The filesystem has no RENAME_NOREPLACE; plain rename(2) still refuses a non-empty target directory.
@@ -153,7 +164,7 @@ public final class CacheStore: Sendable {
 
     /// Flushes the filesystem holding `path`: one `syncfs` covers the whole new tree (an `fsync` per file would
     /// cost as much and more calls).
-    private func syncFileSystem(of path: String) throws {
+    func syncFileSystem(of path: String) throws {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemError("open \(path)", errno: errno) }
         defer { close(fd) }

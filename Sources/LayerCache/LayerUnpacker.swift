@@ -56,9 +56,11 @@ public enum LayerUnpacker {
         defer { close(fd) }
         let rootDirectory = try UnpackRoot(path: root, resolution: options.symlinkResolution)
         return try translatingErrors {
-            let blob = HashingSource(FileDescriptorSource(fileDescriptor: fd),
-                                     algorithm: options.expectedDigest?.algorithm ?? .sha256)
-            let (compression, plain) = try Decompressor.open(blob)
+            // The blob is hashed only when its digest is to be checked (a caller that verified the file as it
+            // downloaded it saves a SHA-256 pass).
+            let file = FileDescriptorSource(fileDescriptor: fd)
+            let blob = options.expectedDigest.map { HashingSource(file, algorithm: $0.algorithm) }
+            let (compression, plain) = try Decompressor.open(blob ?? file)
             if let declared = mediaType.layerCompression, declared != .uncompressed, declared != compression.layerCompression {
                 throw UnpackError.archive(.compression("\(mediaType) layer is not \(declared)-compressed"))
             }
@@ -72,12 +74,12 @@ public enum LayerUnpacker {
             try application.finish()
             // The digests cover every byte: the end-of-archive blocks and any padding after them.
             try tar.drain()
-            try blob.drain()
+            try blob?.drain()
             let diffID = tar.digest()
             if let expected = options.expectedDiffID, expected != diffID {
                 throw UnpackError.digestMismatch(what: "layer diffID (uncompressed)", expected: expected, actual: diffID)
             }
-            if let expected = options.expectedDigest {
+            if let expected = options.expectedDigest, let blob {
                 let actual = blob.digest()
                 if expected != actual {
                     throw UnpackError.digestMismatch(what: "layer blob", expected: expected, actual: actual)

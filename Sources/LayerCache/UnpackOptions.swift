@@ -35,7 +35,8 @@ public struct UnpackLimits: Sendable, Hashable {
 public struct UnpackOptions: Sendable {
     /// The uncompressed digest the config's `rootfs.diff_ids` gives; a mismatch fails the unpack.
     public var expectedDiffID: Digest?
-    /// The blob digest the manifest gives; a mismatch fails the unpack.
+    /// The blob digest the manifest gives; a mismatch fails the unpack. nil: the blob is not hashed (its caller
+    /// verified the file already, e.g. as it downloaded it).
     public var expectedDigest: Digest?
     public var limits: UnpackLimits
     /// Set owners from the archive (needs root); otherwise files belong to the caller.

@@ -4,6 +4,7 @@ import OCIModel
 import Testing
 import TarArchive
 @testable import LayerCache
+import TestSupport
 
 /// Each escape is refused (or, for symlinks met while resolving, kept inside the root) and the directory outside
 /// the root is untouched.

@@ -4,6 +4,7 @@ import OCIModel
 import Testing
 import TarArchive
 @testable import LayerCache
+import TestSupport
 
 @Suite("Layer application semantics")
 struct UnpackSemanticsTests {

@@ -1,44 +1,15 @@
 import Foundation
 import Glibc
 import OCIModel
+import TestSupport
 import TarArchive
 @testable import LayerCache
 
 /// A fresh directory under /tmp; remove it with `removeTemporaryDirectory`.
-func makeTemporaryDirectory() -> String {
-    var template = Array("/tmp/unpacktest-XXXXXX".utf8CString)
-    let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-    precondition(made != nil, "mkdtemp failed")
-    return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
+func makeTemporaryDirectory() -> String { makeTemporaryDirectory(prefix: "unpacktest") }
 
 func removeTemporaryDirectory(_ path: String) {
     try? LayerUnpacker.removeTree(path)
-}
-
-struct ShellError: Error, CustomStringConvertible {
-    let description: String
-}
-
-/// Runs `/bin/sh -c command`. - Returns: stdout. - Throws: on a non-zero exit, with stderr.
-@discardableResult
-func shell(_ command: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", command]
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw ShellError(description: "`\(command)` exited \(process.terminationStatus): "
-            + String(decoding: stderr, as: UTF8.self))
-    }
-    return String(decoding: stdout, as: UTF8.self)
 }
 
 func readFile(_ path: String) -> [UInt8]? {

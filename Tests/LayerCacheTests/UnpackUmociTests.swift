@@ -3,6 +3,7 @@ import OCIModel
 import Testing
 import TarArchive
 @testable import LayerCache
+import TestSupport
 
 let umociPath: String? = ["/usr/bin/umoci", "/usr/local/bin/umoci"].first { (path: String) in access(path, X_OK) == 0 }
 

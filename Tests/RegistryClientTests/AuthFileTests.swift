@@ -1,6 +1,7 @@
 import Foundation
 import RegistryClient
 import Testing
+import TestSupport
 
 @Suite struct AuthFileTests {
     private func write(_ path: String, _ json: String) throws {
@@ -14,7 +15,7 @@ import Testing
     }
 
     @Test func lookupOrderIsAuthfileThenEnvironmentThenRuntimeThenDocker() throws {
-        let root = try makeTemporaryDirectory("swr-authfile")
+        let root = makeTemporaryDirectory(prefix: "swr-authfile")
         defer { removeTree(root) }
         let explicit = root + "/explicit.json", env = root + "/env.json"
         let runtime = root + "/run", home = root + "/home"
@@ -41,7 +42,7 @@ import Testing
     }
 
     @Test func savingKeepsOtherKeysAndIsPrivate() throws {
-        let root = try makeTemporaryDirectory("swr-authfile")
+        let root = makeTemporaryDirectory(prefix: "swr-authfile")
         defer { removeTree(root) }
         let path = root + "/nested/dir/auth.json"
         try write(path, #"{"auths":{"keep.test":{"auth":"\#(auth("k", "v"))","email":"k@example.com"}},"credHelpers":{"gcr.io":"gcloud"},"HttpHeaders":{"X-A":"b"}}"#)
@@ -64,7 +65,7 @@ import Testing
     }
 
     @Test func logoutRemovesTheEntry() throws {
-        let root = try makeTemporaryDirectory("swr-authfile")
+        let root = makeTemporaryDirectory(prefix: "swr-authfile")
         defer { removeTree(root) }
         let path = root + "/auth.json"
         try write(path, #"{"auths":{"https://gone.test/v1/":{"auth":"\#(auth("a", "b"))"},"stay.test":{"auth":"\#(auth("c", "d"))"}}}"#)
@@ -75,7 +76,7 @@ import Testing
     }
 
     @Test func malformedFilesAreReportedNotIgnored() throws {
-        let root = try makeTemporaryDirectory("swr-authfile")
+        let root = makeTemporaryDirectory(prefix: "swr-authfile")
         defer { removeTree(root) }
         try write(root + "/bad.json", "{not json")
         #expect(throws: AuthFileError.self) { _ = try AuthFile(path: root + "/bad.json") }

@@ -2,6 +2,7 @@ import Foundation
 import OCIModel
 import RegistryClient
 import Testing
+import TestSupport
 
 /// A registry front that demands Bearer tokens (or Basic credentials) and serves the token endpoint itself.
 final class AuthGate: @unchecked Sendable {
@@ -217,7 +218,7 @@ final class AuthGate: @unchecked Sendable {
     @Test func credentialsComeFromTheAuthFile() async throws {
         let gate = try await AuthGate(mode: .bearer)
         defer { gate.rig.stop() }
-        let home = try makeTemporaryDirectory("swr-client-home")
+        let home = makeTemporaryDirectory(prefix: "swr-client-home")
         defer { removeTree(home) }
         var file = try AuthFile(path: home + "/.docker/config.json")
         file.setCredentials(credentials(), for: gate.rig.proxy.address)
@@ -227,7 +228,7 @@ final class AuthGate: @unchecked Sendable {
         #expect(gate.tokenRequests.last?.authorization == AuthGate.basic)
 
         // login checks the credentials first, then writes them; wrong ones are not written.
-        let runtime = try makeTemporaryDirectory("swr-client-xdg")
+        let runtime = makeTemporaryDirectory(prefix: "swr-client-xdg")
         defer { removeTree(runtime) }
         let environment = ["HOME": home, "XDG_RUNTIME_DIR": runtime]
         await #expect(throws: RegistryClientError.self) {

@@ -53,7 +53,7 @@ struct TLSTests {
     }
 
     @Test func certDirectoryAddsCAsAndVerificationIsOnByDefault() async throws {
-        let dir = try makeTemporaryDirectory("swr-client-tls")
+        let dir = makeTemporaryDirectory(prefix: "swr-client-tls")
         defer { removeTree(dir) }
         try makePKI(dir)
         let certs = dir + "/certs.d"
@@ -83,7 +83,7 @@ struct TLSTests {
     }
 
     @Test func clientCertificateFromCertDirectory() async throws {
-        let dir = try makeTemporaryDirectory("swr-client-mtls")
+        let dir = makeTemporaryDirectory(prefix: "swr-client-mtls")
         defer { removeTree(dir) }
         try makePKI(dir)
         let certs = dir + "/certs.d"

@@ -5,6 +5,7 @@ import OCIModel
 import Registry
 import RegistryClient
 import SystemIO
+import TestSupport
 
 /// The real registry served in-process on 127.0.0.1:0 over a fresh store (the minimal part of
 /// RegistryTests' APIFixture).
@@ -16,7 +17,7 @@ final class TestRegistry: @unchecked Sendable {
     private var stopped = false
 
     init(configure: (inout RegistryConfiguration) -> Void = { _ in }) throws {
-        sandbox = try makeTemporaryDirectory("swr-client-registry")
+        sandbox = makeTemporaryDirectory(prefix: "swr-client-registry")
         var config = RegistryConfiguration(storagePath: sandbox)
         configure(&config)
         var quiet = Logger(label: "client-test-registry")
@@ -40,15 +41,6 @@ final class TestRegistry: @unchecked Sendable {
 struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// A new private folder under /tmp.
-func makeTemporaryDirectory(_ prefix: String) throws -> String {
-    var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
-    guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-        throw TestFailure("mkdtemp: errno \(errno)")
-    }
-    return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 /// Deletes a file or folder tree.
@@ -124,7 +116,7 @@ func testBytes(_ count: Int, seed: String) -> [UInt8] {
 final class Workspace: @unchecked Sendable {
     let path: String
 
-    init() throws { path = try makeTemporaryDirectory("swr-client-work") }
+    init() throws { path = makeTemporaryDirectory(prefix: "swr-client-work") }
     deinit { removeTree(path) }
 
     /// Writes `bytes` to a new file and returns its path and descriptor.

@@ -2,6 +2,7 @@ import Glibc
 import OCIModel
 import Testing
 @testable import TarArchive
+import TestSupport
 
 @Suite("DirectoryArchiver")
 struct DirectoryArchiverTests {

@@ -2,6 +2,7 @@ import Glibc
 import OCIModel
 import Testing
 @testable import TarArchive
+import TestSupport
 
 /// Archives made by GNU tar and Python's tarfile, in each of their formats, read back entry by entry.
 @Suite("Reading archives made by GNU tar and Python tarfile")

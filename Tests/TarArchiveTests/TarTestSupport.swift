@@ -1,43 +1,14 @@
 import Foundation
 import Glibc
 import OCIModel
+import TestSupport
 @testable import TarArchive
 
-/// A fresh directory under /tmp, removed by the caller with `removeTemporaryDirectory`.
-func makeTemporaryDirectory() -> String {
-    var template = Array("/tmp/tartest-XXXXXX".utf8CString)
-    let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-    precondition(made != nil, "mkdtemp failed")
-    return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
+/// A fresh directory under /tmp; remove it with `removeTemporaryDirectory`.
+func makeTemporaryDirectory() -> String { makeTemporaryDirectory(prefix: "tartest") }
 
 func removeTemporaryDirectory(_ path: String) {
     _ = try? shell("rm -rf '\(path)'")
-}
-
-struct ShellError: Error, CustomStringConvertible {
-    let description: String
-}
-
-/// Runs `/bin/sh -c command`. - Returns: stdout. - Throws: when it exits non-zero (with its stderr).
-@discardableResult
-func shell(_ command: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", command]
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw ShellError(description: "`\(command)` exited \(process.terminationStatus): "
-            + String(decoding: stderr, as: UTF8.self))
-    }
-    return String(decoding: stdout, as: UTF8.self)
 }
 
 /// Runs a Python script given on stdin-free form (written to a file first).

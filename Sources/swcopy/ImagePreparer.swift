@@ -181,7 +181,11 @@ struct ImagePreparer {
                     observer(.blobStarted(layer))
                     if let local = source.localBlobPath(layer) {
                         // A layout's own file: unpack it in place (the unpacker checks its digest as it reads).
-                        if symlink(local, path) != 0 { throw SystemError("symlink \(path)", errno: errno) }
+                        // An absolute target: a layout named by a relative path is relative to the current
+                        // directory, not to the download directory the link lives in.
+                        guard let target = realpath(local, nil) else { throw SystemError("realpath \(local)", errno: errno) }
+                        defer { free(target) }
+                        if symlink(target, path) != 0 { throw SystemError("symlink \(path)", errno: errno) }
                         observer(.blobFinished(layer, .skipped))
                         arrivals.arrived(index)
                         return

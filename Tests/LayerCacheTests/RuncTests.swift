@@ -100,9 +100,14 @@ struct RuncTests {
         -> (status: Int32, output: String, errors: String)
     {
         let errorsPath = "\(state)-\(id).stderr"
-        let child = try ChildProcess(runc, ["--root", state, "run", "--bundle", bundle, id], stderrPath: errorsPath)
-        let line = (try? child.readLine(containing: "", timeoutSeconds: 30)) ?? ""
-        let status = try child.waitForExit(timeoutSeconds: 30)
+        let outputPath = "\(state)-\(id).stdout"
+        // The container's output goes to a file, read once runc has exited. (Read from a pipe of this test
+        // process, it came back empty in some runs although runc reported the container's exit 0; a file does not
+        // depend on which process holds the pipe's ends.)
+        let child = try ChildProcess("/bin/sh", ["-c", "exec \"$0\" --root \"$1\" run --bundle \"$2\" \"$3\" > \"$4\"",
+                                                 runc, state, bundle, id, outputPath], stderrPath: errorsPath)
+        let status = try child.waitForExit(timeoutSeconds: 60)
+        let line = (Fixture.read(outputPath) ?? "").split(separator: "\n").first.map(String.init) ?? ""
         let cleanup = try? ChildProcess(runc, ["--root", state, "delete", "--force", id])
         _ = try? cleanup?.waitForExit(timeoutSeconds: 10)
         return (status, line, Fixture.read(errorsPath) ?? "")

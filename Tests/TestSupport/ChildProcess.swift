@@ -10,7 +10,10 @@ public final class ChildProcess {
     /// Starts `path` with `arguments`; stderr goes to `stderrPath` (or /dev/null).
     public init(_ path: String, _ arguments: [String], stderrPath: String = "/dev/null") throws {
         var pipeFDs: [Int32] = [0, 0]
+        // Close-on-exec: children other tests spawn at the same moment must not inherit this pipe.
         guard pipe(&pipeFDs) == 0 else { throw ChildProcessError("pipe failed") }
+        _ = fcntl(pipeFDs[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(pipeFDs[1], F_SETFD, FD_CLOEXEC)
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -50,9 +53,14 @@ public final class ChildProcess {
             }
             var pfd = pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0)
             let left = Int32(max(0, (deadline - Double(time(nil))) * 1000))
-            guard poll(&pfd, 1, left) > 0 else { throw ChildProcessError("timed out waiting for '\(marker)'") }
+            // A signal (SIGCHLD from another test's child, in this multithreaded test process) interrupts poll and
+            // read: that is neither a timeout nor the end of the output.
+            let ready = poll(&pfd, 1, left)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { throw ChildProcessError("timed out waiting for '\(marker)'") }
             var chunk = [UInt8](repeating: 0, count: 4096)
             let n = read(stdoutFD, &chunk, chunk.count)
+            if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw ChildProcessError("stdout closed before '\(marker)'") }
             buffered.append(contentsOf: chunk[0..<n])
         }

@@ -32,9 +32,10 @@ public final class TestClient {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         if rc != 0 {
-            let e = errno
-            Glibc.close(fd)
-            throw SystemError("connect", errno: e)
+            // No close here: the instance is fully initialised, so throwing runs deinit, which closes `fd`. Closing
+            // it twice closed whatever descriptor another test had opened under the same number meanwhile (seen
+            // as a runc pipe read empty and an upload file turned into a pipe, ESPIPE).
+            throw SystemError("connect", errno: errno)
         }
     }
 

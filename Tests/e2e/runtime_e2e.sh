@@ -117,6 +117,13 @@ t_prepare_cached() {
 }
 check "prepare: a cached image is prepared again without pulling" t_prepare_cached
 
+t_relative_layout() {
+    # A layout named by a relative path (its blobs are linked into the download directory by absolute path).
+    (cd "$WORK" && "$SWCOPY_BIN" prepare -q --cache-dir "$WORK/cache-rel" oci:images:busybox bundle-rel)
+    test -x "$WORK/bundle-rel/rootfs/bin/busybox"
+}
+check "prepare: from an oci: layout given by a relative path" t_relative_layout
+
 t_umoci() {
     sk copy --src-tls-verify=false "docker://$REG/rt/site:v1" "oci:$WORK/umoci-layout:v1"
     umoci unpack --image "$WORK/umoci-layout:v1" "$WORK/umoci-bundle" >/dev/null

@@ -72,6 +72,22 @@ enum BlobFiles {
         succeeded = true
     }
 
+    /// Reads a manifest file named by its descriptor, checking its size (≤ 4 MiB) and digest.
+    static func readManifest(at path: String, descriptor: Descriptor, what: String) throws -> ManifestData {
+        guard descriptor.size <= Int64(OCILayout.maxManifestBytes) else {
+            throw TransportError.invalidImage(what, reason: "\(descriptor.size) bytes is over the 4 MiB manifest limit")
+        }
+        let bytes = try readSmall(path, limit: OCILayout.maxManifestBytes, what: what)
+        let actual = Digest.compute(descriptor.digest.algorithm, of: bytes)
+        guard actual == descriptor.digest else {
+            throw TransportError.digestMismatch(what: what, expected: descriptor.digest, actual: actual)
+        }
+        guard Int64(bytes.count) == descriptor.size else {
+            throw TransportError.sizeMismatch(what: what, expected: descriptor.size, actual: Int64(bytes.count))
+        }
+        return ManifestData(bytes: bytes, mediaType: descriptor.mediaType, digest: actual)
+    }
+
     /// Reads a small file whole (manifests, configs, index.json), refusing one over `limit` bytes.
     static func readSmall(_ path: String, limit: Int, what: String) throws -> [UInt8] {
         guard let bytes = try FileSystem.read(path, maxBytes: limit) else {

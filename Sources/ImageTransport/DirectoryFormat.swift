@@ -60,14 +60,8 @@ public final class DirectorySource: ImageSource {
     }
 
     public func manifest(_ descriptor: Descriptor) async throws -> ManifestData {
-        let what = "\(description): manifest \(descriptor.digest)"
-        let bytes = try BlobFiles.readSmall(format.manifestPath(descriptor.digest),
-                                            limit: OCILayout.maxManifestBytes, what: what)
-        let actual = Digest.compute(descriptor.digest.algorithm, of: bytes)
-        guard actual == descriptor.digest else {
-            throw TransportError.digestMismatch(what: what, expected: descriptor.digest, actual: actual)
-        }
-        return ManifestData(bytes: bytes, mediaType: descriptor.mediaType, digest: actual)
+        try BlobFiles.readManifest(at: format.manifestPath(descriptor.digest), descriptor: descriptor,
+                                   what: "\(description): manifest \(descriptor.digest)")
     }
 
     public func localBlobPath(_ descriptor: Descriptor) -> String? {

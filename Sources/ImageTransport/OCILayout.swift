@@ -68,19 +68,8 @@ struct OCILayout: Sendable {
 
     /// Reads a manifest blob and checks it against its descriptor.
     func readManifest(_ descriptor: Descriptor) throws -> ManifestData {
-        let what = "oci:\(directory): manifest \(descriptor.digest)"
-        guard descriptor.size <= Int64(Self.maxManifestBytes) else {
-            throw TransportError.invalidImage(what, reason: "\(descriptor.size) bytes is over the 4 MiB manifest limit")
-        }
-        let bytes = try BlobFiles.readSmall(blobPath(descriptor.digest), limit: Self.maxManifestBytes, what: what)
-        let actual = Digest.compute(descriptor.digest.algorithm, of: bytes)
-        guard actual == descriptor.digest else {
-            throw TransportError.digestMismatch(what: what, expected: descriptor.digest, actual: actual)
-        }
-        guard Int64(bytes.count) == descriptor.size else {
-            throw TransportError.sizeMismatch(what: what, expected: descriptor.size, actual: Int64(bytes.count))
-        }
-        return ManifestData(bytes: bytes, mediaType: descriptor.mediaType, digest: actual)
+        try BlobFiles.readManifest(at: blobPath(descriptor.digest), descriptor: descriptor,
+                                   what: "oci:\(directory): manifest \(descriptor.digest)")
     }
 
     /// The image-layout grammar for `org.opencontainers.image.ref.name`:

@@ -34,18 +34,9 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib.sh
+source "$SCRIPT_DIR/lib.sh"
 
-# "10", "10s", "2m" -> seconds.
-to_seconds() {
-    local v=$1
-    case $v in
-        *m) v=${v%m}; [[ $v =~ ^[0-9]+$ ]] || return 1; echo $((v * 60)) ;;
-        *s) v=${v%s}; [[ $v =~ ^[0-9]+$ ]] || return 1; echo "$v" ;;
-        *)  [[ $v =~ ^[0-9]+$ ]] || return 1; echo "$v" ;;
-    esac
-}
 
 DURATION=$(to_seconds "${BENCH_DURATION:-5}") || die "bad BENCH_DURATION"
 WARMUP=$(to_seconds "${BENCH_WARMUP:-1}") || die "bad BENCH_WARMUP"
@@ -150,21 +141,6 @@ SW_EXIT=""
 # Sends signal $2 to pid $1 (a child of this shell), waits up to $3 seconds, then SIGKILLs.
 # Sets STOP_RC to the exit status. (Not usable in $(...): a subshell cannot wait for it.)
 STOP_RC=""
-stop_pid() {
-    local pid=$1 sig=$2 grace=$3 i state
-    STOP_RC=0
-    kill "-$sig" "$pid" 2>/dev/null || true
-    for ((i = 0; i < grace * 10; i++)); do
-        state=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) || state=""
-        [[ -z $state || $state == Z ]] && break
-        sleep 0.1
-    done
-    if [[ -n $state && $state != Z ]]; then
-        log "warning: pid $pid still running ${grace}s after SIG$sig; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || STOP_RC=$?
-}
 
 cleanup() {
     local rc=$?
@@ -485,26 +461,6 @@ wrk.method = "GET"
 wrk.headers["Accept"] = "application/vnd.oci.image.manifest.v1+json"
 EOF
 
-# Converts wrk's "123.45us" / "1.23ms" / "1.02s" / "2.00m" to milliseconds.
-parse_wrk() { # file -> "rps p99_ms socket_errors non2xx"
-    awk '
-        function ms(v,   n) {
-            n = v + 0
-            if (v ~ /us$/) return n / 1000
-            if (v ~ /ms$/) return n
-            if (v ~ /m$/)  return n * 60000
-            if (v ~ /s$/)  return n * 1000
-            return n
-        }
-        /^Requests\/sec:/           { rps = $2 }
-        $1 == "99%"                 { p99 = ms($2) }
-        /Socket errors:/            { gsub(/,/, ""); errs = $4 + $6 + $8 + $10 }
-        /Non-2xx or 3xx responses:/ { non2xx = $NF }
-        END {
-            if (rps == "" || p99 == "") exit 1
-            printf "%s %.3f %d %d\n", rps, p99, errs, non2xx
-        }' "$1"
-}
 parse_httpload() { # file -> "rps p99_ms errors non2xx"
     awk '/^requests=/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } found = 1 }
         END { if (!found) exit 1; printf "%s %s %d %d\n", v["rps"], v["p99_ms"], v["errors"], v["non2xx"] }' "$1"

@@ -219,10 +219,16 @@ struct SyncCommand: AsyncParsableCommand {
         guard let existing = try await destinationClient.headManifest(
             repository: job.destination.repository, reference: job.destination.reference, accept: RegistryClient.defaultManifestAccept)
         else { return false }
+        // A HEAD settles the usual case; the source index is fetched only when one platform of it was copied.
+        guard let head = try await sourceClient.headManifest(
+            repository: job.source.repository, reference: job.source.reference, accept: RegistryClient.defaultManifestAccept)
+        else { return false }
+        if existing.digest == head.digest { return true }
+        guard !all, MediaType(head.mediaType).isIndex else { return false }
         let top = try await sourceClient.fetchManifest(repository: job.source.repository,
-                                                       reference: job.source.reference, accept: RegistryClient.defaultManifestAccept)
-        if existing.digest == top.digest { return true }
-        guard !all, case .index(let index) = try ManifestDocument.parse(top.bytes, contentType: top.mediaType)
+                                                       reference: head.digest.description,
+                                                       accept: RegistryClient.defaultManifestAccept)
+        guard case .index(let index) = try ManifestDocument.parse(top.bytes, contentType: top.mediaType)
         else { return false }
         let chosen = try? PlatformSelector().select(from: index, what: job.source.description)
         return chosen?.digest == existing.digest

@@ -107,9 +107,21 @@ import Testing
     }
 
     @Test func unreachableRegistryIsATransportErrorAfterRetries() async throws {
-        let server = try slowServer(.zero)
-        let address = server.address
-        server.stop()
+        // A port bound but not listening refuses connections, and stays ours for the whole test: a server stopped
+        // instead freed its port, which another test running in parallel could take (then answers came back).
+        let closed = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { Glibc.close(closed) }
+        var bound = sockaddr_in()
+        bound.sin_family = sa_family_t(AF_INET)
+        bound.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &bound) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(closed, $0, length) == 0 && getsockname(closed, $0, &length) == 0
+            }
+        }
+        try #require(named, "bind 127.0.0.1:0: errno \(errno)")
+        let address = "127.0.0.1:\(UInt16(bigEndian: bound.sin_port))"
         let engine = TransferEngine()
         defer { engine.shutdown() }
         let client = RegistryClient(registry: "http://" + address, options: testOptions { $0.retryTimes = 2 }, engine: engine)

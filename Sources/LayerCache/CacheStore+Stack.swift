@@ -52,6 +52,9 @@ extension CacheStore {
         defer { work.remove() }
         var parentRootfs = start > 0 ? layout.chainRootfs(chainIDs[start - 1]) : nil
         var built: [(chainID: Digest, directory: String)] = []
+        // The disk writes each stack back while the next one is built (see BackgroundFlusher).
+        let flusher = syncBeforePublish && chainIDs.count - start > 1 ? BackgroundFlusher(filesystemOf: work.path) : nil
+        defer { flusher?.stop() }
         for index in start..<chainIDs.count {
             let directory = try build(chainID: chainIDs[index], diffID: diffIDs[index],
                                       parent: index > 0 ? chainIDs[index - 1] : nil, parentRootfs: parentRootfs,
@@ -61,7 +64,9 @@ extension CacheStore {
             }
             parentRootfs = "\(directory)/rootfs"
             built.append((chainIDs[index], directory))
+            if index < chainIDs.count - 1 { flusher?.kick() }
         }
+        flusher?.stop()
         if syncBeforePublish, let first = built.first { try syncFileSystem(of: first.directory) }
         for chain in built { try publish(chain.directory, as: layout.chainDirectory(chain.chainID)) }
         return EnsuredStack(chainIDs: chainIDs, appliedLayers: applied, rootfs: chainIDs.last.map { layout.chainRootfs($0) })

@@ -48,45 +48,25 @@ public enum LayerUnpacker {
     @discardableResult
     public static func apply(layerFile: String, mediaType: MediaType, onto root: String,
                              options: UnpackOptions = UnpackOptions()) throws -> Digest {
-        guard mediaType.isLayer || LayerUnpacker.uncompressedDockerLayerTypes.contains(mediaType.rawValue) else {
-            throw UnpackError.unsupportedMediaType(mediaType.rawValue)
-        }
-        let fd = open(layerFile, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw UnpackError.filesystem(SystemError("open \(layerFile)", errno: errno)) }
-        defer { close(fd) }
+        try apply(LayerStream(layerFile: layerFile, mediaType: mediaType, options: options), onto: root)
+    }
+
+    /// Applies an opened layer (see ``LayerStream``) onto `root`, with the options it was opened with.
+    /// - Returns: The diffID.
+    /// - Throws: ``UnpackError``.
+    @discardableResult
+    public static func apply(_ stream: LayerStream, onto root: String) throws -> Digest {
+        let options = stream.options
         let rootDirectory = try UnpackRoot(path: root, resolution: options.symlinkResolution)
-        return try translatingErrors {
-            // The blob is hashed only when its digest is to be checked (a caller that verified the file as it
-            // downloaded it saves a SHA-256 pass).
-            let file = FileDescriptorSource(fileDescriptor: fd)
-            let blob = options.expectedDigest.map { HashingSource(file, algorithm: $0.algorithm) }
-            let (compression, plain) = try Decompressor.open(blob ?? file)
-            if let declared = mediaType.layerCompression, declared != .uncompressed, declared != compression.layerCompression {
-                throw UnpackError.archive(.compression("\(mediaType) layer is not \(declared)-compressed"))
-            }
-            let tar = HashingSource(plain, algorithm: options.expectedDiffID?.algorithm ?? .sha256,
-                                    limit: options.limits.maxUncompressedBytes, limitDescription: "uncompressed layer")
-            let reader = TarReader(tar, limits: .init(maxMetadataSize: options.limits.maxMetadataSize))
+        try translatingErrors {
+            let reader = TarReader(stream.ahead, limits: .init(maxMetadataSize: options.limits.maxMetadataSize))
             let application = LayerApplication(root: rootDirectory, options: options)
             while let entry = try reader.next() {
                 try application.apply(entry, from: reader)
             }
             try application.finish()
-            // The digests cover every byte: the end-of-archive blocks and any padding after them.
-            try tar.drain()
-            try blob?.drain()
-            let diffID = tar.digest()
-            if let expected = options.expectedDiffID, expected != diffID {
-                throw UnpackError.digestMismatch(what: "layer diffID (uncompressed)", expected: expected, actual: diffID)
-            }
-            if let expected = options.expectedDigest, let blob {
-                let actual = blob.digest()
-                if expected != actual {
-                    throw UnpackError.digestMismatch(what: "layer blob", expected: expected, actual: actual)
-                }
-            }
-            return diffID
         }
+        return try stream.finish()
     }
 
     /// Flattens layers, bottom first, into `newRoot` (created if missing).

@@ -25,7 +25,11 @@ extension TreeClone {
         var kernelCopy = true
         while kernelCopy {
             let n = swshim_copy_file_range(input, output, 1 << 30)
-            if n > 0 { total += Int64(n); continue }
+            if n > 0 {
+                total += Int64(n)
+                if total >= Int64(st.st_size) { return total }  // the size fstat saw: a cached tree does not change
+                continue
+            }
             if n == 0 { return total }
             switch errno {
             case EINTR: continue

@@ -53,6 +53,14 @@ public enum TreeClone {
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw SystemError("clone \(source): not a directory", errno: ENOTDIR) }
         var walker = Walker(mode: mode, isRoot: geteuid() == 0)
         try walker.cloneDirectory(source, RawPath(destination), st)
+        // A copy's file data is copied afterwards on several threads (copying is memory bandwidth and page-cache
+        // work the kernel does in the calling thread), then each directory gets its metadata, deepest first.
+        walker.summary.bytesCopied += try FileCopies.run(walker.deferredFiles, isRoot: walker.isRoot,
+                                                         threads: FileCopies.defaultThreadCount)
+        try walker.makeDeferredLinks()
+        for (from, to, st) in walker.deferredDirectories {
+            try TreeClone.copyMetadata(from: from, to: to, st, isRoot: walker.isRoot)
+        }
         return walker.summary
     }
 
@@ -63,6 +71,13 @@ public enum TreeClone {
         var summary = Summary()
         /// For ``Mode/copy``: the first copy made of each multiply-linked source inode, keyed by (dev, ino).
         var copiedLinks: [InodeKey: RawPath] = [:]
+        /// For ``Mode/copy``: regular files (the first name of each inode), created later, on several threads.
+        var deferredFiles: [FileCopies.Job] = []
+        /// For ``Mode/copy``: further names of a multiply-linked inode (the first copy's path, then the entry's own
+        /// source, destination and `lstat`), linked once the files are copied.
+        var deferredLinks: [(first: RawPath, source: RawPath, destination: RawPath, st: stat)] = []
+        /// For ``Mode/copy``: directories whose metadata is set once their files are in, children first.
+        var deferredDirectories: [FileCopies.Job] = []
 
         init(mode: Mode, isRoot: Bool) {
             self.mode = mode
@@ -84,7 +99,11 @@ public enum TreeClone {
                     summary.entries += 1
                 }
             }
-            try TreeClone.copyMetadata(from: source, to: destination, st, isRoot: isRoot)
+            if mode == .copy {
+                deferredDirectories.append((source, destination, st))
+            } else {
+                try TreeClone.copyMetadata(from: source, to: destination, st, isRoot: isRoot)
+            }
         }
 
         mutating func cloneEntry(_ source: RawPath, _ destination: RawPath, _ st: stat) throws {
@@ -98,15 +117,30 @@ public enum TreeClone {
                 guard errno == EMLINK else { throw SystemError("link \(source) → \(destination)", errno: errno) }
                 try copyEntry(source, destination, st)
             case .copy:
+                // A cached stack's files usually have several links (one per stack that holds them), most of them
+                // outside this tree: only the links met here are kept, made once the first copy exists.
                 if st.st_nlink > 1 {
                     let key = InodeKey(st)
                     if let first = copiedLinks[key] {
-                        if swshim_link_nofollow(first.bytes, destination.bytes) == 0 { return }
-                        guard errno == EMLINK else { throw SystemError("link \(first) → \(destination)", errno: errno) }
-                    } else {
-                        copiedLinks[key] = destination
+                        deferredLinks.append((first, source, destination, st))
+                        return
                     }
+                    copiedLinks[key] = destination
                 }
+                if (st.st_mode & S_IFMT) == S_IFREG {
+                    deferredFiles.append((source, destination, st))
+                } else {
+                    try copyEntry(source, destination, st)
+                }
+            }
+        }
+
+        /// Makes the hard links deferred by a copy (after the files they link to were copied).
+        mutating func makeDeferredLinks() throws {
+            for (first, source, destination, st) in deferredLinks {
+                if swshim_link_nofollow(first.bytes, destination.bytes) == 0 { continue }
+                // EMLINK: the first copy has the most links this filesystem allows; copy this one on its own.
+                guard errno == EMLINK else { throw SystemError("link \(first) → \(destination)", errno: errno) }
                 try copyEntry(source, destination, st)
             }
         }

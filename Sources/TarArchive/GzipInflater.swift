@@ -17,8 +17,10 @@ public final class GzipInflater: ByteSource {
     /// - Parameters:
     ///   - upstream: The compressed bytes.
     ///   - prefix: Bytes already taken from `upstream` (by format detection) that come first.
+    ///   - verifyChecksum: Check each member's CRC-32 and length; turn it off only when a digest of the
+    ///     decompressed bytes is checked instead (it saves a CRC pass over every byte).
     /// - Throws: ``TarError/compression(_:)`` if zlib cannot be initialised.
-    public init(_ upstream: ByteSource, prefix: [UInt8] = []) throws {
+    public init(_ upstream: ByteSource, prefix: [UInt8] = [], verifyChecksum: Bool = true) throws {
         self.upstream = upstream
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
@@ -35,6 +37,8 @@ public final class GzipInflater: ByteSource {
             input.deallocate()
             throw TarError.compression("inflateInit2 failed (\(rc))")
         }
+        // inflateReset between members keeps this setting.
+        if !verifyChecksum { _ = swz_inflateSkipCheck(stream) }
     }
 
     deinit {

@@ -130,7 +130,7 @@ struct ImagePreparer {
         case .downloaded(let download):
             let warn: @Sendable (String) -> Void = { message in printError("swcopy: warning: \(message)") }
             let layers = download.manifest.layers
-            let stack = try store.ensureStack(diffIDs: download.diffIDs) { index, root in
+            func open(_ index: Int) throws -> LayerStream {
                 guard let file = download.files[index] else {
                     throw TransportError.invalidImage(
                         download.name, reason: "layer \(index)'s stack was pruned meanwhile; run the command again")
@@ -140,11 +140,23 @@ struct ImagePreparer {
                 // layout's own file (linked in place) has not been read yet, so the unpacker checks it.
                 var st = stat()
                 let downloaded = lstat(file, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
-                try LayerUnpacker.apply(
-                    layerFile: file, mediaType: layers[index].mediaType, onto: root,
+                return try LayerStream(
+                    layerFile: file, mediaType: layers[index].mediaType,
                     options: UnpackOptions(expectedDiffID: download.diffIDs[index],
                                            expectedDigest: downloaded ? nil : layers[index].digest,
                                            limits: limits, warningHandler: warn))
+            }
+            // The next layer, opened (and decompressing) while this one is applied, when it has already arrived.
+            var next: (index: Int, stream: LayerStream)?
+            let stack = try store.ensureStack(diffIDs: download.diffIDs) { index, root in
+                let stream = try next.flatMap { $0.index == index ? $0.stream : nil } ?? open(index)
+                next = nil
+                if download.files[index + 1] != nil, download.arrivals.hasArrived(index + 1) {
+                    next = (index + 1, try open(index + 1))
+                }
+                try LayerUnpacker.apply(stream, onto: root)
+                // A downloaded blob is not needed any more: removed now, its pages are never written to disk.
+                if let file = download.files[index] { unlink(file) }
             }
             if display.mode != .quiet {
                 printError("Unpacked \(stack.appliedLayers.count) of \(download.diffIDs.count) layers of \(download.name) "
@@ -227,6 +239,12 @@ final class LayerArrivals: @unchecked Sendable {
         failure = error
         condition.broadcast()
         condition.unlock()
+    }
+
+    func hasArrived(_ index: Int) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return ready.contains(index)
     }
 
     /// Blocks until layer `index` is in; throws the downloads' error if they failed first.

@@ -104,6 +104,31 @@ struct CacheTreeCloneTests {
         #expect(Fixture.read("\(source)/dir/file") == "content")
     }
 
+    @Test func copyOfACachedStackKeepsOnlyTheLinksInsideIt() throws {
+        // A cached stack's files are hard-linked from the stacks below it: each has several links, mostly outside
+        // the tree being copied. The copy must make one independent file per inode and link only names inside.
+        let scratch = ScratchDirectory("clone")
+        let source = scratch.sub("src"), outside = scratch.sub("outside"), copy = scratch.sub("dst")
+        Fixture.mkdirs("\(source)/a/b")
+        Fixture.mkdirs(outside)
+        for i in 0..<200 {
+            Fixture.write("\(source)/a/\(i < 100 ? "" : "b/")f\(i)", String(repeating: "\(i)", count: i), mode: 0o640)
+            #expect(link("\(source)/a/\(i < 100 ? "" : "b/")f\(i)", "\(outside)/f\(i)") == 0)
+        }
+        #expect(link("\(source)/a/f7", "\(source)/a/b/also-f7") == 0)
+        let summary = try TreeClone.clone(from: source, to: copy, mode: .copy)
+        try Self.expectSameMetadata(source, copy)
+        let sourceInodes = Set(try Fixture.tree(source).values.map { $0.st_ino })
+        let copied = try Fixture.tree(copy)
+        #expect(copied.count == 203)
+        #expect(copied.values.allSatisfy { !sourceInodes.contains($0.st_ino) })
+        #expect(copied["a/f7"]?.st_ino == copied["a/b/also-f7"]?.st_ino)
+        #expect(copied["a/f7"]?.st_nlink == 2)
+        #expect(copied["a/f8"]?.st_nlink == 1)
+        #expect(Fixture.read("\(copy)/a/b/f150") == String(repeating: "150", count: 150))
+        #expect(summary.bytesCopied == (0..<200).reduce(Int64(0)) { $0 + Int64("\($1)".count * $1) })
+    }
+
     @Test func refusesASymlinkedOrMissingSource() throws {
         let scratch = ScratchDirectory("clone")
         Fixture.mkdirs(scratch.sub("real"))

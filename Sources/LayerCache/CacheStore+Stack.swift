@@ -50,23 +50,27 @@ extension CacheStore {
         var applied: [Int] = []
         let work = try WorkDirectory(in: layout.tmpDirectory)
         defer { work.remove() }
+        // Each built stack is measured and recorded on another thread, which also has the disk write back what is
+        // built so far, while the next stack is seeded from it and its layer applied (see StackFinisher).
+        let finisher = StackFinisher(flushing: syncBeforePublish ? work.path : nil)
+        defer { finisher.stop() }
         var parentRootfs = start > 0 ? layout.chainRootfs(chainIDs[start - 1]) : nil
         var built: [(chainID: Digest, directory: String)] = []
-        // The disk writes each stack back while the next one is built (see BackgroundFlusher).
-        let flusher = syncBeforePublish && chainIDs.count - start > 1 ? BackgroundFlusher(filesystemOf: work.path) : nil
-        defer { flusher?.stop() }
         for index in start..<chainIDs.count {
-            let directory = try build(chainID: chainIDs[index], diffID: diffIDs[index],
-                                      parent: index > 0 ? chainIDs[index - 1] : nil, parentRootfs: parentRootfs,
-                                      at: "\(work.path)/chain-\(index)") { root in
+            let directory = "\(work.path)/chain-\(index)"
+            let shared = try buildRootfs(at: directory, parentRootfs: parentRootfs) { root in
                 applied.append(index)
                 try apply(index, root)
             }
+            let (chainID, diffID, parent) = (chainIDs[index], diffIDs[index], index > 0 ? chainIDs[index - 1] : nil)
+            finisher.submit { [self] in
+                try writeRecord(chainID: chainID, diffID: diffID, parent: parent, chainDirectory: directory,
+                                sharedInodes: shared)
+            }
             parentRootfs = "\(directory)/rootfs"
-            built.append((chainIDs[index], directory))
-            if index < chainIDs.count - 1 { flusher?.kick() }
+            built.append((chainID, directory))
         }
-        flusher?.stop()
+        try finisher.finish()
         if syncBeforePublish, let first = built.first { try syncFileSystem(of: first.directory) }
         for chain in built { try publish(chain.directory, as: layout.chainDirectory(chain.chainID)) }
         return EnsuredStack(chainIDs: chainIDs, appliedLayers: applied, rootfs: chainIDs.last.map { layout.chainRootfs($0) })

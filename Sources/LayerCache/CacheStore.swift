@@ -117,6 +117,18 @@ public final class CacheStore: Sendable {
     func build(chainID: Digest, diffID: Digest, parent: Digest?, parentRootfs: String?, at chainDirectory: String,
                apply: (_ tempRoot: String) throws -> Void) throws -> String
     {
+        let shared = try buildRootfs(at: chainDirectory, parentRootfs: parentRootfs, apply: apply)
+        try writeRecord(chainID: chainID, diffID: diffID, parent: parent, chainDirectory: chainDirectory,
+                        sharedInodes: shared)
+        return chainDirectory
+    }
+
+    /// The first half of ``build(chainID:diffID:parent:parentRootfs:at:apply:)``: creates `chainDirectory` and its
+    /// `rootfs`, seeded from `parentRootfs`, and applies the layer.
+    /// - Returns: The inodes shared with the parent (for ``writeRecord(chainID:diffID:parent:chainDirectory:sharedInodes:)``).
+    func buildRootfs(at chainDirectory: String, parentRootfs: String?, apply: (_ tempRoot: String) throws -> Void)
+        throws -> Set<UInt64>
+    {
         let rootfs = "\(chainDirectory)/rootfs"
         if mkdir(chainDirectory, 0o755) != 0 { throw SystemError("mkdir \(chainDirectory)", errno: errno) }
         var shared: Set<UInt64> = []
@@ -125,14 +137,19 @@ public final class CacheStore: Sendable {
         } else if mkdir(rootfs, 0o755) != 0 {
             throw SystemError("mkdir \(rootfs)", errno: errno)
         }
-
         try apply(rootfs)
+        return shared
+    }
 
-        let measure = try Self.measure(rootfs, sharedInodes: shared)
+    /// The second half: measures the built rootfs and writes `meta.json`. It only reads the tree, so it may run on
+    /// another thread while the next stack is seeded from this one.
+    func writeRecord(chainID: Digest, diffID: Digest, parent: Digest?, chainDirectory: String,
+                     sharedInodes: Set<UInt64>) throws
+    {
+        let measure = try Self.measure("\(chainDirectory)/rootfs", sharedInodes: sharedInodes)
         let record = LayerRecord(chainID: chainID, diffID: diffID, parent: parent, size: measure.size,
                                  layerSize: measure.layerSize, entries: measure.entries, created: CacheFiles.now())
         try writeNew(Self.encodeRecord(record), to: "\(chainDirectory)/meta.json")
-        return chainDirectory
     }
 
     /// Renames a finished chain directory into `layers/`. Losing the race to another builder is success: both
@@ -153,13 +170,13 @@ public final class CacheStore: Sendable {
         try CacheFiles.syncDirectory(layout.layersDirectory)
     }
 
-    /// Writes a new file durably (no rename needed: its directory is not visible yet).
+    /// Writes a new file in a chain directory not yet published (no rename needed: the directory is not visible; no
+    /// fsync: the `syncfs` made before publishing covers it).
     private func writeNew(_ bytes: [UInt8], to path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw SystemError("open \(path)", errno: errno) }
         defer { close(fd) }
         try CacheFiles.writeAll(fd, bytes, path: path)
-        if fsync(fd) != 0 { throw SystemError("fsync \(path)", errno: errno) }
     }
 
     /// Flushes the filesystem holding `path`: one `syncfs` covers the whole new tree (an `fsync` per file would

@@ -182,4 +182,33 @@ struct CacheStackTests {
         #expect(try CacheFiles.list(try #require(third.rootfs)).sorted() == ["layer0", "layer1", "other2"])
         #expect(try store.ensureStack(diffIDs: []) { _, _ in }.rootfs == nil)
     }
+
+    struct ApplyFailed: Error {}
+
+    @Test func everyStackIsRecordedAndAFailurePublishesNone() throws {
+        let scratch = ScratchDirectory("stack")
+        let store = try CacheStore(root: scratch.sub("cache"))  // flushed: the finisher thread syncs as it goes
+        let diffs = ["a", "b", "c"].map(Fixture.digest)
+        let chainIDs = ChainID.compute(diffIDs: diffs)
+        #expect(throws: ApplyFailed.self) {
+            try store.ensureStack(diffIDs: diffs) { index, root in
+                if index == 2 { throw ApplyFailed() }
+                Fixture.writeBytes("\(root)/file\(index)", count: 100 * (index + 1))
+            }
+        }
+        #expect(chainIDs.allSatisfy { !store.hasChain($0) })
+        #expect(try CacheFiles.list(store.layout.tmpDirectory).isEmpty)
+
+        let stack = try store.ensureStack(diffIDs: diffs) { index, root in
+            Fixture.writeBytes("\(root)/file\(index)", count: 100 * (index + 1))
+        }
+        #expect(stack.appliedLayers == [0, 1, 2])
+        for (index, chainID) in chainIDs.enumerated() {
+            let record = try #require(try store.layerRecord(chainID))
+            #expect(record.layerSize == Int64(100 * (index + 1)))
+            #expect(record.size == Int64((0...index).reduce(0) { $0 + 100 * ($1 + 1) }))
+            #expect(record.entries == index + 1)
+            #expect(record.parent == (index > 0 ? chainIDs[index - 1] : nil))
+        }
+    }
 }

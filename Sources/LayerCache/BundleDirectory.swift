@@ -32,24 +32,59 @@ public enum BundleDirectory {
     ///     already hold a `config.json`.
     ///   - mode: ``RootfsMode/flatten`` or ``RootfsMode/overlay``.
     ///   - options: Overrides of the image config.
+    ///   - rootfsCopied: `BUNDLE/rootfs` already holds a copy of the image's top stack (``RootfsMode/flatten``,
+    ///     made while the cache was flushing; see ``begin(at:)``).
     /// - Throws: ``BundleError``, ``RootfsError``, ``RuntimeSpecError``, ``CacheStoreError`` or `SystemError`.
     public static func prepare(image: ImageRecord, store: CacheStore, at bundlePath: String, mode: RootfsMode,
-                               options: RuntimeSpecOptions = RuntimeSpecOptions()) throws -> Prepared
+                               options: RuntimeSpecOptions = RuntimeSpecOptions(), rootfsCopied: Bool = false)
+        throws -> Prepared
     {
-        let bundle = try absolutePath(bundlePath)
-        let createdBundle = !CacheFiles.exists(bundle)
-        try CacheFiles.makeDirectories(bundle)
-        guard !CacheFiles.exists("\(bundle)/\(configName)") else { throw BundleError.bundleExists(bundle) }
+        let started = try begin(at: bundlePath, rootfsCopied: rootfsCopied)
         do {
-            return try prepare(image: image, store: store, bundle: bundle, mode: mode, options: options)
+            return try prepare(image: image, store: store, bundle: started.path, mode: mode, options: options,
+                               rootfsCopied: rootfsCopied)
         } catch {
-            if createdBundle { rmdir(bundle) }  // only when empty, i.e. when the failure left nothing of value
+            started.abandon()
             throw error
         }
     }
 
+    /// A bundle directory about to be filled.
+    public struct Started: Sendable {
+        /// The absolute bundle directory.
+        public var path: String
+        /// Whether ``begin(at:)`` created it.
+        public var created: Bool
+
+        /// Takes apart what was made in the bundle, and removes the directory if it was created and is now empty.
+        public func abandon() {
+            if created {
+                try? takeApart(path)
+                rmdir(path)  // only when empty: files the user put there stay
+            }
+        }
+    }
+
+    /// The checks made before anything is written to a bundle: makes the directory (absolute), which must not hold
+    /// a `config.json` yet, nor a `rootfs` with something in it (unless `rootfsCopied`: the copy made since).
+    /// - Throws: ``BundleError/bundleExists(_:)``, ``RootfsError/rootfsNotEmpty(_:)`` or `SystemError`.
+    public static func begin(at bundlePath: String, rootfsCopied: Bool = false) throws -> Started {
+        let bundle = try absolutePath(bundlePath)
+        let created = !CacheFiles.exists(bundle)
+        try CacheFiles.makeDirectories(bundle)
+        let started = Started(path: bundle, created: created)
+        do {
+            guard !CacheFiles.exists("\(bundle)/\(configName)") else { throw BundleError.bundleExists(bundle) }
+            if !rootfsCopied { try Rootfs.checkEmptyOrAbsent("\(bundle)/rootfs") }
+        } catch {
+            if created { rmdir(bundle) }
+            throw error
+        }
+        return started
+    }
+
     private static func prepare(image: ImageRecord, store: CacheStore, bundle: String, mode: RootfsMode,
-                                options: RuntimeSpecOptions) throws -> Prepared
+                                options: RuntimeSpecOptions, rootfsCopied: Bool) throws -> Prepared
     {
         try store.withLease {
             let chainRootfs: String?
@@ -68,7 +103,7 @@ public enum BundleDirectory {
             do {
                 switch (mode, chainRootfs) {
                 case let (.flatten, lower?):
-                    try Rootfs.flatten(from: lower, to: rootfs)
+                    if !rootfsCopied { try Rootfs.flatten(from: lower, to: rootfs) }
                 case let (.overlay, lower?):
                     try Rootfs.mountOverlay(lowerDirectories: [lower], bundle: bundle)
                 case (_, nil):

@@ -18,11 +18,14 @@ extension CacheStore {
     ///   - diffIDs: The config's `rootfs.diff_ids`, base first.
     ///   - apply: Applies layer `index` (an index into `diffIDs`) to the directory it is given; see
     ///     ``ensureChain(chainID:diffID:parent:apply:)`` for what it may and may not do.
+    ///   - whileFlushing: Called, when stacks were built, with the new top rootfs (complete, not yet published)
+    ///     while the flush before publishing runs on another thread; it may only read that tree (a bundle copies
+    ///     it meanwhile). What it throws fails the call, and nothing is published.
     /// - Returns: The chainIDs, which layers were applied, and the top rootfs.
     /// - Throws: Whatever `apply` throws, ``CacheStoreError`` or `SystemError`; on a failure no new stack is
     ///   published (they are published together, after one flush, once all are built).
-    public func ensureStack(diffIDs: [Digest], apply: (_ index: Int, _ tempRoot: String) throws -> Void) throws
-        -> EnsuredStack
+    public func ensureStack(diffIDs: [Digest], apply: (_ index: Int, _ tempRoot: String) throws -> Void,
+                            whileFlushing: ((_ topRootfs: String) throws -> Void)? = nil) throws -> EnsuredStack
     {
         let chainIDs = ChainID.compute(diffIDs: diffIDs)
         // Find the highest cached stack: everything below it is irrelevant (each stack is a whole rootfs).
@@ -71,7 +74,18 @@ extension CacheStore {
             built.append((chainID, directory))
         }
         try finisher.finish()
-        if syncBeforePublish, let first = built.first { try syncFileSystem(of: first.directory) }
+        if let whileFlushing, let top = built.last {
+            let flush = syncBeforePublish ? BackgroundCall { [self] in try syncFileSystem(of: top.directory) } : nil
+            do {
+                try whileFlushing("\(top.directory)/rootfs")
+            } catch {
+                try? flush?.wait()
+                throw error
+            }
+            try flush?.wait()
+        } else if syncBeforePublish, let first = built.first {
+            try syncFileSystem(of: first.directory)
+        }
         for chain in built { try publish(chain.directory, as: layout.chainDirectory(chain.chainID)) }
         return EnsuredStack(chainIDs: chainIDs, appliedLayers: applied, rootfs: chainIDs.last.map { layout.chainRootfs($0) })
     }

@@ -85,11 +85,17 @@ public enum Rootfs {
     }
 
     /// Lets a rootfs be created at `path`: fine when it does not exist; an empty directory is removed.
-    static func removeEmptyDirectory(_ path: String) throws {
+    /// Throws ``RootfsError/rootfsNotEmpty(_:)`` unless `path` is absent or an empty directory (not a mount point).
+    static func checkEmptyOrAbsent(_ path: String) throws {
         guard CacheFiles.exists(path) else { return }
         guard CacheFiles.isRealDirectory(path), try CacheFiles.list(path).isEmpty, !isMountPoint(path) else {
             throw RootfsError.rootfsNotEmpty(path)
         }
+    }
+
+    static func removeEmptyDirectory(_ path: String) throws {
+        guard CacheFiles.exists(path) else { return }
+        try checkEmptyOrAbsent(path)
         if rmdir(path) != 0 { throw SystemError("rmdir \(path)", errno: errno) }
     }
 }

@@ -35,12 +35,26 @@ struct RawPath: CustomStringConvertible {
     /// The names in this directory (raw, without NUL), without `.` and `..`.
     /// - Returns: empty when it does not exist.
     func list() throws -> [[CChar]] {
+        try entries().map(\.name)
+    }
+
+    /// An entry of a directory as `readdir` gives it.
+    struct Entry {
+        var name: [CChar]
+        /// `DT_DIR`, `DT_REG`, …; `DT_UNKNOWN` when the filesystem does not say (then `lstat` it).
+        var type: Int32
+        var inode: UInt64
+    }
+
+    /// The entries of this directory, without `.` and `..`.
+    /// - Returns: empty when it does not exist.
+    func entries() throws -> [Entry] {
         guard let dir = opendir(bytes) else {
             if errno == ENOENT || errno == ENOTDIR { return [] }
             throw SystemError("opendir \(self)", errno: errno)
         }
         defer { closedir(dir) }
-        var names: [[CChar]] = []
+        var entries: [Entry] = []
         while true {
             errno = 0
             guard let entry = readdir(dir) else {
@@ -51,9 +65,9 @@ struct RawPath: CustomStringConvertible {
                 raw.prefix { $0 != 0 }.map { CChar(bitPattern: $0) }
             }
             if name == [46] || name == [46, 46] { continue }  // "." and ".."
-            names.append(name)
+            entries.append(Entry(name: name, type: Int32(entry.pointee.d_type), inode: UInt64(entry.pointee.d_ino)))
         }
-        return names
+        return entries
     }
 
     /// Calls `visit` for this path and everything below it (symlinks are not followed), parents first.

@@ -53,10 +53,12 @@ public enum TreeClone {
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw SystemError("clone \(source): not a directory", errno: ENOTDIR) }
         var walker = Walker(mode: mode, isRoot: geteuid() == 0)
         try walker.cloneDirectory(source, RawPath(destination), st)
-        // A copy's file data is copied afterwards on several threads (copying is memory bandwidth and page-cache
-        // work the kernel does in the calling thread), then each directory gets its metadata, deepest first.
-        walker.summary.bytesCopied += try FileCopies.run(walker.deferredFiles, isRoot: walker.isRoot,
-                                                         threads: FileCopies.defaultThreadCount)
+        // The walk made the directories; the names inside them are made now, a directory at a time on each of a few
+        // threads (linking and copying are kernel work done in the calling thread; two threads adding names to the
+        // same directory would only queue on its lock). Then the deferred links, then each directory's metadata,
+        // deepest first.
+        walker.summary.bytesCopied += try Batch.run(walker.batches, isRoot: walker.isRoot,
+                                                    threads: Batch.defaultThreadCount)
         try walker.makeDeferredLinks()
         for (from, to, st) in walker.deferredDirectories {
             try TreeClone.copyMetadata(from: from, to: to, st, isRoot: walker.isRoot)
@@ -64,20 +66,20 @@ public enum TreeClone {
         return walker.summary
     }
 
-    /// One clone in progress.
+    /// One clone in progress: the walk, on the calling thread.
     struct Walker {
         let mode: Mode
         let isRoot: Bool
         var summary = Summary()
         /// For ``Mode/copy``: the first copy made of each multiply-linked source inode, keyed by (dev, ino).
         var copiedLinks: [InodeKey: RawPath] = [:]
-        /// For ``Mode/copy``: regular files (the first name of each inode), created later, on several threads.
-        var deferredFiles: [FileCopies.Job] = []
+        /// The names each directory is to receive (see ``Batch``).
+        var batches: [Batch] = []
         /// For ``Mode/copy``: further names of a multiply-linked inode (the first copy's path, then the entry's own
         /// source, destination and `lstat`), linked once the files are copied.
         var deferredLinks: [(first: RawPath, source: RawPath, destination: RawPath, st: stat)] = []
-        /// For ``Mode/copy``: directories whose metadata is set once their files are in, children first.
-        var deferredDirectories: [FileCopies.Job] = []
+        /// Directories whose metadata is set once their entries are in, children first.
+        var deferredDirectories: [(source: RawPath, destination: RawPath, st: stat)] = []
 
         init(mode: Mode, isRoot: Bool) {
             self.mode = mode
@@ -89,50 +91,48 @@ public enum TreeClone {
             // the real mode is set after them, and the mtime last (adding children changes it).
             if mkdir(destination.bytes, 0o700) != 0 { throw SystemError("mkdir \(destination)", errno: errno) }
             summary.directories += 1
-            for name in try source.list() {
-                let from = source.appending(name), to = destination.appending(name)
+            var links: [[CChar]] = []
+            var copies: [Batch.FileCopy] = []
+            for entry in try source.entries() {
+                let from = source.appending(entry.name), to = destination.appending(entry.name)
+                if mode == .hardLink && entry.type != DT_DIR && entry.type != DT_UNKNOWN {
+                    // No lstat: the directory entry says enough (its type, its inode).
+                    links.append(entry.name)
+                    summary.linkedInodes.insert(entry.inode)
+                    summary.entries += 1
+                    continue
+                }
                 guard let child = from.lstatOrNil() else { throw SystemError("lstat \(from)", errno: errno) }
                 if (child.st_mode & S_IFMT) == S_IFDIR {
                     try cloneDirectory(from, to, child)
-                } else {
-                    try cloneEntry(from, to, child)
-                    summary.entries += 1
+                    continue
                 }
-            }
-            if mode == .copy {
-                deferredDirectories.append((source, destination, st))
-            } else {
-                try TreeClone.copyMetadata(from: source, to: destination, st, isRoot: isRoot)
-            }
-        }
-
-        mutating func cloneEntry(_ source: RawPath, _ destination: RawPath, _ st: stat) throws {
-            switch mode {
-            case .hardLink:
-                if swshim_link_nofollow(source.bytes, destination.bytes) == 0 {
-                    summary.linkedInodes.insert(UInt64(st.st_ino))
-                    return
-                }
-                // EMLINK: the inode has the most links this filesystem allows; an independent copy is correct too.
-                guard errno == EMLINK else { throw SystemError("link \(source) → \(destination)", errno: errno) }
-                try copyEntry(source, destination, st)
-            case .copy:
-                // A cached stack's files usually have several links (one per stack that holds them), most of them
-                // outside this tree: only the links met here are kept, made once the first copy exists.
-                if st.st_nlink > 1 {
-                    let key = InodeKey(st)
-                    if let first = copiedLinks[key] {
-                        deferredLinks.append((first, source, destination, st))
-                        return
+                summary.entries += 1
+                switch mode {
+                case .hardLink:
+                    links.append(entry.name)
+                    summary.linkedInodes.insert(UInt64(child.st_ino))
+                case .copy:
+                    // A cached stack's files usually have several links (one per stack that holds them), most of
+                    // them outside this tree: only the links met here are kept, made once the first copy exists.
+                    if child.st_nlink > 1 {
+                        let key = InodeKey(child)
+                        if let first = copiedLinks[key] {
+                            deferredLinks.append((first, from, to, child))
+                            continue
+                        }
+                        copiedLinks[key] = to
                     }
-                    copiedLinks[key] = destination
-                }
-                if (st.st_mode & S_IFMT) == S_IFREG {
-                    deferredFiles.append((source, destination, st))
-                } else {
-                    try copyEntry(source, destination, st)
+                    if (child.st_mode & S_IFMT) == S_IFREG {
+                        copies.append((from, to, child))
+                    } else {
+                        summary.bytesCopied += try TreeClone.copyEntry(from, to, child, isRoot: isRoot)
+                    }
                 }
             }
+            if !links.isEmpty { batches.append(.links(source: source, destination: destination, names: links)) }
+            if !copies.isEmpty { batches.append(.copies(copies)) }
+            deferredDirectories.append((source, destination, st))
         }
 
         /// Makes the hard links deferred by a copy (after the files they link to were copied).
@@ -141,27 +141,30 @@ public enum TreeClone {
                 if swshim_link_nofollow(first.bytes, destination.bytes) == 0 { continue }
                 // EMLINK: the first copy has the most links this filesystem allows; copy this one on its own.
                 guard errno == EMLINK else { throw SystemError("link \(first) → \(destination)", errno: errno) }
-                try copyEntry(source, destination, st)
+                summary.bytesCopied += try TreeClone.copyEntry(source, destination, st, isRoot: isRoot)
             }
         }
+    }
 
-        /// Makes an independent copy of one non-directory and its metadata.
-        mutating func copyEntry(_ source: RawPath, _ destination: RawPath, _ st: stat) throws {
-            switch st.st_mode & S_IFMT {
-            case S_IFREG:
-                summary.bytesCopied += try TreeClone.copyFileData(from: source, to: destination)
-            case S_IFLNK:
-                let target = try TreeClone.readLink(source) + [0]
-                if symlink(target, destination.bytes) != 0 { throw SystemError("symlink \(destination)", errno: errno) }
-            case S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK:
-                if mknod(destination.bytes, (st.st_mode & S_IFMT) | 0o600, st.st_rdev) != 0 {
-                    throw SystemError("mknod \(destination)", errno: errno)
-                }
-            default:
-                throw SystemError("clone \(source): unknown file type \(st.st_mode & S_IFMT)", errno: EINVAL)
+    /// Makes an independent copy of one non-directory and its metadata.
+    /// - Returns: Bytes of file data copied.
+    static func copyEntry(_ source: RawPath, _ destination: RawPath, _ st: stat, isRoot: Bool) throws -> Int64 {
+        var copied: Int64 = 0
+        switch st.st_mode & S_IFMT {
+        case S_IFREG:
+            copied = try TreeClone.copyFileData(from: source, to: destination)
+        case S_IFLNK:
+            let target = try TreeClone.readLink(source) + [0]
+            if symlink(target, destination.bytes) != 0 { throw SystemError("symlink \(destination)", errno: errno) }
+        case S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK:
+            if mknod(destination.bytes, (st.st_mode & S_IFMT) | 0o600, st.st_rdev) != 0 {
+                throw SystemError("mknod \(destination)", errno: errno)
             }
-            try TreeClone.copyMetadata(from: source, to: destination, st, isRoot: isRoot)
+        default:
+            throw SystemError("clone \(source): unknown file type \(st.st_mode & S_IFMT)", errno: EINVAL)
         }
+        try TreeClone.copyMetadata(from: source, to: destination, st, isRoot: isRoot)
+        return copied
     }
 
     /// The target of a symlink as raw bytes (no NUL).

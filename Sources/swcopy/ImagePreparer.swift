@@ -119,7 +119,9 @@ struct ImagePreparer {
 
     /// Unpacks what `fetch` downloads, each layer as it arrives, and records the image. Blocks: call it on a thread
     /// of its own, under `store.withLease`; then `finish` the download.
-    func install(_ fetched: Fetched) throws -> ImageRecord {
+    /// - Parameter whileFlushing: When layers were unpacked, called with the new top rootfs while the cache flushes
+    ///   it (see ``CacheStore/ensureStack(diffIDs:apply:whileFlushing:)``): a bundle's copy is made meanwhile.
+    func install(_ fetched: Fetched, whileFlushing: ((_ topRootfs: String) throws -> Void)? = nil) throws -> ImageRecord {
         switch fetched {
         case .cached(let record, let name):
             guard hasAllStacks(record) else {
@@ -148,7 +150,7 @@ struct ImagePreparer {
             }
             // The next layer, opened (and decompressing) while this one is applied, when it has already arrived.
             var next: (index: Int, stream: LayerStream)?
-            let stack = try store.ensureStack(diffIDs: download.diffIDs) { index, root in
+            let stack = try store.ensureStack(diffIDs: download.diffIDs, apply: { index, root in
                 let stream = try next.flatMap { $0.index == index ? $0.stream : nil } ?? open(index)
                 next = nil
                 if download.files[index + 1] != nil, download.arrivals.hasArrived(index + 1) {
@@ -157,7 +159,7 @@ struct ImagePreparer {
                 try LayerUnpacker.apply(stream, onto: root)
                 // A downloaded blob is not needed any more: removed now, its pages are never written to disk.
                 if let file = download.files[index] { unlink(file) }
-            }
+            }, whileFlushing: whileFlushing)
             if display.mode != .quiet {
                 printError("Unpacked \(stack.appliedLayers.count) of \(download.diffIDs.count) layers of \(download.name) "
                            + "(\(download.manifestDigest))")

@@ -112,12 +112,35 @@ struct PrepareCommand: AsyncParsableCommand {
             defer { worker.shutdown() }
             let image: ImageRecord
             let prepared: BundleDirectory.Prepared
+            let bundle = self.bundle
             do {
                 (image, prepared) = try await worker.run {
                     try store.withLease {
-                        let image = try preparer.install(fetched)
-                        return (image, try BundleDirectory.prepare(image: image, store: store, at: bundle, mode: mode,
-                                                                   options: specOptions))
+                        // A flattened rootfs is copied from the new top stack while the cache flushes it.
+                        let started = try BundleDirectory.begin(at: bundle)
+                        var rootfsCopied = false
+                        do {
+                            let image = try preparer.install(fetched) { topRootfs in
+                                guard mode == .flatten else { return }
+                                let rootfs = "\(started.path)/rootfs"
+                                do {
+                                    try Rootfs.flatten(from: topRootfs, to: rootfs)
+                                } catch {
+                                    // A rootfs that was there already is the user's; a partial copy is ours.
+                                    if let refused = error as? RootfsError, case .rootfsNotEmpty = refused { throw error }
+                                    FileSystem.removeTree(rootfs)
+                                    throw error
+                                }
+                                rootfsCopied = true
+                            }
+                            return (image, try BundleDirectory.prepare(image: image, store: store, at: started.path,
+                                                                       mode: mode, options: specOptions,
+                                                                       rootfsCopied: rootfsCopied))
+                        } catch {
+                            if rootfsCopied { FileSystem.removeTree("\(started.path)/rootfs") }
+                            started.abandon()
+                            throw error
+                        }
                     }
                 }
             } catch {

@@ -185,6 +185,26 @@ struct CacheStackTests {
 
     struct ApplyFailed: Error {}
 
+    @Test func whileFlushingSeesTheWholeTopTreeAndItsFailurePublishesNothing() throws {
+        let scratch = ScratchDirectory("stack")
+        let store = try CacheStore(root: scratch.sub("cache"))
+        let diffs = ["x", "y"].map(Fixture.digest)
+        let layers: (Int, String) throws -> Void = { index, root in Fixture.write("\(root)/layer\(index)", "\(index)") }
+        #expect(throws: ApplyFailed.self) {
+            try store.ensureStack(diffIDs: diffs, apply: layers, whileFlushing: { _ in throw ApplyFailed() })
+        }
+        #expect(ChainID.compute(diffIDs: diffs).allSatisfy { !store.hasChain($0) })
+
+        var seen: [String] = []
+        let stack = try store.ensureStack(diffIDs: diffs, apply: layers, whileFlushing: { top in
+            seen = try CacheFiles.list(top).sorted()
+        })
+        #expect(seen == ["layer0", "layer1"])
+        #expect(try CacheFiles.list(try #require(stack.rootfs)).sorted() == ["layer0", "layer1"])
+        // Nothing to build: nothing to flush, and the hook is not called.
+        _ = try store.ensureStack(diffIDs: diffs, apply: layers, whileFlushing: { _ in Issue.record("called again") })
+    }
+
     @Test func everyStackIsRecordedAndAFailurePublishesNone() throws {
         let scratch = ScratchDirectory("stack")
         let store = try CacheStore(root: scratch.sub("cache"))  // flushed: the finisher thread syncs as it goes

@@ -12,7 +12,8 @@ Each timed ROUNDS times (median), order alternating. Every run writes to fresh d
 on an ext4 without a journal (this VM's disk) creating inodes just after thousands were deleted makes the kernel
 scan past each recently deleted one (ext4 `recently_deleted`), which made the figures of both tools vary 2-3x.
 Each timed run starts after a sync (see timed()). Environment: SWREGISTRY_BIN, SWCOPY_BIN, BENCH_ROUNDS (3),
-BENCH_LAYERS (8), BENCH_FILES (files per layer, 300), BENCH_DIR (work folder under /var/tmp).
+BENCH_LAYERS (8), BENCH_FILES (files per layer, 300), BENCH_DIR (work folder under /var/tmp), BENCH_FS=fresh-ext4
+(everything on a new loop-mounted ext4, see fresh_filesystem()).
 """
 import gzip
 import hashlib
@@ -34,6 +35,22 @@ from benchlib import timed as timed_now
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 LAYERS = int(os.environ.get("BENCH_LAYERS", "8"))
 FILES = int(os.environ.get("BENCH_FILES", "300"))
+
+
+def fresh_filesystem():
+    """BENCH_FS=fresh-ext4: a new ext4 (mkfs defaults, with its journal) on a loop device for everything the
+    benchmark writes, so that no earlier activity on the machine's disk (deleted inodes, dirty pages) weighs on
+    either tool. Returns its mount point."""
+    mount = tempfile.mkdtemp(prefix="runtime-bench-fs-", dir="/var/tmp")
+    image = mount + ".img"
+    subprocess.run(["truncate", "-s", "16G", image], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", image], check=True)
+    # Direct I/O: the loop device writes to the disk itself, not into a second page-cache copy of every block.
+    device = subprocess.run(["losetup", "-f", "--show", "--direct-io=on", image], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    subprocess.run(["mount", device, mount], check=True)
+    log("work folder on a fresh ext4 at %s" % mount)
+    return mount
 
 
 def timed(cmd, shell=False):
@@ -112,7 +129,8 @@ def main():
             sys.exit("%s is not installed (apt-get install -y %s)" % (tool, tool))
     swregistry = release_binary("swregistry", "SWREGISTRY_BIN")
     swcopy = release_binary("swcopy", "SWCOPY_BIN")
-    work = os.environ.get("BENCH_DIR") or tempfile.mkdtemp(prefix="runtime-bench-", dir="/var/tmp")
+    fresh_fs = fresh_filesystem() if os.environ.get("BENCH_FS") == "fresh-ext4" else None
+    work = os.environ.get("BENCH_DIR") or tempfile.mkdtemp(prefix="runtime-bench-", dir=fresh_fs or "/var/tmp")
     os.makedirs(work, exist_ok=True)
     policy = skopeo_policy(work)
     layout = os.path.join(work, "layout")
@@ -197,6 +215,9 @@ def main():
               "decompresses only its new layer.")
     finally:
         registry.stop()
+        if fresh_fs:
+            subprocess.run("umount %s/*/bundle-*/rootfs 2>/dev/null; umount -d %s && rmdir %s && rm -f %s.img"
+                           % (fresh_fs, fresh_fs, fresh_fs, fresh_fs), shell=True)
         if not os.environ.get("BENCH_DIR"):
             subprocess.run("umount %s/bundle-*/rootfs 2>/dev/null" % work, shell=True)
             shutil.rmtree(work, ignore_errors=True)

@@ -26,7 +26,8 @@ extension CacheStore {
         let lock = try FileLock.acquire(layout.imagesLock, exclusive: true)
         defer { lock?.unlock() }
         var merged = record
-        if let existing = try image(record.manifestDigest) {
+        let existing = try image(record.manifestDigest)
+        if let existing {
             merged.created = existing.created
             merged.names = existing.names + record.names.filter { !existing.names.contains($0) }
         }
@@ -37,6 +38,8 @@ extension CacheStore {
                 try CacheFiles.writeAtomically(Self.encodeRecord(other), to: layout.imageRecord(other.manifestDigest))
             }
         }
+        // An image prepared again under a name it already has: nothing to write (and no fsync to wait for).
+        if existing == merged { return }
         try CacheFiles.writeAtomically(Self.encodeRecord(merged), to: layout.imageRecord(record.manifestDigest))
     }
 

@@ -15,14 +15,7 @@ struct GzipTests {
     }
 
     func inflate(_ data: [UInt8], readSize: Int = 1000) throws -> [UInt8] {
-        let inflater = try GzipInflater(BytesSource(data))
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: readSize)
-        while true {
-            let n = try chunk.withUnsafeMutableBytes { try inflater.read(into: $0) }
-            if n == 0 { return out }
-            out += chunk[..<n]
-        }
+        try readAll(GzipInflater(BytesSource(data)), readSize: readSize)
     }
 
     @Test("round trip, with small and large reads")
@@ -88,14 +81,7 @@ struct GzipTests {
     }
 
     func unzstd(_ data: [UInt8]) throws -> [UInt8] {
-        let inflater = try ZstdInflater(BytesSource(data))
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 3000)
-        while true {
-            let n = try chunk.withUnsafeMutableBytes { try inflater.read(into: $0) }
-            if n == 0 { return out }
-            out += chunk[..<n]
-        }
+        try readAll(ZstdInflater(BytesSource(data)), readSize: 3000)
     }
 
     @Test("zstd: frames from zstd(1), multi-frame, truncated and corrupt input",

@@ -25,16 +25,6 @@ private final class FailingSource: ByteSource, @unchecked Sendable {
 
 @Suite("read-ahead source")
 struct ReadAheadTests {
-    func readAll(_ source: ByteSource, readSize: Int) throws -> [UInt8] {
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: readSize)
-        while true {
-            let n = try chunk.withUnsafeMutableBytes { try source.read(into: $0) }
-            if n == 0 { return out }
-            out += chunk[..<n]
-        }
-    }
-
     @Test("delivers the upstream bytes in order, for read sizes above, below and across its buffers",
           arguments: [1, 777, 4096, 100_000])
     func order(readSize: Int) throws {

@@ -75,6 +75,17 @@ func writeArchive(_ entries: [(TarEntry, [UInt8])], compression: TarCompression 
 
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
+/// Everything `source` yields, read `readSize` bytes at a time.
+func readAll(_ source: ByteSource, readSize: Int = 1000) throws -> [UInt8] {
+    var out: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: readSize)
+    while true {
+        let n = try chunk.withUnsafeMutableBytes { try source.read(into: $0) }
+        if n == 0 { return out }
+        out += chunk[..<n]
+    }
+}
+
 /// Deterministic pseudo-random bytes.
 func noise(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
     var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1

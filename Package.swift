@@ -65,7 +65,7 @@ let package = Package(
             "RegistryClient", "Registry", "HTTPServer", "OCIModel", "SystemIO", "TestSupport",
         ]),
         .testTarget(name: "TarArchiveTests", dependencies: ["TarArchive", "OCIModel", "TestSupport"]),
-        .testTarget(name: "LayerCacheTests", dependencies: ["LayerCache", "TarArchive", "OCIModel", "TestSupport"]),
+        .testTarget(name: "LayerCacheTests", dependencies: ["LayerCache", "TarArchive", "OCIModel", "SystemIO", "TestSupport"]),
         .testTarget(name: "ImageTransportTests", dependencies: [
             "ImageTransport", "RegistryClient", "TarArchive", "Registry", "HTTPServer", "OCIModel", "TestSupport",
         ]),

@@ -56,12 +56,10 @@ public enum BundleDirectory {
         /// Whether ``begin(at:)`` created it.
         public var created: Bool
 
-        /// Takes apart what was made in the bundle, and removes the directory if it was created and is now empty.
+        /// Removes the bundle directory if ``begin(at:)`` created it and it is empty again (what a failed step made
+        /// in it, that step removes; anything else in it is someone else's).
         public func abandon() {
-            if created {
-                try? takeApart(path)
-                rmdir(path)  // only when empty: files the user put there stay
-            }
+            if created { rmdir(path) }
         }
     }
 

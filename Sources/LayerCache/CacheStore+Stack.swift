@@ -20,7 +20,7 @@ extension CacheStore {
     ///     ``ensureChain(chainID:diffID:parent:apply:)`` for what it may and may not do.
     ///   - whileFlushing: Called, when stacks were built, with the new top rootfs (complete, not yet published)
     ///     while the flush before publishing runs on another thread; it may only read that tree (a bundle copies
-    ///     it meanwhile). What it throws fails the call, and nothing is published.
+    ///     it meanwhile). What it throws is rethrown once the stacks are published (they do not depend on it).
     /// - Returns: The chainIDs, which layers were applied, and the top rootfs.
     /// - Throws: Whatever `apply` throws, ``CacheStoreError`` or `SystemError`; on a failure no new stack is
     ///   published (they are published together, after one flush, once all are built).
@@ -74,19 +74,17 @@ extension CacheStore {
             built.append((chainID, directory))
         }
         try finisher.finish()
+        var hookError: (any Error)?
         if let whileFlushing, let top = built.last {
             let flush = syncBeforePublish ? BackgroundCall { [self] in try syncFileSystem(of: top.directory) } : nil
-            do {
-                try whileFlushing("\(top.directory)/rootfs")
-            } catch {
-                try? flush?.wait()
-                throw error
-            }
+            do { try whileFlushing("\(top.directory)/rootfs") } catch { hookError = error }
             try flush?.wait()
         } else if syncBeforePublish, let first = built.first {
             try syncFileSystem(of: first.directory)
         }
+        // The stacks are whole and durable: they are published even when the hook failed (its work is the caller's).
         for chain in built { try publish(chain.directory, as: layout.chainDirectory(chain.chainID)) }
+        if let hookError { throw hookError }
         return EnsuredStack(chainIDs: chainIDs, appliedLayers: applied, rootfs: chainIDs.last.map { layout.chainRootfs($0) })
     }
 }

@@ -68,7 +68,6 @@ public final class LayerStream {
     /// - Returns: The diffID.
     func finish() throws -> Digest {
         try LayerUnpacker.translatingErrors {
-            try ahead.drain()
             try ahead.finish()
             try blob?.drain()
         }

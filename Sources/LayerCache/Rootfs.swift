@@ -16,10 +16,23 @@ public enum Rootfs {
     /// Copies a cached rootfs to `destination` (which must not exist, or be an empty directory), sharing no inode
     /// with the cache: a container writing into its rootfs can never change the cache.
     /// - Returns: Bytes of file data copied (reflinked bytes included).
+    /// - Throws: ``RootfsError/rootfsNotEmpty(_:)`` (nothing touched), or what the copy met (the partial copy is
+    ///   removed).
     @discardableResult
     public static func flatten(from cachedRootfs: String, to destination: String) throws -> Int64 {
         try removeEmptyDirectory(destination)
-        return try TreeClone.clone(from: cachedRootfs, to: destination, mode: .copy).bytesCopied
+        do {
+            return try TreeClone.clone(from: cachedRootfs, to: destination, mode: .copy).bytesCopied
+        } catch {
+            try? removeCopy(destination)
+            throw error
+        }
+    }
+
+    /// Removes a rootfs made by ``flatten(from:to:)`` (names need not be UTF-8; read-only directories are made
+    /// writable first).
+    public static func removeCopy(_ path: String) throws {
+        try CacheFiles.removeTree(path)
     }
 
     /// Mounts overlayfs on `BUNDLE/rootfs` with `lowerDirectories` read-only below a fresh `BUNDLE/upper`.

@@ -7,7 +7,9 @@ import SystemIO
 /// filesystem back (`syncfs`), so that the disk works while later layers unpack and the flush made before
 /// publishing finds little left to do. Flushes requested while one runs are merged into one.
 ///
-/// It only makes the final flush shorter: durability still comes from a `syncfs` made after the last write.
+/// It only makes the final flush shorter: durability still comes from a `syncfs` made after the last write. A
+/// background `syncfs` that fails is reported by ``finish()``: since Linux 5.8 a write-back error is reported once,
+/// to the descriptors open when it happened, so the final flush (on a descriptor of its own) might not see it.
 final class StackFinisher: @unchecked Sendable {
     private let fd: Int32
     private var mutex = pthread_mutex_t()
@@ -15,6 +17,8 @@ final class StackFinisher: @unchecked Sendable {
     private var jobs: [@Sendable () throws -> Void] = []
     private var flushWanted = false
     private var stopping = false
+    /// `stop()` rather than `finish()`: queued jobs are skipped.
+    private var cancelled = false
     private var failure: (any Error)?
     private var thread: pthread_t?
 
@@ -41,16 +45,22 @@ final class StackFinisher: @unchecked Sendable {
     }
 
     /// Runs what is queued, then ends the thread (a flush still wanted is dropped: the caller flushes next).
-    /// - Throws: The first error a job threw.
+    /// - Throws: The first error a job or a background flush met.
     func finish() throws {
-        stop()
+        end(cancelling: false)
         if let failure { throw failure }
     }
 
-    /// Like ``finish()`` without the error: for leaving early.
+    /// Ends the thread without running what is still queued: for leaving early (after a failure). Harmless after
+    /// ``finish()``.
     func stop() {
+        end(cancelling: true)
+    }
+
+    private func end(cancelling: Bool) {
         pthread_mutex_lock(&mutex)
         stopping = true
+        if cancelling { cancelled = true }
         pthread_cond_signal(&changed)
         pthread_mutex_unlock(&mutex)
         if let thread { pthread_join(thread, nil) }
@@ -63,7 +73,7 @@ final class StackFinisher: @unchecked Sendable {
             while jobs.isEmpty && !(flushWanted && fd >= 0) && !stopping { pthread_cond_wait(&changed, &mutex) }
             if !jobs.isEmpty {
                 let job = jobs.removeFirst()
-                let skip = failure != nil
+                let skip = failure != nil || cancelled
                 pthread_mutex_unlock(&mutex)
                 var error: (any Error)?
                 if !skip {
@@ -77,9 +87,10 @@ final class StackFinisher: @unchecked Sendable {
             if stopping { break }
             flushWanted = false
             pthread_mutex_unlock(&mutex)
-            // Errors are left to the final syncfs, which reports them.
-            _ = swshim_syncfs(fd)
+            let flushed = swshim_syncfs(fd) == 0
+            let error = errno
             pthread_mutex_lock(&mutex)
+            if !flushed && failure == nil { failure = SystemError("syncfs", errno: error) }
         }
         pthread_mutex_unlock(&mutex)
     }

@@ -21,17 +21,18 @@ extension TreeClone {
         func run(isRoot: Bool) throws -> Int64 {
             switch self {
             case .links(let source, let destination, let names):
-                let sourceFD = try Self.openDirectory(source), destinationFD = try Self.openDirectory(destination)
-                defer {
-                    close(sourceFD)
-                    close(destinationFD)
-                }
+                let sourceFD = try Self.openDirectory(source)
+                defer { close(sourceFD) }
+                let destinationFD = try Self.openDirectory(destination)
+                defer { close(destinationFD) }
                 var copied: Int64 = 0
                 for name in names {
-                    if linkat(sourceFD, name + [0], destinationFD, name + [0], 0) == 0 { continue }
+                    let nameZ = name + [0]
+                    if linkat(sourceFD, nameZ, destinationFD, nameZ, 0) == 0 { continue }
+                    let error = errno
                     let from = source.appending(name), to = destination.appending(name)
                     // EMLINK: the inode has the most links this filesystem allows; an independent copy is correct too.
-                    guard errno == EMLINK else { throw SystemError("link \(from) → \(to)", errno: errno) }
+                    guard error == EMLINK else { throw SystemError("link \(from) → \(to)", errno: error) }
                     guard let st = from.lstatOrNil() else { throw SystemError("lstat \(from)", errno: errno) }
                     copied += try TreeClone.copyEntry(from, to, st, isRoot: isRoot)
                 }

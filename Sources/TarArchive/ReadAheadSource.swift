@@ -55,13 +55,13 @@ public final class ReadAheadSource: ByteSource {
         return n
     }
 
-    /// Waits for the producer to end (it reads `upstream` to the end even when the consumer stopped reading) and
-    /// hands `upstream` back to the caller.
+    /// Reads and discards the rest of the stream, waits for the producer to end, and hands `upstream` back to the
+    /// caller (which may then, say, take a hashing source's digest over every byte).
     /// - Throws: The producer's error, if it met one.
     public func finish() throws {
-        let error = channel.waitUntilDone()
-        join()
-        if let error { throw error }
+        defer { join() }
+        try drain()
+        if let error = channel.waitUntilDone() { throw error }
     }
 
     /// Stops the producer after its current read and waits for it; the stream then ends. For a consumer that gives

@@ -122,22 +122,14 @@ struct PrepareCommand: AsyncParsableCommand {
                         do {
                             let image = try preparer.install(fetched) { topRootfs in
                                 guard mode == .flatten else { return }
-                                let rootfs = "\(started.path)/rootfs"
-                                do {
-                                    try Rootfs.flatten(from: topRootfs, to: rootfs)
-                                } catch {
-                                    // A rootfs that was there already is the user's; a partial copy is ours.
-                                    if let refused = error as? RootfsError, case .rootfsNotEmpty = refused { throw error }
-                                    FileSystem.removeTree(rootfs)
-                                    throw error
-                                }
+                                try Rootfs.flatten(from: topRootfs, to: "\(started.path)/rootfs")
                                 rootfsCopied = true
                             }
                             return (image, try BundleDirectory.prepare(image: image, store: store, at: started.path,
                                                                        mode: mode, options: specOptions,
                                                                        rootfsCopied: rootfsCopied))
                         } catch {
-                            if rootfsCopied { FileSystem.removeTree("\(started.path)/rootfs") }
+                            if rootfsCopied { try? Rootfs.removeCopy("\(started.path)/rootfs") }
                             started.abandon()
                             throw error
                         }

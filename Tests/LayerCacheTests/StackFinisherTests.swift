@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import SystemIO
 import Testing
 @testable import LayerCache
 
@@ -37,15 +38,25 @@ struct StackFinisherTests {
         #expect(ran.withLock { $0 } == [1])
     }
 
-    @Test("stop() without finish() (leaving early) ends the thread and runs what was queued")
+    @Test("stop() (leaving early) ends the thread and skips what is still queued; stop() after finish() is harmless")
     func stopEarly() throws {
         let ran = Mutex(0)
-        do {
-            let finisher = StackFinisher(flushing: "/nonexistent/path")  // cannot flush: jobs still run
-            for _ in 0..<3 { finisher.submit { ran.withLock { $0 += 1 } } }
-            finisher.stop()
-            finisher.stop()  // twice is harmless (a defer after finish())
+        let finisher = StackFinisher(flushing: nil)
+        let gate = Mutex(false)
+        finisher.submit { while !gate.withLock({ $0 }) { usleep(1000) } }  // holds the thread until released
+        for _ in 0..<3 { finisher.submit { ran.withLock { $0 += 1 } } }
+        let releaser = Thread.start(name: "gate") {
+            usleep(20_000)
+            gate.withLock { $0 = true }
         }
+        finisher.stop()
+        pthread_join(releaser, nil)
+        #expect(ran.withLock { $0 } == 0)
+
+        let other = StackFinisher(flushing: "/nonexistent/path")  // cannot flush: jobs still run
+        for _ in 0..<3 { other.submit { ran.withLock { $0 += 1 } } }
+        try other.finish()
+        other.stop()
         #expect(ran.withLock { $0 } == 3)
     }
 }

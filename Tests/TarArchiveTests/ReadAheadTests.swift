@@ -81,6 +81,17 @@ struct ReadAheadTests {
         #expect(source.delivered < 5_000_000)
     }
 
+    @Test("finish() reads the rest itself when the reader stopped early, and hands the upstream back whole")
+    func finishWithoutReadingToTheEnd() throws {
+        let data = noise(300_000, seed: 6)
+        let hashing = HashingSource(BytesSource(data))
+        let ahead = ReadAheadSource(hashing, bufferSize: 4096, depth: 2)
+        var chunk = [UInt8](repeating: 0, count: 100)
+        _ = try chunk.withUnsafeMutableBytes { try ahead.read(into: $0) }
+        try ahead.finish()
+        #expect(hashing.digest() == Digest.sha256(of: data))
+    }
+
     @Test("an empty upstream ends at once")
     func empty() throws {
         let ahead = ReadAheadSource(BytesSource([]))

@@ -69,7 +69,7 @@ public enum BundleDirectory {
     public static func begin(at bundlePath: String, rootfsCopied: Bool = false) throws -> Started {
         let bundle = try absolutePath(bundlePath)
         let created = !CacheFiles.exists(bundle)
-        try CacheFiles.makeDirectories(bundle)
+        try FileSystem.makeDirectories(bundle)
         let started = Started(path: bundle, created: created)
         do {
             guard !CacheFiles.exists("\(bundle)/\(configName)") else { throw BundleError.bundleExists(bundle) }

@@ -15,7 +15,7 @@ extension CacheStore {
             if errno == ENOENT { return false }
             throw SystemError("unlink \(path)", errno: errno)
         }
-        try CacheFiles.syncDirectory(layout.rootsDirectory)
+        try FileSystem.syncDirectory(layout.rootsDirectory)
         return true
     }
 
@@ -27,7 +27,7 @@ extension CacheStore {
     /// Every recorded bundle, sorted by path.
     public func bundles() throws -> [BundleRecord] {
         var records: [BundleRecord] = []
-        for name in try CacheFiles.list(layout.rootsDirectory) where name.hasSuffix(".json") && !name.hasPrefix(".") {
+        for name in try FileSystem.list(layout.rootsDirectory) where name.hasSuffix(".json") && !name.hasPrefix(".") {
             if let record = try Self.readRecord(BundleRecord.self, at: "\(layout.rootsDirectory)/\(name)") {
                 records.append(record)
             }

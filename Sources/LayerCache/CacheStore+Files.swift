@@ -5,48 +5,14 @@ import SystemIO
 /// Blocking file helpers for the cache, with the durability it needs: data is `fsync`ed before it is renamed into
 /// place, and a directory is `fsync`ed after an entry in it is created, renamed or removed.
 enum CacheFiles {
-    /// Creates `path` and any missing parents (0755).
-    static func makeDirectories(_ path: String) throws(SystemError) {
-        if isRealDirectory(path) { return }
-        var missing: [String] = []
-        var current = path
-        while !current.isEmpty && current != "/" && !isRealDirectory(current) {
-            missing.append(current)
-            guard let slash = current.lastIndex(of: "/") else { break }
-            current = String(current[..<slash])
-        }
-        for dir in missing.reversed() where mkdir(dir, 0o755) != 0 && errno != EEXIST {
-            throw SystemError("mkdir \(dir)", errno: errno)
-        }
-    }
-
-    /// Whether `path` is a directory, without following a final symlink.
-    static func isRealDirectory(_ path: String) -> Bool {
-        guard let st = lstatOrNil(path) else { return false }
-        return (st.st_mode & S_IFMT) == S_IFDIR
-    }
-
     /// `lstat`, or nil when the path does not exist (or cannot be looked at).
     static func lstatOrNil(_ path: String) -> stat? {
         var st = stat()
         return lstat(path, &st) == 0 ? st : nil
     }
 
+    /// Whether anything is at `path` (a dangling symlink included).
     static func exists(_ path: String) -> Bool { lstatOrNil(path) != nil }
-
-    static func parent(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
-
-    /// Makes the entries of a directory durable.
-    static func syncDirectory(_ path: String) throws(SystemError) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw SystemError("open \(path)", errno: errno) }
-        defer { close(fd) }
-        // EINVAL: the filesystem cannot sync directories (some FUSE/tmpfs setups); there is nothing more to do.
-        if fsync(fd) != 0 && errno != EINVAL { throw SystemError("fsync \(path)", errno: errno) }
-    }
 
     /// Writes all of `bytes` to `fd`.
     static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(SystemError) {
@@ -64,8 +30,8 @@ enum CacheFiles {
     /// Replaces `path` with `bytes` atomically (temporary file beside it → fsync → rename → fsync directory): a
     /// reader sees the old content or the new, and a crash leaves one of them.
     static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(SystemError) {
-        let directory = parent(of: path)
-        let tmp = "\(directory)/.\(randomName()).tmp"
+        let directory = FileSystem.parent(of: path)
+        let tmp = "\(directory)/.\(FileSystem.randomName()).tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
         guard fd >= 0 else { throw SystemError("open \(tmp)", errno: errno) }
         do throws(SystemError) {
@@ -79,7 +45,7 @@ enum CacheFiles {
             unlink(tmp)
             throw error
         }
-        try syncDirectory(directory)
+        try FileSystem.syncDirectory(directory)
     }
 
     /// Reads a whole small file. - Returns: nil when it does not exist.
@@ -115,38 +81,9 @@ enum CacheFiles {
         return bytes
     }
 
-    /// The names in a directory, without `.` and `..`. - Returns: empty when it does not exist.
-    static func list(_ path: String) throws(SystemError) -> [String] {
-        guard let dir = opendir(path) else {
-            if errno == ENOENT || errno == ENOTDIR { return [] }
-            throw SystemError("opendir \(path)", errno: errno)
-        }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while true {
-            errno = 0
-            guard let entry = readdir(dir) else {
-                if errno != 0 { throw SystemError("readdir \(path)", errno: errno) }
-                break
-            }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
-    }
-
     /// Removes a directory tree without following symlinks (see ``RawPath/removeTree()``).
     static func removeTree(_ path: String) throws(SystemError) {
         try RawPath(path).removeTree()
-    }
-
-    /// A random name for temporary entries: 16 hex digits.
-    static func randomName() -> String {
-        let value = UInt64.random(in: 0...UInt64.max)
-        let hex = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     /// The current time as RFC 3339 UTC (`2026-11-29T06:30:00Z`).

@@ -56,7 +56,7 @@ extension CacheStore {
     /// Every recorded image, sorted by manifest digest.
     public func images() throws -> [ImageRecord] {
         var records: [ImageRecord] = []
-        for name in try CacheFiles.list(layout.imagesDirectory) where name.hasSuffix(".json") && !name.hasPrefix(".") {
+        for name in try FileSystem.list(layout.imagesDirectory) where name.hasSuffix(".json") && !name.hasPrefix(".") {
             if let record = try Self.readRecord(ImageRecord.self, at: "\(layout.imagesDirectory)/\(name)") {
                 records.append(record)
             }

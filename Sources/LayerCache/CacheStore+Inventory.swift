@@ -68,7 +68,7 @@ extension CacheStore {
     /// Every cached stack's record, ordered by depth (base stacks first), then by chainID.
     func layerRecordsBaseFirst() throws -> [LayerRecord] {
         var records: [Digest: LayerRecord] = [:]
-        for name in try CacheFiles.list(layout.layersDirectory) {
+        for name in try FileSystem.list(layout.layersDirectory) {
             guard let chainID = layout.chainID(fromDirectoryName: name),
                   let record = try layerRecord(chainID) else { continue }
             records[chainID] = record

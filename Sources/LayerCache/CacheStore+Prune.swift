@@ -63,14 +63,14 @@ extension CacheStore {
 
         if !dryRun {
             for digest in report.images { try CacheFiles.removeTree(layout.imageRecord(digest)) }
-            for name in try CacheFiles.list(layout.configsDirectory) where name.hasSuffix(".json") {
+            for name in try FileSystem.list(layout.configsDirectory) where name.hasSuffix(".json") {
                 let hex = String(name.dropLast(5))
                 if !keptConfigs.contains(where: { $0.encoded == hex }) {
                     try CacheFiles.removeTree("\(layout.configsDirectory)/\(name)")
                 }
             }
             for chainID in report.chains { try removeChain(chainID) }
-            try CacheFiles.syncDirectory(layout.layersDirectory)
+            try FileSystem.syncDirectory(layout.layersDirectory)
             try dropIdleChainLocks()
         }
         report.temporaries = try sweepWorkDirectories(dryRun: dryRun) + sweepAbandonedRecordFiles(dryRun: dryRun)
@@ -102,7 +102,7 @@ extension CacheStore {
         let cutoff = time(nil) - Self.abandonedFileAge
         var removed: [String] = []
         for directory in [layout.imagesDirectory, layout.configsDirectory, layout.rootsDirectory] {
-            for name in try CacheFiles.list(directory) where name.hasPrefix(".") && name.hasSuffix(".tmp") {
+            for name in try FileSystem.list(directory) where name.hasPrefix(".") && name.hasSuffix(".tmp") {
                 let path = "\(directory)/\(name)"
                 guard let st = CacheFiles.lstatOrNil(path), st.st_mtim.tv_sec < cutoff else { continue }
                 removed.append(path)
@@ -115,7 +115,7 @@ extension CacheStore {
     /// Removes lock files of chains that are not cached (a build that failed leaves its lock file) unless a
     /// builder holds them.
     private func dropIdleChainLocks() throws {
-        for name in try CacheFiles.list(layout.locksDirectory) where name.hasSuffix(".lock") {
+        for name in try FileSystem.list(layout.locksDirectory) where name.hasSuffix(".lock") {
             guard let chainID = layout.chainID(fromDirectoryName: String(name.dropLast(5))), !hasChain(chainID) else {
                 continue
             }

@@ -12,7 +12,7 @@ final class WorkDirectory {
 
     init(in tmpDirectory: String) throws {
         while true {
-            let name = CacheFiles.randomName()
+            let name = FileSystem.randomName()
             let lockPath = "\(tmpDirectory)/\(name).lock"
             let fd = open(lockPath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if fd < 0 {
@@ -52,7 +52,7 @@ extension CacheStore {
     func sweepWorkDirectories(dryRun: Bool) throws -> [String] {
         let tmp = layout.tmpDirectory
         var removed: [String] = []
-        for name in try CacheFiles.list(tmp) {
+        for name in try FileSystem.list(tmp) {
             let path = "\(tmp)/\(name)"
             if name.hasSuffix(".lock") {
                 let directory = String(path.dropLast(5))

@@ -52,7 +52,7 @@ public final class CacheStore: Sendable {
         layout = CacheStoreLayout(root: root)
         self.syncBeforePublish = syncBeforePublish
         self.lockingEnabled = lockingEnabled
-        for directory in layout.directories { try CacheFiles.makeDirectories(directory) }
+        for directory in layout.directories { try FileSystem.makeDirectories(directory) }
         _ = try sweepWorkDirectories(dryRun: false)
     }
 
@@ -167,7 +167,7 @@ public final class CacheStore: Sendable {
             }
             return
         }
-        try CacheFiles.syncDirectory(layout.layersDirectory)
+        try FileSystem.syncDirectory(layout.layersDirectory)
     }
 
     /// Writes a new file in a chain directory not yet published (no rename needed: the directory is not visible; no

@@ -66,7 +66,7 @@ public enum Rootfs {
 
     /// Whether `path` is a mount point (its device differs from its parent's).
     public static func isMountPoint(_ path: String) -> Bool {
-        guard let st = CacheFiles.lstatOrNil(path), let parent = CacheFiles.lstatOrNil(CacheFiles.parent(of: path))
+        guard let st = CacheFiles.lstatOrNil(path), let parent = CacheFiles.lstatOrNil(FileSystem.parent(of: path))
         else { return false }
         return st.st_dev != parent.st_dev
     }
@@ -101,7 +101,7 @@ public enum Rootfs {
     /// Throws ``RootfsError/rootfsNotEmpty(_:)`` unless `path` is absent or an empty directory (not a mount point).
     static func checkEmptyOrAbsent(_ path: String) throws {
         guard CacheFiles.exists(path) else { return }
-        guard CacheFiles.isRealDirectory(path), try CacheFiles.list(path).isEmpty, !isMountPoint(path) else {
+        guard FileSystem.isRealDirectory(path), try FileSystem.list(path).isEmpty, !isMountPoint(path) else {
             throw RootfsError.rootfsNotEmpty(path)
         }
     }

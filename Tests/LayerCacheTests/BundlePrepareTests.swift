@@ -1,6 +1,7 @@
 import Glibc
 import OCIModel
 import Testing
+import SystemIO
 @testable import LayerCache
 
 @Suite("BundleDirectory: prepare and remove runtime bundles", .serialized)
@@ -68,7 +69,7 @@ struct BundlePrepareTests {
         #expect(throws: RuntimeSpecError.self) {
             try BundleDirectory.prepare(image: image, store: store, at: bundle, mode: .flatten)
         }
-        #expect(try CacheFiles.list(bundle).isEmpty)
+        #expect(try FileSystem.list(bundle).isEmpty)
     }
 
     @Test func overlayBundleWritesToItsUpperDirectory() throws {

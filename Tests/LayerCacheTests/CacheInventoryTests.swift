@@ -1,6 +1,7 @@
 import Glibc
 import OCIModel
 import Testing
+import SystemIO
 @testable import LayerCache
 
 @Suite("CacheStore: images, ls, du, prune")
@@ -121,16 +122,16 @@ struct CacheInventoryTests {
         #expect(try store.bundles().map(\.bundlePath) == [live])
         #expect(!CacheFiles.exists(store.layout.config(b.configDigest)))
         #expect(CacheFiles.exists(store.layout.config(a.configDigest)))
-        #expect(try CacheFiles.list(store.layout.tmpDirectory).isEmpty)
+        #expect(try FileSystem.list(store.layout.tmpDirectory).isEmpty)
         #expect(!CacheFiles.exists(abandoned) && CacheFiles.exists(fresh))
-        #expect(try CacheFiles.list(store.layout.layersDirectory).count == 2)
+        #expect(try FileSystem.list(store.layout.layersDirectory).count == 2)
         #expect(!CacheFiles.exists(store.layout.chainLock(b.chainIDs[1])))
 
         // Once the last bundle is gone, everything goes.
         unlink("\(live)/config.json")
         let last = try store.prune(dryRun: false)
         #expect(Set(last.chains) == [base, a.chainIDs[1]])
-        #expect(try CacheFiles.list(store.layout.layersDirectory).isEmpty)
+        #expect(try FileSystem.list(store.layout.layersDirectory).isEmpty)
         #expect(try store.images().isEmpty)
     }
 }

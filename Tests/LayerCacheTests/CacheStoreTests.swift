@@ -3,6 +3,7 @@ import Glibc
 import OCIModel
 import Synchronization
 import Testing
+import SystemIO
 @testable import LayerCache
 
 @Suite("CacheStore: ensureChain")
@@ -42,7 +43,7 @@ struct CacheStoreTests {
         #expect(base.entries == 3)
         let top = try #require(try store.layerRecord(topID))
         #expect(top.parent == baseDiff && top.size == 10_009 && top.layerSize == 9)
-        #expect(try CacheFiles.list(store.layout.tmpDirectory).isEmpty)
+        #expect(try FileSystem.list(store.layout.tmpDirectory).isEmpty)
         // Already cached: apply is not called again.
         _ = try store.ensureChain(chainID: topID, diffID: topDiff, parent: baseDiff) { _ in Issue.record("rebuilt") }
     }
@@ -70,13 +71,13 @@ struct CacheStoreTests {
         }
         #expect(!store.hasChain(baseDiff))
         #expect(!CacheFiles.exists(store.layout.chainDirectory(baseDiff)))
-        #expect(try CacheFiles.list(store.layout.tmpDirectory).isEmpty)
-        #expect(try CacheFiles.list(store.layout.layersDirectory).isEmpty)
+        #expect(try FileSystem.list(store.layout.tmpDirectory).isEmpty)
+        #expect(try FileSystem.list(store.layout.layersDirectory).isEmpty)
         // And the chain can be built afterwards.
         let rootfs = try store.ensureChain(chainID: baseDiff, diffID: baseDiff, parent: nil) { root in
             Fixture.write("\(root)/whole", "ok")
         }
-        #expect(try CacheFiles.list(rootfs) == ["whole"])
+        #expect(try FileSystem.list(rootfs) == ["whole"])
     }
 
     /// Two concurrent builds of one chain: with the per-chain lock, the second waits and reuses the first.
@@ -93,8 +94,8 @@ struct CacheStoreTests {
         }
         #expect(applies.load(ordering: .relaxed) == 1)
         #expect(results[0] == results[1])
-        #expect(try CacheFiles.list(results[0]) == ["file"])
-        #expect(try CacheFiles.list(store.layout.tmpDirectory).isEmpty)
+        #expect(try FileSystem.list(results[0]) == ["file"])
+        #expect(try FileSystem.list(store.layout.tmpDirectory).isEmpty)
     }
 
     /// Without the lock both build; the rename publishes one and the loser discards its copy.
@@ -112,9 +113,9 @@ struct CacheStoreTests {
         }
         #expect(applies.load(ordering: .relaxed) == 2)
         #expect(results[0] == results[1])
-        #expect(try CacheFiles.list(store.layout.layersDirectory) == [baseDiff.encoded])
-        #expect(try CacheFiles.list(results[0]) == ["file"])
-        #expect(try CacheFiles.list(store.layout.tmpDirectory).isEmpty)
+        #expect(try FileSystem.list(store.layout.layersDirectory) == [baseDiff.encoded])
+        #expect(try FileSystem.list(results[0]) == ["file"])
+        #expect(try FileSystem.list(store.layout.tmpDirectory).isEmpty)
     }
 
     @Test func openingSweepsOnlyDeadWorkDirectories() throws {
@@ -127,9 +128,9 @@ struct CacheStoreTests {
         let live = try WorkDirectory(in: tmp)  // held by us
         _ = try openStore(scratch)
         let name = String(live.path.split(separator: "/").last!)
-        #expect(try CacheFiles.list(tmp).sorted() == [name, name + ".lock"])
+        #expect(try FileSystem.list(tmp).sorted() == [name, name + ".lock"])
         live.remove()
-        #expect(try CacheFiles.list(tmp).isEmpty)
+        #expect(try FileSystem.list(tmp).isEmpty)
     }
 
     @Test func cacheLocation() throws {
@@ -167,7 +168,7 @@ struct CacheStackTests {
         }
         #expect(first.appliedLayers == [0, 1, 2])
         #expect(first.chainIDs == ChainID.compute(diffIDs: diffs))
-        #expect(try CacheFiles.list(try #require(first.rootfs)).sorted() == ["layer0", "layer1", "layer2"])
+        #expect(try FileSystem.list(try #require(first.rootfs)).sorted() == ["layer0", "layer1", "layer2"])
 
         // Same image again: nothing applied.
         let again = try store.ensureStack(diffIDs: diffs) { index, _ in Issue.record("applied layer \(index) again") }
@@ -179,7 +180,7 @@ struct CacheStackTests {
             Fixture.write("\(root)/other\(index)", "x")
         }
         #expect(third.appliedLayers == [2])
-        #expect(try CacheFiles.list(try #require(third.rootfs)).sorted() == ["layer0", "layer1", "other2"])
+        #expect(try FileSystem.list(try #require(third.rootfs)).sorted() == ["layer0", "layer1", "other2"])
         #expect(try store.ensureStack(diffIDs: []) { _, _ in }.rootfs == nil)
     }
 
@@ -200,10 +201,10 @@ struct CacheStackTests {
         var seen: [String] = []
         let stack = try store.ensureStack(diffIDs: diffs, apply: layers, whileFlushing: { top in
             #expect(!store.hasChain(ChainID.compute(diffIDs: diffs).last!), "not published before the flush")
-            seen = try CacheFiles.list(top).sorted()
+            seen = try FileSystem.list(top).sorted()
         })
         #expect(seen == ["layer0", "layer1"])
-        #expect(try CacheFiles.list(try #require(stack.rootfs)).sorted() == ["layer0", "layer1"])
+        #expect(try FileSystem.list(try #require(stack.rootfs)).sorted() == ["layer0", "layer1"])
         // Nothing to build: nothing to flush, and the hook is not called.
         _ = try store.ensureStack(diffIDs: diffs, apply: layers, whileFlushing: { _ in Issue.record("called again") })
     }
@@ -220,7 +221,7 @@ struct CacheStackTests {
             }
         }
         #expect(chainIDs.allSatisfy { !store.hasChain($0) })
-        #expect(try CacheFiles.list(store.layout.tmpDirectory).isEmpty)
+        #expect(try FileSystem.list(store.layout.tmpDirectory).isEmpty)
 
         let stack = try store.ensureStack(diffIDs: diffs) { index, root in
             Fixture.writeBytes("\(root)/file\(index)", count: 100 * (index + 1))

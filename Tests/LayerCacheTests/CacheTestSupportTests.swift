@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import OCIModel
 import Testing
+import SystemIO
 @testable import LayerCache
 
 /// Helpers shared by the LayerCache tests (this file holds no tests; its name follows the test-file pattern).
@@ -59,7 +60,7 @@ enum Fixture {
     }
 
     static func mkdirs(_ path: String, mode: mode_t = 0o755) {
-        try! CacheFiles.makeDirectories(path)
+        try! FileSystem.makeDirectories(path)
         chmod(path, mode)
     }
 

@@ -35,7 +35,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "swregistry", dependencies: [
-            "Registry", "HTTPServer", "SystemIO",
+            "Registry", "HTTPServer", "SystemIO", "BlobStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

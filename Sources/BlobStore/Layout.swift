@@ -22,7 +22,8 @@ import OCIModel
 /// │   └── <upload id>/
 /// │       ├── data                   the bytes received so far
 /// │       └── info                   JSON: repository and start time
-/// └── tmp/                           files being written, renamed into place when complete
+/// ├── tmp/                           files being written, renamed into place when complete
+/// └── .lock                          flock held by the server that serves this store (`StoreLock`)
 /// ```
 ///
 /// Repository folders start with a letter or digit, internal folders with `_`, so a repository named
@@ -38,6 +39,7 @@ public struct Layout: Sendable {
     public var repositoriesDirectory: String { "\(root)/repositories" }
     public var uploadsDirectory: String { "\(root)/uploads" }
     public var tmpDirectory: String { "\(root)/tmp" }
+    public var lockFile: String { "\(root)/.lock" }
 
     /// The folder holding the blob, `blobs/<alg>/<first two hex>`.
     public func blobDirectory(_ digest: Digest) -> String {

@@ -15,8 +15,8 @@
 
 const int swshim_EPOLL_CTL_ADD = EPOLL_CTL_ADD, swshim_EPOLL_CTL_MOD = EPOLL_CTL_MOD, swshim_EPOLL_CTL_DEL = EPOLL_CTL_DEL;
 const uint32_t swshim_EPOLLIN = EPOLLIN, swshim_EPOLLOUT = EPOLLOUT, swshim_EPOLLERR = EPOLLERR,
-               swshim_EPOLLHUP = EPOLLHUP, swshim_EPOLLRDHUP = EPOLLRDHUP;
-const int swshim_SO_REUSEPORT = SO_REUSEPORT, swshim_TCP_NODELAY = TCP_NODELAY, swshim_IPPROTO_TCP = IPPROTO_TCP;
+               swshim_EPOLLHUP = EPOLLHUP, swshim_EPOLLRDHUP = EPOLLRDHUP, swshim_EPOLLEXCLUSIVE = EPOLLEXCLUSIVE;
+const int swshim_TCP_NODELAY = TCP_NODELAY, swshim_IPPROTO_TCP = IPPROTO_TCP;
 const int swshim_RENAME_NOREPLACE = RENAME_NOREPLACE, swshim_MSG_MORE = MSG_MORE, swshim_MSG_NOSIGNAL = MSG_NOSIGNAL;
 
 int swshim_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }

@@ -41,7 +41,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         self.server = server
         epoll = try Epoll()
         readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
-        try epoll.add(listener.rawValue, events: .readable, token: Self.listenerToken)
+        try epoll.add(listener.rawValue, events: [.readable, .exclusive], token: Self.listenerToken)
         self.listener = .some(listener)
         refreshDate()
     }

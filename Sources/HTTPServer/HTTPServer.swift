@@ -33,8 +33,8 @@ final class ServerContext: Sendable {
     var connectionCount: Int { openConnections.load(ordering: .relaxed) }
 }
 
-/// An HTTP/1.1 server: one event loop per thread, each with its own `SO_REUSEPORT` listener so that the kernel
-/// spreads connections across loops.
+/// An HTTP/1.1 server: one event loop per thread, all accepting from one listening socket (the kernel wakes one
+/// idle loop per new connection).
 public final class HTTPServer: Sendable {
     let context: ServerContext
     private let loops: [EventLoop]
@@ -53,20 +53,16 @@ public final class HTTPServer: Sendable {
         swshim_keep_freed_memory(64 << 20, 4 << 20)
         Self.raiseDescriptorLimit()
         context = ServerContext(configuration: configuration, responder: responder, logger: logger)
+        // One listening socket, shared by every loop through a descriptor of its own, each registered with
+        // EPOLLEXCLUSIVE so that a new connection wakes one loop, not all of them. A second server on the same
+        // address fails here with EADDRINUSE (see `Socket.listen`).
+        let listener = try Socket.listen(on: configuration.address)
+        localAddress = try Socket.localAddress(of: listener.rawValue)
         var loops: [EventLoop] = []
-        var address = configuration.address
-        var bound: SocketAddress?
         for index in 0..<configuration.eventLoopCount {
-            let fd = try Socket.listen(on: address, reusePort: true)
-            if bound == nil {
-                let local = try Socket.localAddress(of: fd.rawValue)
-                bound = local
-                address = local  // later listeners join the port the first one got
-            }
-            loops.append(try EventLoop(index: index, server: context, listener: fd))
+            loops.append(try EventLoop(index: index, server: context, listener: try listener.duplicate()))
         }
         self.loops = loops
-        localAddress = bound!
         var threads: [pthread_t] = []
         for loop in loops {
             threads.append(Thread.start(name: "swr-loop-\(loop.index)") { loop.run() })

@@ -147,8 +147,10 @@ public struct RequestParser {
                         // chunk-ext: tokens, quoted strings and whitespace; no control characters.
                         if c < 0x20 && c != 0x09 || c == 0x7F { throw .badRequest("control character in chunk extension") }
                     } else if !sawSpace, let d = Self.hexValue(c) {
-                        // 16 hex digits fill 64 bits; anything above Int64.max cannot be a real length.
-                        guard digits < 16, value <= (UInt64(Int64.max) >> 4) else { throw .badRequest("chunk size overflows") }
+                        // chunk-size is 1*HEXDIG (RFC 9112 §7.1): leading zeros are valid, so the bound is on the
+                        // value, not on the digit count (the line length bounds that). Above Int64.max cannot be a
+                        // real length.
+                        guard value <= (UInt64(Int64.max) >> 4) else { throw .badRequest("chunk size overflows") }
                         value = value << 4 | UInt64(d)
                         digits += 1
                     } else if c == 0x3B {  // ';'

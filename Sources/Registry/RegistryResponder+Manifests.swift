@@ -107,22 +107,34 @@ extension RegistryResponder {
     }
 
     /// Every blob an image manifest names must be in the repository, and every child of an index (foreign
-    /// layers, which carry `urls`, excepted).
+    /// layers, which carry `urls`, excepted), each with the size its descriptor says: a descriptor whose size lies
+    /// would make every client fail later, far from the cause (image-spec descriptor.md: `size` MUST be the size
+    /// of the raw content, and clients verify it).
     private func checkReferences(_ document: ManifestDocument, in name: RepositoryName) throws(RegistryError) {
         switch document {
         case .manifest(let manifest):
-            for descriptor in [manifest.config] + manifest.layers where (descriptor.urls ?? []).isEmpty {
+            for (field, descriptor) in [("config", manifest.config)] + manifest.layers.enumerated().map({ ("layers[\($0)]", $1) })
+            where (descriptor.urls ?? []).isEmpty {
                 guard store.isLinked(name, descriptor.digest) || store.manifestMediaType(name, descriptor.digest) != nil else {
                     throw RegistryError(StoreError.manifestBlobUnknown(descriptor.digest))
                 }
+                try checkSize(of: descriptor, field: field)
             }
         case .index(let index):
-            for descriptor in index.manifests {
+            for (position, descriptor) in index.manifests.enumerated() {
                 guard store.manifestMediaType(name, descriptor.digest) != nil else {
                     throw RegistryError(StoreError.manifestBlobUnknown(descriptor.digest))
                 }
+                try checkSize(of: descriptor, field: "manifests[\(position)]")
             }
         }
+    }
+
+    private func checkSize(of descriptor: Descriptor, field: String) throws(RegistryError) {
+        guard let stored = store.blobSize(descriptor.digest), stored != descriptor.size else { return }
+        throw RegistryError(.manifestInvalid, "\(field): descriptor size \(descriptor.size) does not match the \(stored) bytes of \(descriptor.digest)",
+                            detail: .object(["descriptor": .string(field), "digest": .string(descriptor.digest.description),
+                                             "size": .number(Double(descriptor.size)), "stored": .number(Double(stored))]))
     }
 
     /// `DELETE /v2/<name>/manifests/<reference>`: by digest removes the manifest (and tags pointing to it); by

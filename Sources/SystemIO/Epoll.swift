@@ -11,6 +11,8 @@ public struct EpollEvents: OptionSet, Sendable {
     public static let error = EpollEvents(rawValue: swshim_EPOLLERR)
     public static let hangup = EpollEvents(rawValue: swshim_EPOLLHUP)
     public static let readHangup = EpollEvents(rawValue: swshim_EPOLLRDHUP)
+    /// Wake only one of the epoll instances that wait on a shared descriptor (`add` only, never `modify`).
+    public static let exclusive = EpollEvents(rawValue: swshim_EPOLLEXCLUSIVE)
 }
 
 /// A level-triggered epoll instance with an eventfd for wake-ups from other threads.

@@ -15,6 +15,13 @@ public struct FileDescriptor: ~Copyable {
         return fd
     }
 
+    /// A second descriptor for the same open file (`F_DUPFD_CLOEXEC`), owned separately.
+    public func duplicate() throws(SystemError) -> FileDescriptor {
+        let fd = fcntl(rawValue, F_DUPFD_CLOEXEC, 0)
+        guard fd >= 0 else { throw SystemError("fcntl(F_DUPFD_CLOEXEC)", errno: errno) }
+        return FileDescriptor(fd)
+    }
+
     /// Closes the descriptor. `close` is never retried on `EINTR`: on Linux the descriptor is already gone then.
     public consuming func close() {
         Glibc.close(rawValue)

@@ -4,22 +4,19 @@ import Glibc
 /// Socket set-up shared by the server and the tests. All sockets are non-blocking and close-on-exec.
 public enum Socket {
     /// Opens a listening TCP socket.
+    ///
+    /// No `SO_REUSEPORT`: with it, a second server (or any process of the same user) could bind the same port and
+    /// the kernel would split connections between the two. Several event loops share this one socket instead.
     /// - Parameters:
     ///   - address: where to listen; port 0 picks a free port.
-    ///   - reusePort: sets `SO_REUSEPORT`, so that several event loops can each own a listener on one port and
-    ///     let the kernel spread connections between them.
     ///   - backlog: the accept queue length.
     /// - Returns: the descriptor; `localAddress(of:)` tells the real port when 0 was asked.
-    public static func listen(on address: SocketAddress, reusePort: Bool, backlog: Int32 = 4096)
-        throws(SystemError) -> FileDescriptor
-    {
+    /// - Throws: `SystemError` (`EADDRINUSE` when another socket listens there).
+    public static func listen(on address: SocketAddress, backlog: Int32 = 4096) throws(SystemError) -> FileDescriptor {
         let fd = FileDescriptor(try blockingSyscall("socket") { swshim_socket_stream(address.family) })
+        // SO_REUSEADDR only lets a restarted server bind over connections of its predecessor in TIME_WAIT; it never
+        // lets two sockets listen on one port.
         try blockingSyscall("setsockopt(SO_REUSEADDR)") { swshim_set_int_option(fd.rawValue, SOL_SOCKET, SO_REUSEADDR, 1) }
-        if reusePort {
-            try blockingSyscall("setsockopt(SO_REUSEPORT)") {
-                swshim_set_int_option(fd.rawValue, SOL_SOCKET, swshim_SO_REUSEPORT, 1)
-            }
-        }
         var storage = address.storage
         try blockingSyscall("bind") {
             withUnsafePointer(to: &storage) {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BlobStore
 import Glibc
 import HTTPServer
 import Logging
@@ -95,8 +96,13 @@ struct Serve: ParsableCommand {
         }
         let logger = Logger(label: "swregistry")
 
-        guard mkdir(storage, 0o755) == 0 || errno == EEXIST else {
-            throw ValidationError("cannot create storage folder \(storage): \(SystemError("mkdir", errno: errno))")
+        let storeLock: StoreLock
+        do {
+            try Self.makeStorageFolder(storage)
+            storeLock = try StoreLock(layout: Layout(root: storage))
+        } catch {
+            logger.critical("cannot open the store under \(storage): \(error)")
+            throw ExitCode(1)
         }
 
         var config = ServerConfiguration(address: try SocketAddress(parsing: address), eventLoopCount: threads)
@@ -124,6 +130,9 @@ struct Serve: ParsableCommand {
         let server: HTTPServer
         do {
             server = try HTTPServer(configuration: config, responder: responder, logger: logger)
+        } catch let error as SystemError where error.errno == EADDRINUSE {
+            logger.critical("cannot listen on \(address): another process listens there")
+            throw ExitCode(1)
         } catch {
             logger.critical("cannot listen on \(address): \(error)")
             throw ExitCode(1)
@@ -139,7 +148,20 @@ struct Serve: ParsableCommand {
             server.shutdown()
         }
         server.wait()
+        withExtendedLifetime(storeLock) {}
         logger.notice("stopped")
+    }
+
+    /// Creates the storage folder with its missing parents. The folder itself, when new, is private to the
+    /// server's user (0700): it holds every pushed image, and access goes through the API, never the files.
+    static func makeStorageFolder(_ path: String) throws(SystemError) {
+        if FileSystem.isDirectory(path) { return }
+        var parent = path
+        while parent.count > 1 && parent.hasSuffix("/") { parent.removeLast() }
+        if let slash = parent.lastIndex(of: "/"), slash != parent.startIndex {
+            try FileSystem.makeDirectories(String(parent[..<slash]))
+        }
+        guard mkdir(path, 0o700) == 0 || errno == EEXIST else { throw SystemError("mkdir \(path)", errno: errno) }
     }
 }
 

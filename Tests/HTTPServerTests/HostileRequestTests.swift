@@ -60,7 +60,7 @@ struct HostileRequestCase: Sendable, CustomTestStringConvertible {
         .init("empty chunk size", 400, chunked("\r\nhello\r\n0\r\n\r\n")),
         .init("chunk size g", 400, chunked("g\r\nhello\r\n0\r\n\r\n")),
         .init("chunk size -1", 400, chunked("-1\r\nhello\r\n0\r\n\r\n")),
-        .init("chunk size with 17 hex digits", 400, chunked("00000000000000001\r\nh\r\n0\r\n\r\n")),
+        .init("chunk size with 17 significant hex digits", 400, chunked("10000000000000001\r\nh\r\n0\r\n\r\n")),
         .init("chunk size over Int64.max", 400, chunked("8000000000000000\r\nhello\r\n0\r\n\r\n")),
         .init("chunk size overflowing 64 bits", 400, chunked("10000000000000000\r\nhello\r\n0\r\n\r\n")),
         .init("chunk size 0x10", 400, chunked("0x10\r\n0123456789abcdef\r\n0\r\n\r\n")),

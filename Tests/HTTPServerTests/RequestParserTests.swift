@@ -243,6 +243,12 @@ struct ValidRequestCase: Sendable, CustomTestStringConvertible {
                 + "000c\r\nABCDEFGHIJKL\r\n00\r\n\r\n",
               .init(.init("PUT", "/u", headers: ["Host: r", "Transfer-Encoding: Chunked"], framing: .chunked),
                     body: "0123456789abcdefghijk" + String(repeating: "x", count: 31) + "ABCDEFGHIJKL")),
+        // RFC 9112 §7.1: chunk-size = 1*HEXDIG, so any number of leading zeros is valid.
+        .init("chunk sizes with leading zeros", "PUT /u HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + String(repeating: "0", count: 40) + "5\r\nhello\r\n" + String(repeating: "0", count: 17) + "6\r\n world\r\n"
+                + String(repeating: "0", count: 30) + "\r\n\r\n",
+              .init(.init("PUT", "/u", headers: ["Host: r", "Transfer-Encoding: chunked"], framing: .chunked),
+                    body: "hello world")),
         .init("whitespace after chunk size", "PUT /u HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n"
                 + "3 \t\r\nabc\r\n2\t;x\r\nde\r\n0 \r\n\r\n",
               .init(.init("PUT", "/u", headers: ["Host: r", "Transfer-Encoding: chunked"], framing: .chunked), body: "abcde")),
@@ -420,6 +426,15 @@ struct ValidRequestCase: Sendable, CustomTestStringConvertible {
         let t = feedParser(Array("PUT / HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n7fffffffffffffff\r\nab".utf8), cuts: [])
         #expect(t.transcript.error == nil && t.violations.isEmpty)
         #expect(t.transcript.requests.first?.body == Array("ab".utf8))
+    }
+
+    @Test func largestChunkSizeWithLeadingZerosIsAcceptedAndOneMoreOverflows() {
+        let zeros = String(repeating: "0", count: 100)
+        let largest = feedParser(Array("PUT / HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n\(zeros)7fffffffffffffff\r\nab".utf8), cuts: [])
+        #expect(largest.transcript.error == nil && largest.violations.isEmpty)
+        #expect(largest.transcript.requests.first?.body == Array("ab".utf8))
+        let over = feedParser(Array("PUT / HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n\(zeros)8000000000000000\r\nab".utf8), cuts: [])
+        #expect(over.transcript.error != nil)
     }
 
     @Test func bodyBytesThatLookLikeARequestAreBody() {

@@ -622,6 +622,36 @@ import TestSupport
                        400, .manifestBlobUnknown, "docker list")
     }
 
+    /// A descriptor whose size differs from the stored blob's is refused at PUT, naming the descriptor, for the
+    /// config, a layer and an index child alike; nothing is stored.
+    @Test func descriptorSizeThatLiesIsManifestInvalid() throws {
+        let r = try RegistryFixture()
+        defer { r.stop() }
+        let config = try r.pushDescriptor("m/size", Array("{}".utf8), mediaType: MediaType.ociConfig.rawValue)
+        let layer = try r.pushDescriptor("m/size", testBytes(11, seed: "l"), mediaType: MediaType.ociLayerGzip.rawValue)
+        var lyingLayer = layer
+        lyingLayer.size = 999
+        var lyingConfig = config
+        lyingConfig.size = 1
+        for (name, bytes, field) in [("layer", ManifestJSON.image(config: config, layers: [layer, lyingLayer]), "layers[1]"),
+                                     ("config", ManifestJSON.image(config: lyingConfig, layers: [layer]), "config")] {
+            let response = try r.putManifest("m/size", name, bytes, mediaType: MediaType.ociManifest.rawValue)
+            expectOCIError(response, 400, .manifestInvalid, name)
+            #expect(response.text.contains(field), "the error names \(field): \(response.text)")
+            #expect(try r.request("HEAD", "/v2/m/size/manifests/\(name)").status == 404)
+        }
+
+        let child = try r.pushImage("m/size", tag: nil, seed: "child")
+        var lyingChild = child.desc
+        lyingChild.size += 1
+        let index = ManifestJSON.index(manifests: [child.desc, lyingChild])
+        let response = try r.putManifest("m/size", "multi", index, mediaType: MediaType.ociIndex.rawValue)
+        expectOCIError(response, 400, .manifestInvalid, "index")
+        #expect(response.text.contains("manifests[1]"), "the error names the child: \(response.text)")
+        #expect(try r.putManifest("m/size", "multi", ManifestJSON.index(manifests: [child.desc]),
+                                  mediaType: MediaType.ociIndex.rawValue).status == 201, "true sizes are accepted")
+    }
+
     @Test func manifestOver4MiBIs413() throws {
         let r = try RegistryFixture()
         defer { r.stop() }

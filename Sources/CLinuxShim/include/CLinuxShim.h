@@ -13,6 +13,8 @@ int swshim_epoll_wait(int epfd, uint32_t *events, uint64_t *datas, int maxevents
 
 extern const int swshim_EPOLL_CTL_ADD, swshim_EPOLL_CTL_MOD, swshim_EPOLL_CTL_DEL;
 extern const uint32_t swshim_EPOLLIN, swshim_EPOLLOUT, swshim_EPOLLERR, swshim_EPOLLHUP, swshim_EPOLLRDHUP;
+/* Only with EPOLL_CTL_ADD: one listener shared by several epoll instances wakes one of them per connection. */
+extern const uint32_t swshim_EPOLLEXCLUSIVE;
 
 int swshim_eventfd(void);
 int swshim_accept4(int fd, void *addr, uint32_t *addrlen);
@@ -26,7 +28,7 @@ void swshim_keep_freed_memory(int trim_threshold, int mmap_threshold);
 int swshim_set_thread_name(unsigned long thread, const char *name);
 int swshim_set_int_option(int fd, int level, int name, int value);
 
-extern const int swshim_SO_REUSEPORT, swshim_TCP_NODELAY, swshim_IPPROTO_TCP, swshim_RENAME_NOREPLACE;
+extern const int swshim_TCP_NODELAY, swshim_IPPROTO_TCP, swshim_RENAME_NOREPLACE;
 extern const int swshim_MSG_MORE, swshim_MSG_NOSIGNAL;
 
 /* sync_file_range(2): start (or wait for) write-back of a file range, so that a big write's final fsync is short. */

@@ -17,8 +17,8 @@ public struct ServerConfiguration: Sendable {
         return response
     }()
     /// Refused connections each loop keeps at most while the client reads its 503 (see `OverloadRejecter`);
-    /// past this many they are closed straight after the write. Descriptors in use stay below
-    /// `maxConnections + eventLoopCount * maxLingeringRejects`.
+    /// past this many they are closed straight after the write. So refused sockets hold at most
+    /// `eventLoopCount * maxLingeringRejects` descriptors beyond `maxConnections`, each for a second at most.
     public var maxLingeringRejects = 256
     /// The header section must arrive within this many seconds: counted from the accept for a connection's
     /// first request, from the first byte for a later one (slowloris).

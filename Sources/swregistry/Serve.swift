@@ -112,7 +112,7 @@ struct Serve: ParsableCommand {
         config.idleTimeout = idleTimeout
         config.bodyTimeout = bodyTimeout
         config.minBodyRate = minBodyRate
-        // distribution's answer when it cannot serve (503 UNAVAILABLE); Retry-After as clients that back off read it.
+        // distribution's answer when it cannot serve (503 UNAVAILABLE), with a Retry-After for clients that back off.
         config.overloadResponse = RegistryError(.unavailable, "too many connections", headers: ["Retry-After": "1"])
             .httpResponse
         config.shutdownGrace = shutdownGrace

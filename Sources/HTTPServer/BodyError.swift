@@ -6,6 +6,8 @@ public enum BodyError: Error, Equatable, Sendable, CustomStringConvertible {
     case malformed(HTTPParseError)
     /// The client stopped sending for longer than the body timeout.
     case timedOut
+    /// The client sent the body slower on average than `ServerConfiguration.minBodyRate` bytes per second.
+    case tooSlow(minRate: Double)
     /// The connection closed before the body ended.
     case connectionClosed
 
@@ -13,7 +15,7 @@ public enum BodyError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .tooLarge: .contentTooLarge
         case .malformed(let e): e.status
-        case .timedOut: .requestTimeout
+        case .timedOut, .tooSlow: .requestTimeout
         case .connectionClosed: .badRequest
         }
     }
@@ -23,6 +25,7 @@ public enum BodyError: Error, Equatable, Sendable, CustomStringConvertible {
         case .tooLarge(let limit): "request body larger than \(limit) bytes"
         case .malformed(let e): e.description
         case .timedOut: "request body timed out"
+        case .tooSlow(let rate): "request body slower than \(Int(rate)) bytes/s"
         case .connectionClosed: "connection closed before the request body ended"
         }
     }

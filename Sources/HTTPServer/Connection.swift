@@ -30,10 +30,14 @@ final class Connection: @unchecked Sendable {
     var interestQueued = false
 
     private var lastActivity: UInt64
-    private var requestStart: UInt64 = 0
+    /// When the header timeout of the request being read started, nil while none runs: from the accept for a
+    /// connection's first request (a connection that never sends a byte must not hold on for the idle timeout),
+    /// from its first byte for a later one (between requests, the idle timeout applies).
+    private var requestStart: UInt64?
     private var body: RequestBody?
     private var bodyComplete = true
     private var lastBodyProgress: UInt64 = 0
+    private var bodyRate = BodyRateMeter()
     private var expectContinuePending = false
     private var handlerDone = false
     private var draining = false
@@ -56,6 +60,7 @@ final class Connection: @unchecked Sendable {
         self.loop = loop
         parser = RequestParser(limits: loop.server.configuration.parser)
         lastActivity = loop.now
+        requestStart = loop.now
     }
 
     // MARK: - Interest
@@ -80,12 +85,21 @@ final class Connection: @unchecked Sendable {
         return events
     }
 
+    /// Queues an epoll interest update, and starts or ends a pause of the body's rate clock: while the engine
+    /// does not read an unfinished body, its slowness is not the client's.
+    private func interestMayHaveChanged() {
+        loop.interestChanged(self)
+        if case .handling = phase, !bodyComplete {
+            bodyRate.setPaused(!wantsRead, now: loop.now)
+        }
+    }
+
     // MARK: - Events
 
     func handle(events: EpollEvents) {
         if events.contains(.writable) || events.contains(.error) || events.contains(.hangup), let waiter = writeWaiter {
             writeWaiter = nil
-            loop.interestChanged(self)
+            interestMayHaveChanged()
             waiter.resume()
         }
         if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) {
@@ -95,7 +109,7 @@ final class Connection: @unchecked Sendable {
                 if case .handling = phase {
                     closeAfterResponse = true
                     peerClosed = true
-                    loop.interestChanged(self)
+                    interestMayHaveChanged()
                 } else {
                     close(reason: "peer hung up")
                 }
@@ -161,9 +175,10 @@ final class Connection: @unchecked Sendable {
         }
         lastActivity = loop.now
         lastBodyProgress = loop.now
+        bodyRate.received(n, now: loop.now)
         let bodyEnded = parser.consumeBody(n)
         body.append(chunk)
-        if body.bufferedBytes >= loop.server.configuration.bodyHighWater { loop.interestChanged(self) }
+        if body.bufferedBytes >= loop.server.configuration.bodyHighWater { interestMayHaveChanged() }
         if bodyEnded {
             // Let the parser report the end of the request, as it would have after these bytes in a buffer.
             process(UnsafeRawBufferPointer(start: nil, count: 0))
@@ -183,7 +198,7 @@ final class Connection: @unchecked Sendable {
                 bodyComplete = true
                 body?.fail(.connectionClosed)
             }
-            loop.interestChanged(self)
+            interestMayHaveChanged()
         }
     }
 
@@ -200,7 +215,7 @@ final class Connection: @unchecked Sendable {
                 if i < bytes.count { pendingInput.append(contentsOf: bytes[i...]) }
                 return
             }
-            if case .idle = phase, parser.isIdle, i < bytes.count { requestStart = loop.now }
+            if case .idle = phase, requestStart == nil, i < bytes.count { requestStart = loop.now }
             let step: (Int, RequestParser.Event?)
             do {
                 step = try parser.parse(bytes, from: i)
@@ -227,10 +242,12 @@ final class Connection: @unchecked Sendable {
         bodyComplete = false
         expectContinuePending = head.expectContinue && head.framing != .none
         lastBodyProgress = loop.now
+        requestStart = nil
+        bodyRate = BodyRateMeter()
         let body = RequestBody(connection: self, framing: head.framing)
         self.body = body
         let request = Request(head: head, remoteAddress: peer, startNanos: Clock.monotonicNanos())
-        loop.interestChanged(self)
+        interestMayHaveChanged()
         Task(executorPreference: loop) { [self] in
             await serve(request, body: body)
         }
@@ -238,6 +255,7 @@ final class Connection: @unchecked Sendable {
 
     private func deliverBody(_ bytes: UnsafeRawBufferPointer) {
         lastBodyProgress = loop.now
+        bodyRate.received(bytes.count, now: loop.now)
         if draining {
             drainBudget -= Int64(bytes.count)
             if drainBudget < 0 { close(reason: "unread request body over the drain limit") }
@@ -245,13 +263,13 @@ final class Connection: @unchecked Sendable {
         }
         guard let body else { return }
         body.append(body.makeChunk(bytes))
-        if body.bufferedBytes >= loop.server.configuration.bodyHighWater { loop.interestChanged(self) }
+        if body.bufferedBytes >= loop.server.configuration.bodyHighWater { interestMayHaveChanged() }
     }
 
     private func endOfBody() {
         bodyComplete = true
         body?.finish()
-        loop.interestChanged(self)
+        interestMayHaveChanged()
         if draining {
             draining = false
             if handlerDone { finishExchange() }
@@ -265,7 +283,7 @@ final class Connection: @unchecked Sendable {
             closeAfterResponse = true
             bodyComplete = true
             body?.fail(.malformed(error))
-            loop.interestChanged(self)
+            interestMayHaveChanged()
             return
         }
         reject(.text(error.status, error.description), log: "rejected: \(error)")
@@ -274,7 +292,7 @@ final class Connection: @unchecked Sendable {
     /// Answers a request that never reached a handler, then closes: no more input is read from this connection.
     private func reject(_ response: Response, log: String) {
         phase = .rejecting
-        loop.interestChanged(self)
+        interestMayHaveChanged()
         loop.server.logger.info("\(peer) \(log)")
         Task(executorPreference: loop) { [self] in
             do {
@@ -300,12 +318,12 @@ final class Connection: @unchecked Sendable {
             }
         }
         lastBodyProgress = loop.now
-        loop.interestChanged(self)
+        interestMayHaveChanged()
     }
 
     func bodyDidDrain(_ body: RequestBody) {
         guard body === self.body else { return }
-        if body.bufferedBytes < loop.server.configuration.bodyHighWater { loop.interestChanged(self) }
+        if body.bufferedBytes < loop.server.configuration.bodyHighWater { interestMayHaveChanged() }
     }
 
     // MARK: - The exchange
@@ -343,7 +361,7 @@ final class Connection: @unchecked Sendable {
             } else {
                 closeAfterResponse = true
             }
-            loop.interestChanged(self)
+            interestMayHaveChanged()
         }
         let close = closeAfterResponse || !keepAlive || shuttingDown
         var sent: Int64 = 0
@@ -371,7 +389,7 @@ final class Connection: @unchecked Sendable {
         draining = false
         bodyComplete = true
         lastActivity = loop.now
-        loop.interestChanged(self)
+        interestMayHaveChanged()
         if shuttingDown && pendingInput.isEmpty {
             close(reason: "shutdown")
             return
@@ -395,11 +413,18 @@ final class Connection: @unchecked Sendable {
         case .lingering(let deadline, _):
             if now >= deadline { close(reason: "lingering close over") }
         case .idle:
-            if parser.isIdle {
-                if now &- lastActivity > UInt64(config.idleTimeout * 1e9) { close(reason: "idle timeout") }
-            } else if now &- requestStart > UInt64(config.headerTimeout * 1e9) {
-                // Slowloris: a header section trickling in. Answer 408 and close.
-                reject(.text(.requestTimeout, "request header timeout"), log: "header timeout")
+            if let start = requestStart {
+                guard now &- start > UInt64(config.headerTimeout * 1e9) else { return }
+                if parser.isIdle {
+                    // Accepted, and not a byte since: there is no request to answer (RFC 9112 §9.5 lets a server
+                    // close at any time), and a 408 could be taken for the answer to a request sent meanwhile.
+                    close(reason: "no request within the header timeout")
+                } else {
+                    // Slowloris: a header section trickling in. Answer 408 and close.
+                    reject(.text(.requestTimeout, "request header timeout"), log: "header timeout")
+                }
+            } else if now &- lastActivity > UInt64(config.idleTimeout * 1e9) {
+                close(reason: "idle timeout")
             }
         case .rejecting, .handling:
             if writeWaiter != nil && now &- writeStalledSince > UInt64(config.writeTimeout * 1e9) {
@@ -408,17 +433,26 @@ final class Connection: @unchecked Sendable {
             }
             guard case .handling = phase, !bodyComplete, let body else { return }
             if draining || body.isWaiting, now &- lastBodyProgress > UInt64(config.bodyTimeout * 1e9) {
-                if draining {
-                    close(reason: "timeout draining request body")
-                } else {
-                    inputBroken = true
-                    closeAfterResponse = true
-                    bodyComplete = true
-                    body.fail(.timedOut)
-                    loop.interestChanged(self)
-                }
+                bodyFailed(.timedOut, body)
+            } else if bodyRate.isTooSlow(now: now, minRate: config.minBodyRate, grace: config.bodyTimeout) {
+                loop.server.logger.info("\(peer) request body below \(Int(config.minBodyRate)) bytes/s (\(bodyRate.bytes) bytes received)")
+                bodyFailed(.tooSlow(minRate: config.minBodyRate), body)
             }
         }
+    }
+
+    /// Ends a body that came too slowly: the handler learns it from the body (and answers 408 as a rule), and the
+    /// connection closes after the response; an unread body being drained just closes the connection.
+    private func bodyFailed(_ error: BodyError, _ body: RequestBody) {
+        if draining {
+            close(reason: "draining request body: \(error)")
+            return
+        }
+        inputBroken = true
+        closeAfterResponse = true
+        bodyComplete = true
+        body.fail(error)
+        interestMayHaveChanged()
     }
 
     func beginShutdown() {
@@ -438,7 +472,7 @@ final class Connection: @unchecked Sendable {
         Glibc.shutdown(fd, Int32(SHUT_WR))
         phase = .lingering(deadline: loop.now + 2_000_000_000, budget: 1 << 20)
         inputBroken = false
-        loop.interestChanged(self)
+        interestMayHaveChanged()
     }
 
     func close(reason: @autoclosure () -> String) {
@@ -496,7 +530,7 @@ final class Connection: @unchecked Sendable {
         writeStalledSince = loop.now
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
             writeWaiter = continuation
-            loop.interestChanged(self)
+            interestMayHaveChanged()
         }
     }
 }

@@ -27,6 +27,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     private var stopping = false
     private var shutdownDeadline: UInt64 = 0
     private var interestDirty: [Connection] = []
+    /// Connections over the limit, answered 503 and closing.
+    private lazy var overload = OverloadRejecter(configuration: server.configuration, logger: server.logger)
     private var nextSweep: UInt64 = 0
     /// The time of the current iteration, monotonic nanoseconds.
     private(set) var now: UInt64 = Clock.monotonicNanos()
@@ -114,12 +116,17 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             }
         }
         listener = nil
+        overload.closeAll()
         _ = runPending()
     }
 
     private func handle(token: UInt64, events: EpollEvents) {
         if token == Self.listenerToken {
             acceptConnections()
+            return
+        }
+        if token & OverloadRejecter.tokenTag != 0 {
+            overload.handle(token: token, scratch: readBuffer)
             return
         }
         let fd = Int(token & 0xFFFF_FFFF)
@@ -131,6 +138,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     private func acceptConnections() {
         guard let fd = listener?.rawValue else { return }
+        // The header timeout of a new connection counts from here: take the time now, not that of the loop's
+        // last wake-up, which may be half a second old.
+        now = Clock.monotonicNanos()
         // Accept a bounded batch per wake-up, so one busy listener cannot starve this loop's connections.
         for _ in 0..<64 {
             let result: IOResult<(Int32, SocketAddress)>
@@ -147,8 +157,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             }
             guard case .processed(let (clientFD, peer)) = result else { return }
             guard server.reserveConnection() else {
-                Glibc.close(clientFD)
-                server.logger.warning("connection limit \(server.configuration.maxConnections) reached; refused \(peer)")
+                // A 503 the client can read, rather than a bare close it would see as a network failure.
+                overload.reject(clientFD, peer: peer, epoll: epoll, scratch: readBuffer, now: now)
                 continue
             }
             register(clientFD, peer: peer)
@@ -157,7 +167,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     private func register(_ fd: Int32, peer: SocketAddress) {
         Socket.setNoDelay(fd)
-        generation &+= 1
+        // 30 bits, so that no token has bit 62 (`OverloadRejecter.tokenTag`) or 63 (the listener's).
+        generation = (generation &+ 1) & 0x3FFF_FFFF
         let token = UInt64(generation) << 32 | UInt64(UInt32(fd))
         let connection = Connection(fd: fd, token: token, peer: peer, loop: self)
         if Int(fd) >= connections.count {
@@ -219,6 +230,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     private func sweep() {
         refreshDate()
+        overload.expire(now: now, scratch: readBuffer)
         let force = stopping && now >= shutdownDeadline
         for case let connection? in connections {
             if force {

@@ -41,6 +41,12 @@ struct Serve: ParsableCommand {
     @Option(help: "Seconds a request body may stall ($SWREGISTRY_BODY_TIMEOUT).")
     var bodyTimeout: Double = environment("SWREGISTRY_BODY_TIMEOUT").flatMap { Double($0) } ?? 60
 
+    @Option(help: """
+        Least average request-body rate in bytes/s once the body timeout's worth of grace is used up; 0 for none \
+        ($SWREGISTRY_MIN_BODY_RATE).
+        """)
+    var minBodyRate: Double = environment("SWREGISTRY_MIN_BODY_RATE").flatMap { Double($0) } ?? 500
+
     @Option(help: "Seconds in-flight requests get on shutdown ($SWREGISTRY_SHUTDOWN_GRACE).")
     var shutdownGrace: Double = environment("SWREGISTRY_SHUTDOWN_GRACE").flatMap { Double($0) } ?? 10
 
@@ -76,6 +82,7 @@ struct Serve: ParsableCommand {
         for (name, value) in [("header", headerTimeout), ("idle", idleTimeout), ("body", bodyTimeout)] where value <= 0 {
             throw ValidationError("--\(name)-timeout must be positive")
         }
+        guard minBodyRate >= 0, minBodyRate.isFinite else { throw ValidationError("--min-body-rate must be 0 or more") }
         do { _ = try SocketAddress(parsing: address) } catch { throw ValidationError("--address: \(error)") }
     }
 
@@ -110,6 +117,10 @@ struct Serve: ParsableCommand {
         config.headerTimeout = headerTimeout
         config.idleTimeout = idleTimeout
         config.bodyTimeout = bodyTimeout
+        config.minBodyRate = minBodyRate
+        // distribution's answer when it cannot serve (503 UNAVAILABLE), with a Retry-After for clients that back off.
+        config.overloadResponse = RegistryError(.unavailable, "too many connections", headers: ["Retry-After": "1"])
+            .httpResponse
         config.shutdownGrace = shutdownGrace
         config.parser.maxRequestLine = maxRequestLine
         config.parser.maxHeaderBytes = maxHeaderBytes

@@ -1,5 +1,5 @@
 import Glibc
-import HTTPServer
+@testable import HTTPServer
 import Logging
 import SystemIO
 import Testing
@@ -274,21 +274,151 @@ struct LiveServerTests {
         #expect(client.isClosedByPeer())
     }
 
-    @Test func connectionLimitRefusesExtraConnections() throws {
+    @Test func silentConnectionIsClosedAfterTheHeaderTimeout() throws {
+        let live = try LiveServer {
+            $0.headerTimeout = 0.5
+            $0.idleTimeout = 60
+        }
+        defer { live.stop() }
+        let start = Clock.monotonicNanos()
+        let client = try TestClient(port: live.port, timeoutSeconds: 10)
+        // Not a byte sent: closed (with nothing written) once the header timeout from the accept is over, not
+        // held for the idle timeout.
+        #expect(client.isClosedByPeer())
+        let elapsed = Double(Clock.monotonicNanos() - start) / 1e9
+        #expect(elapsed > 0.4 && elapsed < 3, "closed after \(elapsed) s")
+    }
+
+    @Test func keepAliveWaitsTheIdleTimeoutAndTimesTheNextHeaderFromItsFirstByte() throws {
+        let live = try LiveServer {
+            $0.headerTimeout = 0.5
+            $0.idleTimeout = 5
+        }
+        defer { live.stop() }
+        let client = try TestClient(port: live.port, timeoutSeconds: 10)
+        try client.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try client.readResponse().status == 200)
+        // Between requests the idle timeout applies, not the header timeout.
+        usleep(1_200_000)
+        try client.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try client.readResponse().status == 200)
+        usleep(1_200_000)
+        // The next request's header timeout counts from its first byte.
+        let start = Clock.monotonicNanos()
+        try client.send("GET /hello HTTP/1.1\r\nHost: t\r\n")
+        let response = try client.readResponse()
+        #expect(response.status == 408)
+        #expect(client.isClosedByPeer())
+        let elapsed = Double(Clock.monotonicNanos() - start) / 1e9
+        #expect(elapsed > 0.4 && elapsed < 3, "408 after \(elapsed) s")
+    }
+
+    /// True when the socket has input within `milliseconds`.
+    private func hasInput(_ client: TestClient, within milliseconds: Int32) -> Bool {
+        var p = pollfd(fd: client.fd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, milliseconds) > 0
+    }
+
+    @Test func bodyTrickledBelowTheMinimumRateIsCut() throws {
+        let live = try LiveServer {
+            $0.bodyTimeout = 1
+            $0.minBodyRate = 100
+        }
+        defer { live.stop() }
+        let client = try TestClient(port: live.port, timeoutSeconds: 10)
+        try client.send("POST /sink HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n")
+        // A byte every 300 ms: progress too often for the body timeout (1 s without any), and far below 100 bytes/s.
+        // Allowed: 1 s + 1 s per 100 bytes from the first byte, so the cut comes after about four bytes.
+        var sent = 0
+        while sent < 40, !hasInput(client, within: 300) {
+            try? client.send("x")  // after the cut the server reads and drops input until it closes
+            sent += 1
+        }
+        let response = try client.readResponse()
+        #expect(response.status == 408)
+        #expect(response.text == "request body slower than 100 bytes/s\n")
+        #expect(response.header("Connection") == "close")
+        #expect(client.isClosedByPeer())
+        #expect(sent < 15, "cut after \(sent) bytes")
+    }
+
+    @Test func bodyAboveTheMinimumRateCompletes() throws {
+        let live = try LiveServer {
+            $0.bodyTimeout = 1
+            $0.minBodyRate = 100
+        }
+        defer { live.stop() }
+        let client = try TestClient(port: live.port, timeoutSeconds: 10)
+        try client.send("POST /sink HTTP/1.1\r\nHost: t\r\nContent-Length: 600\r\n\r\n")
+        // 200 bytes/s for three seconds, three times the grace: slow, but above the minimum.
+        for _ in 0..<30 {
+            try client.send(String(repeating: "y", count: 20))
+            usleep(100_000)
+        }
+        let response = try client.readResponse()
+        #expect(response.status == 200 && response.text == "600")
+    }
+
+    /// While the handler is behind, the connection stops reading (back-pressure): that time is the server's, and
+    /// does not count against the client's rate.
+    @Test func timeTheHandlerIsBehindDoesNotCountAgainstTheRate() throws {
+        let live = try LiveServer {
+            $0.bodyTimeout = 0.5
+            $0.minBodyRate = 1_000_000
+            $0.bodyHighWater = 1024
+        }
+        defer { live.stop() }
+        let client = try TestClient(port: live.port, timeoutSeconds: 20)
+        let body = [UInt8](repeating: 0x7A, count: 512 * 1024)
+        try client.send(Array("POST /late-sink HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
+        let response = try client.readResponse()
+        #expect(response.status == 200 && response.text == "\(body.count)")
+    }
+
+    @Test func defaultOverloadResponseIsA503ThatCloses() throws {
+        let config = ServerConfiguration(address: try SocketAddress(parsing: "127.0.0.1:0"))
+        let wire = String(decoding: OverloadRejecter.serialize(config.overloadResponse), as: UTF8.self)
+        #expect(wire.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"))
+        #expect(wire.contains("\r\nRetry-After: 1\r\n") && wire.contains("\r\nConnection: close\r\n"))
+        #expect(wire.hasSuffix("\r\nContent-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n"))
+    }
+
+    @Test func connectionsOverTheLimitGet503AndClose() throws {
+        let json = #"{"errors":[{"code":"UNAVAILABLE","message":"too many connections"}]}"#
         let live = try LiveServer {
             $0.maxConnections = 2
             $0.eventLoopCount = 1
+            $0.overloadResponse = Response(status: .serviceUnavailable,
+                                           headers: ["Content-Type": "application/json", "Retry-After": "1"],
+                                           bytes: Array(json.utf8))
         }
         defer { live.stop() }
-        let a = try TestClient(port: live.port)
+        var a: TestClient? = try TestClient(port: live.port)
         let b = try TestClient(port: live.port)
-        try a.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        try a?.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
         try b.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
-        #expect(try a.readResponse().status == 200)
+        #expect(try a?.readResponse().status == 200)
         #expect(try b.readResponse().status == 200)
-        let c = try TestClient(port: live.port, timeoutSeconds: 5)
-        try? c.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
-        #expect(c.isClosedByPeer())
+        for i in 0..<20 {
+            let c = try TestClient(port: live.port, timeoutSeconds: 5)
+            // Half send their request first: the server never reads it, which must not turn the close into a
+            // reset that loses the answer.
+            if i % 2 == 0 { try? c.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n") }
+            let response = try c.readResponse()
+            #expect(response.status == 503)
+            #expect(response.header("Connection") == "close")
+            #expect(response.header("Retry-After") == "1")
+            #expect(response.header("Content-Type") == "application/json")
+            #expect(response.text == json)
+            #expect(c.isClosedByPeer())
+        }
+        // Refused connections take no slot: once one of the two closes, a new connection is served.
+        #expect(live.server.connectionCount == 2)
+        a = nil
+        for _ in 0..<100 where live.server.connectionCount > 1 { usleep(20_000) }
+        let d = try TestClient(port: live.port)
+        try d.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try d.readResponse().status == 200)
     }
 
     @Test func gracefulShutdownFinishesRequestInFlight() throws {

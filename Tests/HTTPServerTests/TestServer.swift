@@ -20,6 +20,12 @@ struct TestResponder: HTTPResponder {
                 for b in chunk.prefix(16) { sum = sum &* 31 &+ UInt64(b) }
             }
             return Response(status: .ok, bytes: Array("\(count)".utf8))
+        case ("POST", "/late-sink"):
+            // Busy for a while before it reads the body: the connection stops reading at its high-water mark.
+            try await Task.sleep(for: .milliseconds(1500))
+            var count: Int64 = 0
+            for try await chunk in body { count += Int64(chunk.count) }
+            return Response(status: .ok, bytes: Array("\(count)".utf8))
         case ("POST", "/recycle"):
             // Reads slowly (the connection stops reading at its high-water mark), hands every chunk back for
             // reuse, and answers the byte count and an order-sensitive checksum of every byte.

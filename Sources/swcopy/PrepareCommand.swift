@@ -73,6 +73,9 @@ struct PrepareCommand: AsyncParsableCommand {
         }
         guard maxLayerEntries > 0 else { throw ValidationError("--max-layer-entries must be positive") }
         guard maxLayerRatio >= 0 else { throw ValidationError("--max-layer-ratio must be 0 (no limit) or positive") }
+        if let ratio = ProcessInfo.processInfo.environment["SWCOPY_MAX_LAYER_RATIO"], Int64(ratio) == nil {
+            throw ValidationError("$SWCOPY_MAX_LAYER_RATIO: \"\(ratio)\" is not a whole number")
+        }
         guard ByteCount.parse(minFreeSpace) != nil else {
             throw ValidationError("--min-free-space: \"\(minFreeSpace)\" is not a size (e.g. 0, 1G, 500M)")
         }

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -23,6 +24,17 @@ int swshim_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, u
 }
 
 int swshim_syncfs(int fd) { return syncfs(fd); }
+
+int64_t swshim_seek_data(int fd, int64_t offset) { return lseek(fd, offset, SEEK_DATA); }
+int64_t swshim_seek_hole(int fd, int64_t offset) { return lseek(fd, offset, SEEK_HOLE); }
+
+int swshim_is_zero(const void *bytes, size_t size) {
+    const unsigned char *p = bytes;
+    /* The first 16 bytes one by one; then the block equals itself shifted by 16 only if it is all zeros. */
+    size_t head = size < 16 ? size : 16;
+    for (size_t i = 0; i < head; i++) if (p[i]) return 0;
+    return size <= 16 || memcmp(p, p + 16, size - 16) == 0;
+}
 
 int swshim_mknodat(int dirfd, const char *name, unsigned int mode, unsigned int major, unsigned int minor) {
     return mknodat(dirfd, name, (mode_t)mode, makedev(major, minor));

@@ -29,20 +29,21 @@ public enum BundleDirectory {
     ///   - image: A recorded image (all its stacks cached).
     ///   - store: The cache.
     ///   - bundlePath: The bundle directory; created if missing (and removed again if preparing fails), and must not
-    ///     already hold a `config.json`.
+    ///     already hold a `config.json`; made private to its owner (see ``begin(at:rootfsCopied:)``).
     ///   - mode: ``RootfsMode/flatten`` or ``RootfsMode/overlay``.
     ///   - options: Overrides of the image config.
     ///   - rootfsCopied: `BUNDLE/rootfs` already holds a copy of the image's top stack (``RootfsMode/flatten``,
     ///     made while the cache was flushing; see ``begin(at:)``).
+    ///   - freeSpaceReserve: Bytes a ``RootfsMode/flatten`` copy leaves free on the bundle's filesystem.
     /// - Throws: ``BundleError``, ``RootfsError``, ``RuntimeSpecError``, ``CacheStoreError`` or `SystemError`.
     public static func prepare(image: ImageRecord, store: CacheStore, at bundlePath: String, mode: RootfsMode,
-                               options: RuntimeSpecOptions = RuntimeSpecOptions(), rootfsCopied: Bool = false)
-        throws -> Prepared
+                               options: RuntimeSpecOptions = RuntimeSpecOptions(), rootfsCopied: Bool = false,
+                               freeSpaceReserve: Int64 = FreeSpaceGuard.defaultReserve) throws -> Prepared
     {
         let started = try begin(at: bundlePath, rootfsCopied: rootfsCopied)
         do {
             return try prepare(image: image, store: store, bundle: started.path, mode: mode, options: options,
-                               rootfsCopied: rootfsCopied)
+                               rootfsCopied: rootfsCopied, freeSpaceReserve: freeSpaceReserve)
         } catch {
             started.abandon()
             throw error
@@ -65,11 +66,15 @@ public enum BundleDirectory {
 
     /// The checks made before anything is written to a bundle: makes the directory (absolute), which must not hold
     /// a `config.json` yet, nor a `rootfs` with something in it (unless `rootfsCopied`: the copy made since).
-    /// - Throws: ``BundleError/bundleExists(_:)``, ``RootfsError/rootfsNotEmpty(_:)`` or `SystemError`.
+    ///
+    /// The bundle directory is private (0700, see ``PrivateDirectory``), as umoci makes it: the rootfs keeps the
+    /// image's setuid files and devices, so no other user may reach it. A directory the user made beforehand with
+    /// looser modes is tightened; one owned by another user is refused.
+    /// - Throws: ``BundleError/bundleExists(_:)``, ``RootfsError/rootfsNotEmpty(_:)``, ``PrivateDirectoryError``
+    ///   or `SystemError`.
     public static func begin(at bundlePath: String, rootfsCopied: Bool = false) throws -> Started {
         let bundle = try absolutePath(bundlePath)
-        let created = !CacheFiles.exists(bundle)
-        try FileSystem.makeDirectories(bundle)
+        let created = try PrivateDirectory.ensure(bundle)
         let started = Started(path: bundle, created: created)
         do {
             guard !CacheFiles.exists("\(bundle)/\(configName)") else { throw BundleError.bundleExists(bundle) }
@@ -82,7 +87,7 @@ public enum BundleDirectory {
     }
 
     private static func prepare(image: ImageRecord, store: CacheStore, bundle: String, mode: RootfsMode,
-                                options: RuntimeSpecOptions, rootfsCopied: Bool) throws -> Prepared
+                                options: RuntimeSpecOptions, rootfsCopied: Bool, freeSpaceReserve: Int64) throws -> Prepared
     {
         try store.withLease {
             let chainRootfs: String?
@@ -101,7 +106,9 @@ public enum BundleDirectory {
             do {
                 switch (mode, chainRootfs) {
                 case let (.flatten, lower?):
-                    if !rootfsCopied { try Rootfs.flatten(from: lower, to: rootfs) }
+                    if !rootfsCopied {
+                        try Rootfs.flatten(from: lower, to: rootfs, freeSpaceReserve: freeSpaceReserve)
+                    }
                 case let (.overlay, lower?):
                     try Rootfs.mountOverlay(lowerDirectories: [lower], bundle: bundle)
                 case (_, nil):

@@ -40,10 +40,14 @@ public final class CacheStore: Sendable {
 
     /// Opens (creating if needed) the cache at `root` and removes work directories left by dead processes.
     ///
+    /// The root and its directories are made private (0700, see ``PrivateDirectory``): an existing cache with
+    /// looser modes is tightened, one owned by another user is refused.
+    ///
     /// - Parameters:
     ///   - root: The cache directory (see ``CacheLocation/resolve(explicit:environment:uid:)``).
     ///   - syncBeforePublish: Flush each new chain before publishing it (default true).
-    /// - Throws: `SystemError` when the directories cannot be created.
+    /// - Throws: ``PrivateDirectoryError`` when the root belongs to another user; `SystemError` when the
+    ///   directories cannot be created.
     public convenience init(root: String, syncBeforePublish: Bool = true) throws {
         try self.init(root: root, syncBeforePublish: syncBeforePublish, lockingEnabled: true)
     }
@@ -52,7 +56,10 @@ public final class CacheStore: Sendable {
         layout = CacheStoreLayout(root: root)
         self.syncBeforePublish = syncBeforePublish
         self.lockingEnabled = lockingEnabled
-        for directory in layout.directories { try FileSystem.makeDirectories(directory) }
+        // The root first, private before anything is written into it (see PrivateDirectory); then its parts,
+        // private too, so that loosening the root by hand still exposes no tree.
+        try PrivateDirectory.ensure(root)
+        for directory in layout.directories { try PrivateDirectory.ensure(directory) }
         _ = try sweepWorkDirectories(dryRun: false)
     }
 
@@ -130,7 +137,8 @@ public final class CacheStore: Sendable {
         throws -> Set<UInt64>
     {
         let rootfs = "\(chainDirectory)/rootfs"
-        if mkdir(chainDirectory, 0o755) != 0 { throw SystemError("mkdir \(chainDirectory)", errno: errno) }
+        // 0700: the rootfs below keeps the image's modes (setuid files, devices); only the cache's owner may reach it.
+        if mkdir(chainDirectory, PrivateDirectory.mode) != 0 { throw SystemError("mkdir \(chainDirectory)", errno: errno) }
         var shared: Set<UInt64> = []
         if let parentRootfs {
             shared = try TreeClone.clone(from: parentRootfs, to: rootfs, mode: .hardLink).linkedInodes

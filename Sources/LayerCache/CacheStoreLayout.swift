@@ -3,7 +3,7 @@ import OCIModel
 /// The cache's disk layout, in one place. Every path the cache touches is built here.
 ///
 /// ```text
-/// <root>/
+/// <root>/                               0700, owned by the user running swcopy
 /// ├── layers/
 /// │   └── <chainID hex>/                  one per layer stack, keyed by chainID (as containerd's native snapshotter)
 /// │       ├── rootfs/                     the flattened root filesystem of the stack ending at this layer: a
@@ -23,6 +23,9 @@ import OCIModel
 ///     ├── <random>.lock                   held (flock) by the live owner of the work dir below
 ///     └── <random>/                       work dir: `chain/` is built here, then renamed to layers/<hex>
 /// ```
+///
+/// The root, its directories and every `layers/<hex>` are mode 0700 (see ``PrivateDirectory``): the trees below
+/// keep the image's modes, setuid files and devices included, so no other user may have a path to them.
 ///
 /// A `layers/<hex>` directory only ever appears by `rename(2)` of a complete work dir, so any chain directory
 /// present is whole. Work dirs whose lock nobody holds are leftovers of a crash and are swept at open.

@@ -17,10 +17,13 @@ final class LayerApplication {
     var directoryMetadata: [String: (components: [String], mode: UInt32, mtime: TarTimestamp)] = [:]
     var entryCount = 0
     let isRoot = geteuid() == 0
+    /// Keeps the free-space reserve on the root's filesystem.
+    let space: FreeSpaceGuard
 
-    init(root: UnpackRoot, options: UnpackOptions) {
+    init(root: UnpackRoot, options: UnpackOptions, space: FreeSpaceGuard) {
         self.root = root
         self.options = options
+        self.space = space
     }
 
     func warn(_ message: String) {
@@ -33,6 +36,7 @@ final class LayerApplication {
         guard entryCount <= options.limits.maxEntries else {
             throw UnpackError.limitExceeded("more than \(options.limits.maxEntries) entries")
         }
+        try space.charge(FreeSpaceGuard.entryCost)
         let components = try UnpackPath.components(entry.path, limit: options.limits.maxPathLength)
         guard entry.linkTarget.utf8.count <= options.limits.maxPathLength else {
             throw UnpackError.limitExceeded("link target of \(entry.path) is longer than \(options.limits.maxPathLength)")
@@ -150,7 +154,8 @@ final class LayerApplication {
         let fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw UnpackError.filesystem(SystemError("create \(entry.path)", errno: errno)) }
         defer { close(fd) }
-        _ = try reader.copyContent(to: fd)
+        // Sparse: runs of zeros become holes (a layer of zeros costs no disk); only what is written is charged.
+        _ = try reader.copyContent(to: fd, sparse: true) { written in try self.space.charge(written) }
         try setOwnerAndXattrs(fd: fd, entry: entry, replacing: false)
         // After chown, which clears setuid/setgid.
         guard fchmod(fd, mode_t(entry.mode)) == 0 else {

@@ -42,8 +42,12 @@ public final class LayerStream {
             {
                 throw UnpackError.archive(.compression("\(mediaType) layer is not \(declared)-compressed"))
             }
+            // The blob is whole on disk: its size bounds how far it may expand, refused as soon as it goes past.
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw UnpackError.filesystem(SystemError("fstat \(layerFile)", errno: errno)) }
+            let limit = options.limits.uncompressedLimit(compressedSize: compression == .none ? nil : Int64(st.st_size))
             let tar = HashingSource(plain, algorithm: options.expectedDiffID?.algorithm ?? .sha256,
-                                    limit: options.limits.maxUncompressedBytes, limitDescription: "uncompressed layer")
+                                    limit: limit.bytes, limitDescription: limit.description)
             self.fd = fd
             self.blob = blob
             self.tar = tar

@@ -52,15 +52,20 @@ public enum LayerUnpacker {
     }
 
     /// Applies an opened layer (see ``LayerStream``) onto `root`, with the options it was opened with.
+    ///
+    /// Files are written sparse (blocks of zeros become holes), and the free space of `root`'s filesystem is
+    /// checked before and while writing (``UnpackLimits/freeSpaceReserve``).
     /// - Returns: The diffID.
-    /// - Throws: ``UnpackError``.
+    /// - Throws: ``UnpackError``; ``FreeSpaceError`` when the filesystem's free space drops below the reserve.
     @discardableResult
     public static func apply(_ stream: LayerStream, onto root: String) throws -> Digest {
         let options = stream.options
         let rootDirectory = try UnpackRoot(path: root, resolution: options.symlinkResolution)
+        let space = FreeSpaceGuard(path: root, reserve: options.limits.freeSpaceReserve)
+        try space.check()
         try translatingErrors {
             let reader = TarReader(stream.ahead, limits: .init(maxMetadataSize: options.limits.maxMetadataSize))
-            let application = LayerApplication(root: rootDirectory, options: options)
+            let application = LayerApplication(root: rootDirectory, options: options, space: space)
             while let entry = try reader.next() {
                 try application.apply(entry, from: reader)
             }

@@ -14,15 +14,19 @@ import SystemIO
 /// ```
 public enum Rootfs {
     /// Copies a cached rootfs to `destination` (which must not exist, or be an empty directory), sharing no inode
-    /// with the cache: a container writing into its rootfs can never change the cache.
+    /// with the cache: a container writing into its rootfs can never change the cache. Sparse files stay sparse.
+    /// - Parameter freeSpaceReserve: Bytes that must stay free on the destination's filesystem (0: unchecked).
     /// - Returns: Bytes of file data copied (reflinked bytes included).
-    /// - Throws: ``RootfsError/rootfsNotEmpty(_:)`` (nothing touched), or what the copy met (the partial copy is
-    ///   removed).
+    /// - Throws: ``RootfsError/rootfsNotEmpty(_:)`` (nothing touched), ``FreeSpaceError``, or what the copy met
+    ///   (the partial copy is removed).
     @discardableResult
-    public static func flatten(from cachedRootfs: String, to destination: String) throws -> Int64 {
+    public static func flatten(from cachedRootfs: String, to destination: String,
+                               freeSpaceReserve: Int64 = FreeSpaceGuard.defaultReserve) throws -> Int64
+    {
         try removeEmptyDirectory(destination)
+        let space = FreeSpaceGuard(path: FileSystem.parent(of: destination), reserve: freeSpaceReserve)
         do {
-            return try TreeClone.clone(from: cachedRootfs, to: destination, mode: .copy).bytesCopied
+            return try TreeClone.clone(from: cachedRootfs, to: destination, mode: .copy, space: space).bytesCopied
         } catch {
             try? removeCopy(destination)
             throw error

@@ -18,7 +18,7 @@ extension TreeClone {
 
         /// Makes the names of one batch.
         /// - Returns: Bytes of file data copied.
-        func run(isRoot: Bool) throws -> Int64 {
+        func run(isRoot: Bool, space: FreeSpaceGuard?) throws -> Int64 {
             switch self {
             case .links(let source, let destination, let names):
                 let sourceFD = try Self.openDirectory(source)
@@ -34,13 +34,14 @@ extension TreeClone {
                     // EMLINK: the inode has the most links this filesystem allows; an independent copy is correct too.
                     guard error == EMLINK else { throw SystemError("link \(from) → \(to)", errno: error) }
                     guard let st = from.lstatOrNil() else { throw SystemError("lstat \(from)", errno: errno) }
-                    copied += try TreeClone.copyEntry(from, to, st, isRoot: isRoot)
+                    copied += try TreeClone.copyEntry(from, to, st, isRoot: isRoot, space: space)
                 }
                 return copied
             case .copies(let files):
                 var copied: Int64 = 0
                 for file in files {
-                    copied += try TreeClone.copyFileData(from: file.source, to: file.destination)
+                    try space?.charge(FreeSpaceGuard.entryCost)
+                    copied += try TreeClone.copyFileData(from: file.source, to: file.destination, space: space)
                     try TreeClone.copyMetadata(from: file.source, to: file.destination, file.st, isRoot: isRoot)
                 }
                 return copied
@@ -56,9 +57,9 @@ extension TreeClone {
         /// Runs every batch, on up to `threads` threads (the calling thread takes part).
         /// - Returns: Bytes of file data copied.
         /// - Throws: The first error met (the other threads stop taking batches).
-        static func run(_ batches: [Batch], isRoot: Bool, threads: Int) throws -> Int64 {
+        static func run(_ batches: [Batch], isRoot: Bool, space: FreeSpaceGuard? = nil, threads: Int) throws -> Int64 {
             if batches.isEmpty { return 0 }
-            let queue = Queue(batches, isRoot: isRoot)
+            let queue = Queue(batches, isRoot: isRoot, space: space)
             let helpers = (1..<max(1, min(threads, batches.count))).map { _ in
                 Thread.start(name: "swc-clone") { queue.work() }
             }
@@ -71,14 +72,16 @@ extension TreeClone {
         private final class Queue: @unchecked Sendable {
             private let batches: [Batch]
             private let isRoot: Bool
+            private let space: FreeSpaceGuard?
             private var mutex = pthread_mutex_t()
             private var next = 0
             private var bytes: Int64 = 0
             private var failure: (any Error)?
 
-            init(_ batches: [Batch], isRoot: Bool) {
+            init(_ batches: [Batch], isRoot: Bool, space: FreeSpaceGuard?) {
                 self.batches = batches
                 self.isRoot = isRoot
+                self.space = space
                 pthread_mutex_init(&mutex, nil)
             }
 
@@ -88,7 +91,7 @@ extension TreeClone {
                 var copied: Int64 = 0
                 var error: (any Error)?
                 while error == nil, let batch = take() {
-                    do { copied += try batch.run(isRoot: isRoot) } catch let caught { error = caught }
+                    do { copied += try batch.run(isRoot: isRoot, space: space) } catch let caught { error = caught }
                 }
                 pthread_mutex_lock(&mutex)
                 bytes += copied

@@ -13,7 +13,7 @@ import SystemIO
 ///   it is copied instead.
 /// - ``Mode/copy``: an independent copy that shares no inode with the source (a `--flatten` bundle rootfs that a
 ///   container may write into). File data is reflinked (`FICLONE`) where the filesystem can, else copied in the
-///   kernel (`copy_file_range`), else read and written. Files hard-linked to each other in the source are
+///   kernel (`copy_file_range`), else read and written, holes kept (see ``copyFileData(from:to:space:)``). Files hard-linked to each other in the source are
 ///   hard-linked to each other in the copy.
 ///
 /// Ownership is set with `lchown` as root; a non-root caller keeps its own ids (`EPERM` is expected and ignored).
@@ -43,21 +43,26 @@ public enum TreeClone {
     ///   - source: The tree to clone; a symlink here is refused rather than followed.
     ///   - destination: A new path on the same filesystem (for ``Mode/hardLink``) whose parent exists.
     ///   - mode: Hard links or an independent copy.
+    ///   - space: For a copy, keeps the destination filesystem's free-space reserve (checked before and while
+    ///     copying); nil: not checked.
     /// - Returns: Counts, and the linked inodes.
     /// - Throws: `SystemError` naming the path and call that failed; the partial destination is left for the caller
-    ///   to remove (it builds in a work directory).
+    ///   to remove (it builds in a work directory); ``FreeSpaceError`` when the free space drops below the reserve.
     @discardableResult
-    public static func clone(from source: String, to destination: String, mode: Mode) throws -> Summary {
+    public static func clone(from source: String, to destination: String, mode: Mode,
+                             space: FreeSpaceGuard? = nil) throws -> Summary
+    {
         let source = RawPath(source)
         guard let st = source.lstatOrNil() else { throw SystemError("lstat \(source)", errno: ENOENT) }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw SystemError("clone \(source): not a directory", errno: ENOTDIR) }
-        var walker = Walker(mode: mode, isRoot: geteuid() == 0)
+        try space?.check()
+        var walker = Walker(mode: mode, isRoot: geteuid() == 0, space: space)
         try walker.cloneDirectory(source, RawPath(destination), st)
         // The walk made the directories; the names inside them are made now, a directory at a time on each of a few
         // threads (linking and copying are kernel work done in the calling thread; two threads adding names to the
         // same directory would only queue on its lock). Then the deferred links, then each directory's metadata,
         // deepest first.
-        walker.summary.bytesCopied += try Batch.run(walker.batches, isRoot: walker.isRoot,
+        walker.summary.bytesCopied += try Batch.run(walker.batches, isRoot: walker.isRoot, space: space,
                                                     threads: Batch.defaultThreadCount)
         try walker.makeDeferredLinks()
         for (from, to, st) in walker.deferredDirectories {
@@ -70,6 +75,7 @@ public enum TreeClone {
     struct Walker {
         let mode: Mode
         let isRoot: Bool
+        let space: FreeSpaceGuard?
         var summary = Summary()
         /// For ``Mode/copy``: the first copy made of each multiply-linked source inode, keyed by (dev, ino).
         var copiedLinks: [InodeKey: RawPath] = [:]
@@ -81,15 +87,17 @@ public enum TreeClone {
         /// Directories whose metadata is set once their entries are in, children first.
         var deferredDirectories: [(source: RawPath, destination: RawPath, st: stat)] = []
 
-        init(mode: Mode, isRoot: Bool) {
+        init(mode: Mode, isRoot: Bool, space: FreeSpaceGuard?) {
             self.mode = mode
             self.isRoot = isRoot
+            self.space = space
         }
 
         mutating func cloneDirectory(_ source: RawPath, _ destination: RawPath, _ st: stat) throws {
             // 0700 while filling, so a read-only source directory can still receive its children here;
             // the real mode is set after them, and the mtime last (adding children changes it).
             if mkdir(destination.bytes, 0o700) != 0 { throw SystemError("mkdir \(destination)", errno: errno) }
+            try space?.charge(FreeSpaceGuard.entryCost)
             summary.directories += 1
             var links: [[CChar]] = []
             var copies: [Batch.FileCopy] = []
@@ -126,7 +134,7 @@ public enum TreeClone {
                     if (child.st_mode & S_IFMT) == S_IFREG {
                         copies.append((from, to, child))
                     } else {
-                        summary.bytesCopied += try TreeClone.copyEntry(from, to, child, isRoot: isRoot)
+                        summary.bytesCopied += try TreeClone.copyEntry(from, to, child, isRoot: isRoot, space: space)
                     }
                 }
             }
@@ -141,18 +149,21 @@ public enum TreeClone {
                 if swshim_link_nofollow(first.bytes, destination.bytes) == 0 { continue }
                 // EMLINK: the first copy has the most links this filesystem allows; copy this one on its own.
                 guard errno == EMLINK else { throw SystemError("link \(first) → \(destination)", errno: errno) }
-                summary.bytesCopied += try TreeClone.copyEntry(source, destination, st, isRoot: isRoot)
+                summary.bytesCopied += try TreeClone.copyEntry(source, destination, st, isRoot: isRoot, space: space)
             }
         }
     }
 
     /// Makes an independent copy of one non-directory and its metadata.
     /// - Returns: Bytes of file data copied.
-    static func copyEntry(_ source: RawPath, _ destination: RawPath, _ st: stat, isRoot: Bool) throws -> Int64 {
+    static func copyEntry(_ source: RawPath, _ destination: RawPath, _ st: stat, isRoot: Bool,
+                          space: FreeSpaceGuard? = nil) throws -> Int64
+    {
         var copied: Int64 = 0
+        try space?.charge(FreeSpaceGuard.entryCost)
         switch st.st_mode & S_IFMT {
         case S_IFREG:
-            copied = try TreeClone.copyFileData(from: source, to: destination)
+            copied = try TreeClone.copyFileData(from: source, to: destination, space: space)
         case S_IFLNK:
             let target = try TreeClone.readLink(source) + [0]
             if symlink(target, destination.bytes) != 0 { throw SystemError("symlink \(destination)", errno: errno) }

@@ -11,10 +11,19 @@ public enum SymlinkResolution: Sendable, Hashable {
     case beneath
 }
 
-/// Bounds that make a hostile layer (a zip bomb, a billion tiny files) fail early.
+/// Bounds that make a hostile layer (a zip bomb, a billion tiny files, a disk filler) fail early.
 public struct UnpackLimits: Sendable, Hashable {
-    /// The largest uncompressed tar stream accepted.
+    /// The largest uncompressed tar stream accepted, whatever the blob's size.
     public var maxUncompressedBytes: Int64
+    /// The most a compressed layer may expand: its uncompressed tar may be at most this many times the blob's size
+    /// (or ``expansionFloor``, whichever is larger). Real layers expand 2–5×, text-heavy ones up to 10–20×; gzip
+    /// can reach ~1000× on zeros. 0: no ratio limit. Uncompressed layers are not concerned.
+    public var maxExpansionRatio: Int64
+    /// Uncompressed bytes always accepted, whatever the ratio, so small layers (and small layers of zeros, which
+    /// compress best) are never refused.
+    public var expansionFloor: Int64
+    /// Bytes that must stay free on the filesystem being written (see ``FreeSpaceGuard``); 0: not checked.
+    public var freeSpaceReserve: Int64
     /// The most entries (headers, whiteouts included) in one layer.
     public var maxEntries: Int
     /// The longest entry name or link target, in bytes.
@@ -22,12 +31,33 @@ public struct UnpackLimits: Sendable, Hashable {
     /// The largest PAX extended header or GNU long name, in bytes.
     public var maxMetadataSize: Int
 
-    public init(maxUncompressedBytes: Int64 = 64 << 30, maxEntries: Int = 1_000_000, maxPathLength: Int = 4096,
-                maxMetadataSize: Int = 1 << 20) {
+    /// The default ratio, ``maxExpansionRatio``: 50×, a margin of 2.5× over the most text-heavy real layers.
+    public static let defaultExpansionRatio: Int64 = 50
+    /// The default floor, ``expansionFloor``: 512 MiB.
+    public static let defaultExpansionFloor: Int64 = 512 << 20
+
+    public init(maxUncompressedBytes: Int64 = 64 << 30, maxExpansionRatio: Int64 = UnpackLimits.defaultExpansionRatio,
+                expansionFloor: Int64 = UnpackLimits.defaultExpansionFloor,
+                freeSpaceReserve: Int64 = FreeSpaceGuard.defaultReserve, maxEntries: Int = 1_000_000,
+                maxPathLength: Int = 4096, maxMetadataSize: Int = 1 << 20) {
         self.maxUncompressedBytes = maxUncompressedBytes
+        self.maxExpansionRatio = maxExpansionRatio
+        self.expansionFloor = expansionFloor
+        self.freeSpaceReserve = freeSpaceReserve
         self.maxEntries = maxEntries
         self.maxPathLength = maxPathLength
         self.maxMetadataSize = maxMetadataSize
+    }
+
+    /// The most uncompressed bytes accepted from a blob of `compressedSize` bytes, and why (for the error).
+    /// - Parameter compressedSize: The blob's size; nil for an uncompressed layer (no expansion).
+    func uncompressedLimit(compressedSize: Int64?) -> (bytes: Int64, description: String) {
+        guard let compressedSize, maxExpansionRatio > 0 else { return (maxUncompressedBytes, "uncompressed layer") }
+        let product = compressedSize.multipliedReportingOverflow(by: maxExpansionRatio)
+        let byRatio = max(expansionFloor, product.overflow ? Int64.max : product.partialValue)
+        guard byRatio < maxUncompressedBytes else { return (maxUncompressedBytes, "uncompressed layer") }
+        return (byRatio, "uncompressed layer (more than \(maxExpansionRatio) times its \(compressedSize)-byte blob, "
+                    + "and over the \(expansionFloor)-byte floor: an archive bomb? see --max-layer-ratio)")
     }
 }
 

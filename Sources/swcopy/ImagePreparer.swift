@@ -92,7 +92,9 @@ struct ImagePreparer {
         var start = chainIDs.count
         while start > 0 && !store.hasChain(chainIDs[start - 1]) { start -= 1 }
         let downloads = "\(Self.temporaryBase())/swcopy-layers-\(getpid())-\(FileSystem.randomName())"
-        try FileSystem.makeDirectories(downloads)
+        // Private: the layers of a private image are nobody else's to read.
+        try FileSystem.makeDirectories(Self.temporaryBase())
+        if mkdir(downloads, 0o700) != 0 { throw SystemError("mkdir \(downloads)", errno: errno) }
         var files: [Int: String] = [:]
         for index in start..<manifest.layers.count { files[index] = "\(downloads)/\(index)" }
         let arrivals = LayerArrivals()

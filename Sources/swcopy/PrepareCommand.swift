@@ -54,6 +54,13 @@ struct PrepareCommand: AsyncParsableCommand {
     var maxLayerSize: String = "64G"
     @Option(name: .customLong("max-layer-entries"), help: "Refuse a layer with more entries.")
     var maxLayerEntries: Int = 1_000_000
+    @Option(name: .customLong("max-layer-ratio"),
+            help: "Refuse a compressed layer that expands more than this many times its blob's size, beyond 512 MiB; 0: no limit ($SWCOPY_MAX_LAYER_RATIO).")
+    var maxLayerRatio: Int64 = ProcessInfo.processInfo.environment["SWCOPY_MAX_LAYER_RATIO"].flatMap { Int64($0) }
+        ?? UnpackLimits.defaultExpansionRatio
+    @Option(name: .customLong("min-free-space"),
+            help: "Stop unpacking or copying when less would stay free on the cache's or bundle's filesystem (suffixes k, M, G); 0: no check ($SWCOPY_MIN_FREE_SPACE).")
+    var minFreeSpace: String = ProcessInfo.processInfo.environment["SWCOPY_MIN_FREE_SPACE"] ?? "1G"
 
     @OptionGroup var cache: CacheOptions
     @OptionGroup var registry: RegistryOptions
@@ -65,6 +72,13 @@ struct PrepareCommand: AsyncParsableCommand {
             throw ValidationError("--max-layer-size: \"\(maxLayerSize)\" is not a size")
         }
         guard maxLayerEntries > 0 else { throw ValidationError("--max-layer-entries must be positive") }
+        guard maxLayerRatio >= 0 else { throw ValidationError("--max-layer-ratio must be 0 (no limit) or positive") }
+        if let ratio = ProcessInfo.processInfo.environment["SWCOPY_MAX_LAYER_RATIO"], Int64(ratio) == nil {
+            throw ValidationError("$SWCOPY_MAX_LAYER_RATIO: \"\(ratio)\" is not a whole number")
+        }
+        guard ByteCount.parse(minFreeSpace) != nil else {
+            throw ValidationError("--min-free-space: \"\(minFreeSpace)\" is not a size (e.g. 0, 1G, 500M)")
+        }
         if let platform { _ = try Self.parsePlatform(platform) }
         for variable in environment where !variable.contains("=") {
             throw ValidationError("--env \(variable): expected NAME=VALUE")
@@ -94,12 +108,14 @@ struct PrepareCommand: AsyncParsableCommand {
             let engine = TransferEngine(maxParallel: transfer.jobs)
             defer { engine.shutdown() }
             let display = ProgressDisplay(quiet: transfer.quiet)
+            let reserve = ByteCount.parse(minFreeSpace) ?? FreeSpaceGuard.defaultReserve
             let preparer = ImagePreparer(
                 store: store,
                 transports: ImageTransports(engine: engine, stagingDirectory: makeStagingDirectory()) { _ in options },
                 platform: try platform.map(Self.parsePlatform) ?? PlatformSelector(), jobs: transfer.jobs,
                 display: display,
-                limits: UnpackLimits(maxUncompressedBytes: ByteCount.parse(maxLayerSize) ?? 0, maxEntries: maxLayerEntries))
+                limits: UnpackLimits(maxUncompressedBytes: ByteCount.parse(maxLayerSize) ?? 0, maxExpansionRatio: maxLayerRatio,
+                                     freeSpaceReserve: reserve, maxEntries: maxLayerEntries))
             let fetched = try await preparer.fetch(try Self.location(reference))
             let specOptions = RuntimeSpecOptions(
                 command: try command.map(CommandLineForm.parse), entrypoint: try entrypoint.map(CommandLineForm.parse),
@@ -122,12 +138,13 @@ struct PrepareCommand: AsyncParsableCommand {
                         do {
                             let image = try preparer.install(fetched) { topRootfs in
                                 guard mode == .flatten else { return }
-                                try Rootfs.flatten(from: topRootfs, to: "\(started.path)/rootfs")
+                                try Rootfs.flatten(from: topRootfs, to: "\(started.path)/rootfs", freeSpaceReserve: reserve)
                                 rootfsCopied = true
                             }
                             return (image, try BundleDirectory.prepare(image: image, store: store, at: started.path,
                                                                        mode: mode, options: specOptions,
-                                                                       rootfsCopied: rootfsCopied))
+                                                                       rootfsCopied: rootfsCopied,
+                                                                       freeSpaceReserve: reserve))
                         } catch {
                             if rootfsCopied { try? Rootfs.removeCopy("\(started.path)/rootfs") }
                             started.abandon()

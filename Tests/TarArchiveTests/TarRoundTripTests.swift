@@ -161,6 +161,39 @@ struct TarRoundTripTests {
         #expect(hashed.byteCount == first.summary.uncompressedSize)
     }
 
+    @Test("a sparse copy leaves holes for blocks of zeros, keeps every other byte and sets the size")
+    func sparseCopy() throws {
+        // Data at an unaligned offset, 1 MiB of zeros, a block of data, then zeros to the end (a trailing hole).
+        var content = [UInt8](repeating: 0, count: 3 << 20)
+        for i in 100..<5000 { content[i] = UInt8(truncatingIfNeeded: i) | 1 }
+        for i in (1 << 20) + 8192..<(1 << 20) + 12288 { content[i] = 0xA5 }
+        content[(2 << 20) + 1] = 7  // one byte in a block of zeros: that block is written
+        let entries: [(TarEntry, [UInt8])] = [(TarEntry(kind: .regular, path: "sparse", size: Int64(content.count)), content),
+                                              (TarEntry(kind: .regular, path: "zeros", size: 1 << 20), [UInt8](repeating: 0, count: 1 << 20))]
+        let archive = try writeArchive(entries, compression: .gzip)
+        let dir = makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(dir) }
+        let (_, stream) = try Decompressor.open(BytesSource(archive.bytes))
+        let reader = TarReader(stream)
+        for (entry, bytes) in entries {
+            #expect(try reader.next()?.path == entry.path)
+            let path = "\(dir)/\(entry.path)"
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+            var written: Int64 = 0
+            #expect(try reader.copyContent(to: fd, sparse: true) { written += $0 } == Int64(bytes.count))
+            close(fd)
+            #expect(readFile(path) == bytes)
+            var st = stat()
+            #expect(stat(path, &st) == 0)
+            #expect(st.st_size == bytes.count)
+            // Only the blocks holding data were written and allocated.
+            let dataBlocks = Int64(entry.path == "zeros" ? 0 : 4 * 4096)
+            #expect(written <= dataBlocks)
+            #expect(Int64(st.st_blocks) * 512 <= dataBlocks + 64 * 1024, "\(entry.path): \(st.st_blocks) blocks")
+        }
+        #expect(try reader.next() == nil)
+    }
+
     @Test("writer refuses content beyond the declared size and entries before content is complete")
     func writerMisuse() throws {
         let writer = try TarWriter(sink: BytesSink())

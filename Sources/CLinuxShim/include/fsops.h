@@ -31,6 +31,14 @@ int swshim_lsetxattr_at(int dirfd, const char *name, const char *key, const void
 ssize_t swshim_llistxattr_at(int dirfd, const char *name, char *list, size_t size);
 ssize_t swshim_lgetxattr_at(int dirfd, const char *name, const char *key, void *value, size_t size);
 
+/* lseek(2) with SEEK_DATA / SEEK_HOLE (GNU constants): the offset of the next data (or hole) at or after `offset`;
+ * -1 with errno ENXIO when there is no data at or after it. Every file ends in an implicit hole at its size. */
+int64_t swshim_seek_data(int fd, int64_t offset);
+int64_t swshim_seek_hole(int fd, int64_t offset);
+
+/* Whether the `size` bytes at `bytes` are all zero (memcmp-fast; sparse writers test every block). */
+int swshim_is_zero(const void *bytes, size_t size);
+
 /* zstd decompression through libzstd.so.1, loaded with dlopen on first use: no build-time dependency, and every
  * Debian system has the library (dpkg depends on it). */
 int swshim_zstd_available(void);

@@ -18,10 +18,16 @@ public final class BlobStore: Sendable {
     public let uploads: UploadRegistry
 
     /// Opens (creating if needed) a store under `root`.
+    /// Upload sessions that no client can continue (see `UploadRegistry`) are deleted here.
     /// - Parameters:
-    ///   - maxOpenUploads: the most upload sessions at once.
+    ///   - uploadLimits: how many upload sessions, and for how long.
     /// - Throws: `SystemError` when the folders cannot be created.
-    public init(root: String, maxOpenUploads: Int = 1000) throws(SystemError) {
+    public convenience init(root: String, uploadLimits: UploadLimits = UploadLimits()) throws(SystemError) {
+        try self.init(root: root, uploadLimits: uploadLimits, clock: { Int(time(nil)) })
+    }
+
+    /// - Parameter clock: seconds since the epoch, as upload expiry sees them (tests move it).
+    init(root: String, uploadLimits: UploadLimits, clock: @escaping @Sendable () -> Int) throws(SystemError) {
         layout = Layout(root: root)
         for dir in [layout.root, layout.blobsDirectory, layout.repositoriesDirectory, layout.uploadsDirectory, layout.tmpDirectory] {
             try FileSystem.makeDirectories(dir)
@@ -30,7 +36,7 @@ public final class BlobStore: Sendable {
         for name in try FileSystem.list(layout.tmpDirectory) {
             unlink("\(layout.tmpDirectory)/\(name)")
         }
-        uploads = try UploadRegistry(layout: layout, maxOpen: maxOpenUploads)
+        uploads = try UploadRegistry(layout: layout, limits: uploadLimits, clock: clock)
     }
 
     // MARK: - Blobs

@@ -21,7 +21,7 @@ import OCIModel
 /// ├── uploads/
 /// │   └── <upload id>/
 /// │       ├── data                   the bytes received so far
-/// │       └── info                   JSON: repository and start time
+/// │       └── info                   lines: repository, start time, owner, kind (resumable|monolithic)
 /// ├── tmp/                           files being written, renamed into place when complete
 /// └── .lock                          flock held by the server that serves this store (`StoreLock`)
 /// ```

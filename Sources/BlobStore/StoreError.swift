@@ -13,7 +13,10 @@ public enum StoreError: Error, Sendable, Equatable {
     case rangeInvalid(currentSize: Int64)
     case manifestInvalid(String)
     case manifestBlobUnknown(Digest)
+    /// Every upload session of the store is taken.
     case tooManyUploads(limit: Int)
+    /// The client (owner) already holds its share of upload sessions.
+    case tooManyUploadsForOwner(limit: Int)
     /// Another request is writing to this upload right now.
     case uploadBusy(String)
     case io(SystemError)

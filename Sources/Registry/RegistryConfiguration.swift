@@ -1,3 +1,5 @@
+import BlobStore
+
 /// Settings of the registry above the HTTP engine.
 public struct RegistryConfiguration: Sendable {
     /// Root folder of the store.
@@ -7,14 +9,24 @@ public struct RegistryConfiguration: Sendable {
     /// Largest page of `/v2/_catalog`; a larger `n` is refused with PAGINATION_NUMBER_INVALID (as distribution
     /// does since CVE-2023-2253), and it is the page size when `n` is absent.
     public var catalogMaxEntries = 1000
-    /// Upload sessions idle for longer than this are deleted.
+    /// Upload sessions started longer ago than this are deleted, however active.
     public var uploadExpirySeconds = 24 * 3600
+    /// Upload sessions that received no byte for this long are deleted (see `UploadLimits.idleTimeout`).
+    public var uploadIdleTimeoutSeconds = 15 * 60
     /// Most upload sessions open at once; more get TOOMANYREQUESTS.
     public var maxOpenUploads = 1000
+    /// Most upload sessions open at once for one client address; nil: a tenth of `maxOpenUploads`.
+    public var maxUploadsPerClient: Int?
     /// Threads for blocking store work (fsync, renames, directory walks).
     public var blockingThreads = 4
 
     public init(storagePath: String) {
         self.storagePath = storagePath
+    }
+
+    /// The upload settings, as the store takes them.
+    public var uploadLimits: UploadLimits {
+        UploadLimits(maxOpen: maxOpenUploads, maxPerOwner: maxUploadsPerClient, idleTimeout: uploadIdleTimeoutSeconds,
+                     maxAge: uploadExpirySeconds)
     }
 }

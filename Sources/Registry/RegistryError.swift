@@ -50,6 +50,8 @@ public struct RegistryError: Error, Sendable {
                       detail: .object(["digest": .string(d.description)]))
         case .tooManyUploads(let limit):
             self.init(.tooManyRequests, "too many upload sessions open (limit \(limit))")
+        case .tooManyUploadsForOwner(let limit):
+            self.init(.tooManyRequests, "too many upload sessions open for this client (limit \(limit))")
         case .uploadBusy(let id):
             self.init(.blobUploadInvalid, "another request is writing to upload \(id)", status: 416)
         case .io(let e):

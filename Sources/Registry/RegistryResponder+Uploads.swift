@@ -1,6 +1,8 @@
 import BlobStore
+import Glibc
 import HTTPServer
 import OCIModel
+import SystemIO
 
 extension RegistryResponder {
     /// `POST /v2/<name>/blobs/uploads/`: mount (`?mount=&from=`, or automatic when the blob is stored), monolithic
@@ -24,7 +26,9 @@ extension RegistryResponder {
         }
         if let digestText = request.query("digest") {
             let digest = try parseDigest(digestText)
-            let upload = try store.uploads.start(name)
+            // Monolithic: the session lives for this request only, whatever ends it (a body cut off or malformed,
+            // a wrong digest); one that a crash interrupts is recognised by its kind and deleted at start-up.
+            let upload = try store.uploads.start(name, owner: Self.uploadOwner(request), kind: .monolithic)
             do {
                 try await receive(body, into: upload)
                 try await commit(upload, digest)
@@ -34,9 +38,34 @@ extension RegistryResponder {
             }
             return blobCreated(name, digest)
         }
-        let upload = try store.uploads.start(name)
+        // A new session's POST carries no body (distribution-spec: `Content-Length: 0`). Whatever is sent is
+        // read to its end, and ignored as distribution does, before the session exists: a body that breaks its
+        // framing or never ends creates no session.
+        body.limit = Self.ignoredBodyLimit
+        while try await body.next() != nil {}
+        let upload = try store.uploads.start(name, owner: Self.uploadOwner(request))
         store.uploads.release(upload)
         return uploadAccepted(upload, status: .accepted)
+    }
+
+    /// The most bytes ignored in the body of a `POST` that opens a session; more is refused (413).
+    static let ignoredBodyLimit: Int64 = 64 * 1024
+
+    /// Whom an upload session counts against (`UploadLimits.maxPerOwner`): the client's address without its
+    /// port. An IPv6 client counts by its /64, the smallest network a site is given: it can pick any address in
+    /// it. Once requests are authenticated, the user name is the better key and takes this one's place.
+    static func uploadOwner(_ request: Request) -> String {
+        let address = request.remoteAddress
+        guard address.family == AF_INET6 else { return address.host }
+        let bytes = withUnsafeBytes(of: address.storage) { raw in
+            Array(raw[MemoryLayout<sockaddr_in6>.offset(of: \.sin6_addr)!...].prefix(16))
+        }
+        // An IPv4 client of a dual-stack socket (::ffff:a.b.c.d) counts as itself.
+        if bytes[..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
+            return bytes[12...].map(String.init).joined(separator: ".")
+        }
+        let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+        return groups.joined(separator: ":") + "::/64"
     }
 
     /// `PATCH /v2/<name>/blobs/uploads/<id>`: one chunk (with `Content-Range`) or the whole stream (without).

@@ -17,15 +17,16 @@ public final class RegistryResponder: HTTPResponder {
     /// Rendered manifest answers (see `ResponseCache`).
     let responses = ResponseCache()
 
-    /// Opens the store (creating it if needed) and removes upload sessions that expired while the server was down.
+    /// Opens the store (creating it if needed), which removes the upload sessions that no client can continue
+    /// or that expired while the server was down.
     /// - Throws: `SystemError` when the store folders cannot be created.
     public init(configuration: RegistryConfiguration, logger: Logger = Logger(label: "swregistry.registry")) throws {
         self.configuration = configuration
         self.logger = logger
-        store = try BlobStore(root: configuration.storagePath, maxOpenUploads: configuration.maxOpenUploads)
+        store = try BlobStore(root: configuration.storagePath, uploadLimits: configuration.uploadLimits)
         pool = BlockingPool(threadCount: configuration.blockingThreads)
-        let expired = store.uploads.expire(olderThan: configuration.uploadExpirySeconds)
-        if expired > 0 { logger.info("removed \(expired) expired upload sessions") }
+        let removed = store.uploads.removedAtStart
+        if removed > 0 { logger.info("removed \(removed) abandoned or expired upload sessions") }
         startExpiryTimer()
     }
 
@@ -135,17 +136,19 @@ public final class RegistryResponder: HTTPResponder {
         try await pool.run { () throws -> T in try body() }
     }
 
+    /// Sweeps expired upload sessions from time to time, to give their disk space back. (A full registry does
+    /// not wait for it: `UploadRegistry.start` expires idle sessions itself before refusing one.)
     private func startExpiryTimer() {
-        let interval = UInt64(max(60, min(configuration.uploadExpirySeconds / 4, 3600)))
+        let limits = store.uploads.limits
+        let interval = UInt64(max(1, min(limits.idleTimeout / 4, limits.maxAge / 4, 300)))
         let uploads = store.uploads
-        let expiry = configuration.uploadExpirySeconds
         let logger = logger
         let pool = pool
         Task.detached { [weak self] in
             while self != nil {
                 try? await Task.sleep(nanoseconds: interval * 1_000_000_000)
                 guard self != nil else { return }
-                let removed = (try? await pool.run { uploads.expire(olderThan: expiry) }) ?? 0
+                let removed = (try? await pool.run { uploads.expire() }) ?? 0
                 if removed > 0 { logger.info("removed \(removed) expired upload sessions") }
             }
         }

@@ -59,11 +59,23 @@ struct Serve: ParsableCommand {
     @Option(help: "Most header fields in a request ($SWREGISTRY_MAX_HEADER_COUNT).")
     var maxHeaderCount: Int = environment("SWREGISTRY_MAX_HEADER_COUNT").flatMap { Int($0) } ?? 128
 
-    @Option(help: "Seconds after which an idle upload session is deleted ($SWREGISTRY_UPLOAD_EXPIRY).")
+    @Option(help: "Seconds after its start when an upload session is deleted, however active ($SWREGISTRY_UPLOAD_EXPIRY).")
     var uploadExpiry: Int = environment("SWREGISTRY_UPLOAD_EXPIRY").flatMap { Int($0) } ?? 24 * 3600
+
+    @Option(help: "Seconds an upload session may receive nothing before it is deleted ($SWREGISTRY_UPLOAD_IDLE_TIMEOUT).")
+    var uploadIdleTimeout: Int = environment("SWREGISTRY_UPLOAD_IDLE_TIMEOUT").flatMap { Int($0) } ?? 15 * 60
 
     @Option(help: "Most upload sessions open at once ($SWREGISTRY_MAX_UPLOADS).")
     var maxUploads: Int = environment("SWREGISTRY_MAX_UPLOADS").flatMap { Int($0) } ?? 1000
+
+    // Optional, without a default of its own: the default follows --max-uploads.
+    @Option(help: "Most upload sessions open at once per client address; default a tenth of --max-uploads ($SWREGISTRY_MAX_UPLOADS_PER_CLIENT).")
+    var maxUploadsPerClient: Int?
+
+    /// The per-client cap from the flag, else from the environment; nil for the default.
+    private var uploadsPerClient: Int? {
+        maxUploadsPerClient ?? environment("SWREGISTRY_MAX_UPLOADS_PER_CLIENT").flatMap { Int($0) }
+    }
 
     @Option(help: "Largest manifest accepted, in bytes ($SWREGISTRY_MAX_MANIFEST_BYTES).")
     var maxManifestBytes: Int = environment("SWREGISTRY_MAX_MANIFEST_BYTES").flatMap { Int($0) } ?? 4 * 1024 * 1024
@@ -72,7 +84,8 @@ struct Serve: ParsableCommand {
     var catalogMaxEntries: Int = environment("SWREGISTRY_CATALOG_MAX_ENTRIES").flatMap { Int($0) } ?? 1000
 
     func validate() throws {
-        for (name, value) in [("upload-expiry", uploadExpiry), ("max-uploads", maxUploads),
+        for (name, value) in [("upload-expiry", uploadExpiry), ("upload-idle-timeout", uploadIdleTimeout),
+                              ("max-uploads", maxUploads), ("max-uploads-per-client", uploadsPerClient ?? 1),
                               ("max-manifest-bytes", maxManifestBytes), ("catalog-max-entries", catalogMaxEntries)] where value <= 0 {
             throw ValidationError("--\(name) must be positive")
         }
@@ -130,7 +143,9 @@ struct Serve: ParsableCommand {
         do {
             var registryConfig = RegistryConfiguration(storagePath: storage)
             registryConfig.uploadExpirySeconds = uploadExpiry
+            registryConfig.uploadIdleTimeoutSeconds = uploadIdleTimeout
             registryConfig.maxOpenUploads = maxUploads
+            registryConfig.maxUploadsPerClient = uploadsPerClient
             registryConfig.maxManifestBytes = maxManifestBytes
             registryConfig.catalogMaxEntries = catalogMaxEntries
             responder = try RegistryResponder(configuration: registryConfig, logger: logger)

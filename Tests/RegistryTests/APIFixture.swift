@@ -71,9 +71,10 @@ final class RegistryFixture {
     // MARK: - Requests
 
     /// Sends one request on a new connection and reads the response.
+    /// - Parameter source: the loopback address to connect from (another client), nil for 127.0.0.1.
     func request(_ method: String, _ target: String, headers: [(String, String)] = [],
-                 body: [UInt8] = []) throws -> TestClient.Response {
-        let client = try TestClient(port: port, timeoutSeconds: 20)
+                 body: [UInt8] = [], from source: String? = nil) throws -> TestClient.Response {
+        let client = try TestClient(port: port, timeoutSeconds: 20, source: source)
         return try client.request(method, target, headers: headers, body: body)
     }
 

@@ -284,7 +284,10 @@ import TestSupport
     }
 
     @Test func openUploadSessionsAreLimited() throws {
-        let r = try RegistryFixture { $0.maxOpenUploads = 2 }
+        let r = try RegistryFixture {
+            $0.maxOpenUploads = 2
+            $0.maxUploadsPerClient = 2  // the global cap is tested here (the per-client one in APIUploadSessionTests)
+        }
         defer { r.stop() }
         let first = try r.startUpload("push/limit")
         _ = try r.startUpload("push/limit")

@@ -30,7 +30,7 @@ import Testing
         defer { sandbox.close() }
         let store = try BlobStore(root: sandbox.root)
         let name = try RepositoryName(validating: "writer/order")
-        let upload = try store.uploads.start(name)
+        let upload = try store.uploads.start(name, owner: "test")
         // Sizes that are not multiples of one another, some tiny, and a small in-flight limit, so that the
         // writer waits often and many chunks are queued in both lanes at once.
         let writer = UploadWriter(upload, pool: sandbox.pool, maxInFlight: 96 * 1024, writeBackWindow: 128 * 1024)
@@ -53,7 +53,7 @@ import Testing
         let sandbox = Sandbox()
         defer { sandbox.close() }
         let store = try BlobStore(root: sandbox.root)
-        let upload = try store.uploads.start(try RepositoryName(validating: "writer/pressure"))
+        let upload = try store.uploads.start(try RepositoryName(validating: "writer/pressure"), owner: "test")
         // One pool thread, held by a job that waits for the gate: nothing the writer queues can run yet.
         let pool = BlockingPool(threadCount: 1)
         defer { pool.shutdown() }
@@ -82,7 +82,7 @@ import Testing
         let sandbox = Sandbox()
         defer { sandbox.close() }
         let store = try BlobStore(root: sandbox.root)
-        let upload = try store.uploads.start(try RepositoryName(validating: "writer/reuse"))
+        let upload = try store.uploads.start(try RepositoryName(validating: "writer/reuse"), owner: "test")
         let writer = UploadWriter(upload, pool: sandbox.pool)
         var chunk: [UInt8] = []
         chunk.reserveCapacity(256 * 1024)
@@ -101,7 +101,7 @@ import Testing
         let sandbox = Sandbox()
         defer { sandbox.close() }
         let store = try BlobStore(root: sandbox.root)
-        let upload = try store.uploads.start(try RepositoryName(validating: "writer/failure"))
+        let upload = try store.uploads.start(try RepositoryName(validating: "writer/failure"), owner: "test")
         let first = pattern(10_000, seed: 4)
         try store.uploads.append(upload, first)
         // Swap the session's descriptor for a read-only one: every pwrite now fails (EBADF), as a full disk would.
@@ -134,7 +134,7 @@ import Testing
         let id: String
         do {
             let store = try BlobStore(root: sandbox.root)
-            let upload = try store.uploads.start(name)
+            let upload = try store.uploads.start(name, owner: "test")
             let writer = UploadWriter(upload, pool: sandbox.pool, maxInFlight: 64 * 1024)
             try await writer.write(Array(head[..<123_456]))
             try await writer.write(Array(head[123_456...]))

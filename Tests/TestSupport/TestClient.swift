@@ -19,11 +19,24 @@ public final class TestClient {
 
     public struct ClosedError: Error {}
 
-    public init(port: UInt16, timeoutSeconds: Int = 20) throws {
+    /// Connects to 127.0.0.1:`port`.
+    /// - Parameter source: the local IPv4 address to connect from, say "127.0.0.2" to be another client (all of
+    ///   127.0.0.0/8 is on the loopback interface on Linux); nil lets the kernel choose (127.0.0.1).
+    public init(port: UInt16, timeoutSeconds: Int = 20, source: String? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            // No close on failure: deinit closes `fd` (see below).
+            if bound != 0 { throw SystemError("bind \(source)", errno: errno) }
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian

@@ -69,7 +69,7 @@ public final class RegistryDestination: ImageDestination {
     }
 
     public func stagingPath(for descriptor: Descriptor) throws -> String {
-        try FileSystem.makeDirectories(stagingDirectory)
+        try FileSystem.makePrivateDirectory(stagingDirectory)
         return "\(stagingDirectory)/.tmp-\(FileSystem.randomName())"
     }
 

@@ -21,6 +21,26 @@ public enum FileSystem {
         }
     }
 
+    /// Makes `path` a directory only this user can enter, or checks that it already is one: a real directory (not
+    /// a symlink), owned by the effective user, with no group or other bits. Missing parents are created as by
+    /// `makeDirectories`. Safe to call from several threads at once.
+    /// - Throws: `SystemError` (`EEXIST` for a path that exists but is not such a directory: someone else's, a
+    ///   symlink, or open to others).
+    public static func makePrivateDirectory(_ path: String) throws(SystemError) {
+        if mkdir(path, 0o700) != 0 {
+            if errno == ENOENT {
+                try makeDirectories(parent(of: path))
+                if mkdir(path, 0o700) == 0 { return }
+            }
+            guard errno == EEXIST else { throw SystemError("mkdir \(path)", errno: errno) }
+            var st = stat()
+            guard lstat(path, &st) == 0 else { throw SystemError("lstat \(path)", errno: errno) }
+            guard st.st_mode & S_IFMT == S_IFDIR, st.st_uid == geteuid(), st.st_mode & 0o077 == 0 else {
+                throw SystemError("\(path) exists and is not a private directory of this user", errno: EEXIST)
+            }
+        }
+    }
+
     public static func isDirectory(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR

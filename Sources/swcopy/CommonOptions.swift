@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ImageTransport
 import RegistryClient
+import SystemIO
 
 /// Options every command that talks to registries shares.
 struct TransferOptions: ParsableArguments {
@@ -142,10 +143,12 @@ func runReportingErrors(_ body: () async throws -> Void) async throws {
     }
 }
 
-/// A staging directory for blobs moving between registries, removed at the end of the command.
+/// A staging directory for blobs moving between registries, removed at the end of the command. Its name is
+/// unguessable and it is made private when first used (`FileSystem.makePrivateDirectory`): in a shared `/var/tmp`,
+/// a name another user can predict could be made first, by them, to read or swap a blob after it was verified.
 func makeStagingDirectory() -> String {
-    let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/var/tmp"
-    return "\(base)/swcopy-\(getpid())"
+    let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/var/tmp"
+    return "\(base)/swcopy-\(getpid())-\(FileSystem.randomName())"
 }
 
 /// A command as a Dockerfile writes one: a JSON array of strings (exec form), or a string for `/bin/sh -c`

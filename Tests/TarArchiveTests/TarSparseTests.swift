@@ -15,7 +15,7 @@ struct TarSparseTests {
     ]
     /// The files of ``makeSparseFiles(_:)`` and their real sizes.
     static let files: [(name: String, size: Int64)] = [
-        ("islands", 10 << 20), ("hole", 256 << 20), ("many", 3 << 20), ("plain", 6),
+        ("islands", 10 << 20), ("hole", 64 << 20), ("many", 3 << 20), ("plain", 6),
     ]
 
     /// Makes `src/` in `dir`: a file with data islands (unaligned, one of random bytes, one at the very end), one
@@ -29,7 +29,7 @@ struct TarSparseTests {
             printf 'hello' | dd of=islands bs=1 seek=1048579 conv=notrunc status=none
             head -c 70000 /dev/urandom | dd of=islands bs=1000 seek=5000 conv=notrunc status=none
             printf 'tail' | dd of=islands bs=1 seek=$((10 * 1048576 - 4)) conv=notrunc status=none
-            truncate -s 256M hole
+            truncate -s 64M hole
             truncate -s 3M many
             for i in $(seq 0 39); do
                 printf "island $i" | dd of=many bs=1 seek=$((i * 65536 + 100)) conv=notrunc status=none
@@ -40,7 +40,7 @@ struct TarSparseTests {
     }
 
     /// Reads every entry of `archive` with ``TarReader/readContent(into:)`` in odd-sized chunks, comparing the
-    /// content with the source file as it goes (a 256 MiB hole is never held whole).
+    /// content with the source file as it goes (a 64 MiB hole is never held whole).
     static func expectContentMatches(_ archive: String, sources: String) throws {
         let fd = open(archive, O_RDONLY | O_CLOEXEC)
         #expect(fd >= 0)
@@ -62,7 +62,8 @@ struct TarSparseTests {
                 let n = try got.withUnsafeMutableBytes { try reader.readContent(into: $0) }
                 if n == 0 { break }
                 let m = expected.withUnsafeMutableBytes { pread(source, $0.baseAddress!, n, off_t(total)) }
-                if m != n || got[..<n] != expected[..<n] { mismatches += 1 }
+                let same = got.withUnsafeBytes { g in expected.withUnsafeBytes { memcmp(g.baseAddress!, $0.baseAddress!, n) } }
+                if m != n || same != 0 { mismatches += 1 }
                 total += Int64(n)
             }
             #expect(total == size, "\(entry.path)")

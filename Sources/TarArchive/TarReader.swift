@@ -261,7 +261,8 @@ public final class TarReader {
 
     // MARK: - Content
 
-    /// Reads the current entry's content into `buffer`; a sparse file's holes read as zeros.
+    /// Reads the current entry's content into `buffer`; a sparse file's holes read as zeros (its real size may be
+    /// far beyond the stream's: to write it to a file, ``copyContent(to:sparse:progress:)`` keeps the holes).
     /// - Returns: Bytes read; 0 once the whole content has been read.
     /// - Throws: ``TarError/truncated(_:)`` if the stream ends before the declared size.
     public func readContent(into target: UnsafeMutableRawBufferPointer) throws -> Int {

@@ -99,7 +99,12 @@ extension TarReader {
                 throw TarError.limitExceeded("the sparse map at offset \(headerOffset) has more than \(maxBlocks) "
                     + "extension blocks")
             }
-            try readHeaderBlock()
+            do {
+                try readHeaderBlock()
+            } catch let error as TarError {
+                guard case .truncated = error else { throw error }
+                throw TarError.truncated("stream ends inside the sparse map of the entry at offset \(headerOffset)")
+            }
             try appendPairs(count: TarHeader.gnuExtensionPairCount, from: 0)
             extended = header[TarHeader.gnuExtensionIsExtended] != 0
         }

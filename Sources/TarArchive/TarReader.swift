@@ -9,9 +9,10 @@ import SystemIO
 /// sub-second precision, `SCHILY.xattr.*`, `SCHILY.devmajor/devminor`), GNU base-256 numbers and GNU sparse files
 /// (old GNU `S` entries, PAX sparse formats 0.0, 0.1 and 1.0; see ``SparseMap``). Each header's checksum is verified.
 /// A sparse file is presented as a regular file of its real size: ``readContent(into:)`` yields its holes as zeros,
-/// ``copyContent(to:sparse:progress:)`` places its data at its offsets and leaves the holes unwritten. Content is never buffered whole: read it with ``readContent(into:)`` or
-/// ``copyContent(to:)``, or let ``next()`` skip it. Extended headers are bounded by
-/// ``Limits/maxMetadataSize``, so a hostile size field cannot make the reader allocate.
+/// ``copyContent(to:sparse:progress:)`` places its data at its offsets and leaves the holes unwritten. Content is
+/// never buffered whole: read it with ``readContent(into:)`` or ``copyContent(to:sparse:progress:)``, or let
+/// ``next()`` skip it. Extended headers are bounded by ``Limits/maxMetadataSize`` and sparse maps by
+/// ``Limits/maxSparseEntries``, so a hostile size field or map cannot make the reader allocate.
 ///
 /// ```swift
 /// let reader = TarReader(FileDescriptorSource(fileDescriptor: fd))
@@ -50,7 +51,7 @@ public final class TarReader {
     var sparseCursor: SparseCursor?
 
     /// Bytes of the tar stream consumed so far.
-    public internal(set) var offset: Int64 = 0
+    public private(set) var offset: Int64 = 0
     /// The entry whose content is being read, if any.
     public private(set) var current: TarEntry?
 

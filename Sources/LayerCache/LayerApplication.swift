@@ -154,7 +154,8 @@ final class LayerApplication {
         let fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw UnpackError.filesystem(SystemError("create \(entry.path)", errno: errno)) }
         defer { close(fd) }
-        // Sparse: runs of zeros become holes (a layer of zeros costs no disk); only what is written is charged.
+        // Sparse: runs of zeros become holes (a layer of zeros costs no disk); only what is written is charged. A
+        // sparse tar entry's holes are never written, whatever its declared size: only its stored data is charged.
         _ = try reader.copyContent(to: fd, sparse: true) { written in try self.space.charge(written) }
         try setOwnerAndXattrs(fd: fd, entry: entry, replacing: false)
         // After chown, which clears setuid/setgid.

@@ -46,12 +46,16 @@ enum PaxRecords {
     }
 
     /// Parses a decimal PAX integer (`uid`, `size`, …), which must be non-negative.
+    /// - Returns: nil for anything else, or a value past `Int64.max` (19 nines would overflow and trap).
     static func integer(_ value: [UInt8]) -> Int64? {
         guard !value.isEmpty, value.count <= 19 else { return nil }
         var result: Int64 = 0
         for byte in value {
             guard byte >= 0x30 && byte <= 0x39 else { return nil }
-            result = result * 10 + Int64(byte - 0x30)
+            let (times10, o1) = result.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times10.addingReportingOverflow(Int64(byte - 0x30))
+            guard !o1 && !o2 else { return nil }
+            result = sum
         }
         return result
     }

@@ -11,7 +11,8 @@ public enum TarError: Error, CustomStringConvertible, Sendable, Equatable {
     case badChecksum(offset: Int64)
     /// A header or extended header breaks the format.
     case malformed(offset: Int64, String)
-    /// A valid feature this implementation does not handle (sparse files, multi-volume archives, zstd).
+    /// A valid feature this implementation does not handle (multi-volume archives, unknown PAX sparse versions,
+    /// zstd).
     case unsupported(String)
     /// A size or count is over a configured limit (bounds memory for hostile size fields).
     case limitExceeded(String)

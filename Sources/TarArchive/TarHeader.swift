@@ -20,6 +20,21 @@ enum TarHeader {
     static let devminor = 337..<345
     static let prefix = 345..<500
 
+    // The old GNU sparse header (typeflag 'S'): four (offset, numbytes) pairs of 12-byte numbers, a flag saying
+    // extension blocks follow, and the file's real size. Each extension block holds 21 more pairs and its own flag.
+    static let gnuSparsePairs = 386
+    static let gnuSparsePairCount = 4
+    static let gnuIsExtended = 482
+    static let gnuRealSize = 483..<495
+    static let gnuExtensionPairCount = 21
+    static let gnuExtensionIsExtended = 504
+
+    /// The offset and numbytes fields of the `index`th pair of a sparse map starting at `start`.
+    static func gnuSparsePair(_ index: Int, from start: Int) -> (offset: Range<Int>, length: Range<Int>) {
+        let at = start + 24 * index
+        return (at..<at + 12, at + 12..<at + 24)
+    }
+
     // Type flags.
     static let typeRegular: UInt8 = 0x30        // '0'
     static let typeRegularV7: UInt8 = 0          // '\0'

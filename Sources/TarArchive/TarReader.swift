@@ -6,10 +6,13 @@ import SystemIO
 ///
 /// Understands ustar (with `prefix`), old V7 headers, GNU long names and link names (`L`, `K`), PAX local (`x`)
 /// and global (`g`) extended headers (`path`, `linkpath`, `size`, `uid`, `gid`, `uname`, `gname`, `mtime` with
-/// sub-second precision, `SCHILY.xattr.*`, `SCHILY.devmajor/devminor`) and GNU base-256 numbers. Each header's
-/// checksum is verified. Content is never buffered whole: read it with ``readContent(into:)`` or
-/// ``copyContent(to:)``, or let ``next()`` skip it. Extended headers are bounded by
-/// ``Limits/maxMetadataSize``, so a hostile size field cannot make the reader allocate.
+/// sub-second precision, `SCHILY.xattr.*`, `SCHILY.devmajor/devminor`), GNU base-256 numbers and GNU sparse files
+/// (old GNU `S` entries, PAX sparse formats 0.0, 0.1 and 1.0; see ``SparseMap``). Each header's checksum is verified.
+/// A sparse file is presented as a regular file of its real size: ``readContent(into:)`` yields its holes as zeros,
+/// ``copyContent(to:sparse:progress:)`` places its data at its offsets and leaves the holes unwritten. Content is
+/// never buffered whole: read it with ``readContent(into:)`` or ``copyContent(to:sparse:progress:)``, or let
+/// ``next()`` skip it. Extended headers are bounded by ``Limits/maxMetadataSize`` and sparse maps by
+/// ``Limits/maxSparseEntries``, so a hostile size field or map cannot make the reader allocate.
 ///
 /// ```swift
 /// let reader = TarReader(FileDescriptorSource(fileDescriptor: fd))
@@ -20,25 +23,32 @@ import SystemIO
 public final class TarReader {
     /// Bounds on what the reader holds in memory.
     public struct Limits: Sendable {
-        /// The largest PAX extended header or GNU long name/link accepted, in bytes.
+        /// The largest PAX extended header or GNU long name/link accepted, in bytes; also bounds the text of a PAX
+        /// 1.0 sparse map.
         public var maxMetadataSize: Int
+        /// The most fragments in one sparse file's map (see ``SparseMap/defaultMaxEntries``).
+        public var maxSparseEntries: Int
 
-        public init(maxMetadataSize: Int = 1 << 20) {
+        public init(maxMetadataSize: Int = 1 << 20, maxSparseEntries: Int = SparseMap.defaultMaxEntries) {
             self.maxMetadataSize = maxMetadataSize
+            self.maxSparseEntries = maxSparseEntries
         }
     }
 
     private let source: ByteSource
-    private let limits: Limits
+    let limits: Limits
     private let buffer: UnsafeMutableRawBufferPointer
     private var bufferStart = 0
     private var bufferEnd = 0
     private var sourceEnded = false
-    private var header = [UInt8](repeating: 0, count: TarHeader.blockSize)
+    var header = [UInt8](repeating: 0, count: TarHeader.blockSize)
     private var globalRecords: [String: [UInt8]] = [:]
-    private var contentRemaining: Int64 = 0
+    /// Bytes of the current entry's data still in the stream (a sparse file's stored fragments, not its holes).
+    var contentRemaining: Int64 = 0
     private var paddingRemaining: Int64 = 0
     private var ended = false
+    /// The current entry's map and read position, when it is a sparse file.
+    var sparseCursor: SparseCursor?
 
     /// Bytes of the tar stream consumed so far.
     public private(set) var offset: Int64 = 0
@@ -70,12 +80,15 @@ public final class TarReader {
     /// - Throws: ``TarError`` for a truncated, corrupt or unsupported archive.
     public func next() throws -> TarEntry? {
         current = nil
+        sparseCursor = nil
         try skip(contentRemaining + paddingRemaining)
         contentRemaining = 0
         paddingRemaining = 0
         if ended { return nil }
 
         var local: [String: [UInt8]] = [:]
+        // PAX sparse 0.0 repeats GNU.sparse.offset and GNU.sparse.numbytes: their order is the map.
+        var sparsePairs: [(key: String, value: [UInt8])] = []
         var longName: [UInt8]?
         var longLink: [UInt8]?
         // Extended headers in a row all count against one entry's metadata limit, so a hostile stream of them
@@ -116,8 +129,10 @@ public final class TarReader {
                 for (key, value) in records {
                     if type == TarHeader.typePaxLocal {
                         local[key] = value
-                    } else if key != "path" && key != "linkpath" && key != "size" {
-                        // Per-file keys in a global header would give every member one name or size: ignored.
+                        if key == "GNU.sparse.offset" || key == "GNU.sparse.numbytes" { sparsePairs.append((key, value)) }
+                    } else if key != "path" && key != "linkpath" && key != "size" && !key.hasPrefix("GNU.sparse.") {
+                        // Per-file keys in a global header would give every member one name, size or sparse map:
+                        // ignored.
                         if value.isEmpty { globalRecords[key] = nil } else { globalRecords[key] = value }
                     }
                 }
@@ -142,12 +157,13 @@ public final class TarReader {
                 // An empty value unsets a global one, except for xattrs, whose value may legitimately be empty.
                 if value.isEmpty && !key.hasPrefix("SCHILY.xattr.") { records[key] = nil } else { records[key] = value }
             }
-            let entry = try makeEntry(type: type, headerSize: headerSize, records: records, longName: longName,
+            var entry = try makeEntry(type: type, headerSize: headerSize, records: records, longName: longName,
                                       longLink: longLink, at: headerOffset)
             // Header-only types carry no data blocks, whatever their size field says (as Go's archive/tar
             // reads them); a GNU dump directory's listing is skipped.
             let dataSize: Int64 = switch type {
-            case TarHeader.typeRegular, TarHeader.typeRegularV7, TarHeader.typeContiguous: entry.size
+            case TarHeader.typeRegular, TarHeader.typeRegularV7, TarHeader.typeContiguous, TarHeader.typeGNUSparse:
+                entry.size
             case TarHeader.typeGNUDumpDir: headerSize
             default: 0
             }
@@ -158,6 +174,12 @@ public final class TarReader {
                 paddingRemaining = dataSize + TarReader.padding(dataSize)
             }
             current = entry
+            if let map = try readSparseMap(type: type, records: records, pairs: sparsePairs, entry: entry,
+                                           at: headerOffset) {
+                entry.size = map.realSize
+                sparseCursor = SparseCursor(map: map)
+                current = entry
+            }
             return entry
         }
     }
@@ -166,7 +188,9 @@ public final class TarReader {
                            longLink: [UInt8]?, at headerOffset: Int64) throws -> TarEntry {
         let isUSTAR = Array(header[TarHeader.magic]) == TarHeader.ustarMagic
         var nameBytes: [UInt8]
-        if let path = records["path"] {
+        // A PAX sparse file's header name is a placeholder (`./GNUSparseFile.<pid>/<name>`) for readers that do not
+        // know the format; its real name is in GNU.sparse.name (as Go's archive/tar reads it).
+        if let path = records["GNU.sparse.name"] ?? records["path"] {
             nameBytes = path
         } else if let longName {
             nameBytes = longName
@@ -182,7 +206,7 @@ public final class TarReader {
 
         let kind: TarEntry.Kind
         switch type {
-        case TarHeader.typeRegular, TarHeader.typeContiguous: kind = .regular
+        case TarHeader.typeRegular, TarHeader.typeContiguous, TarHeader.typeGNUSparse: kind = .regular
         case TarHeader.typeRegularV7: kind = path.hasSuffix("/") ? .directory : .regular
         case TarHeader.typeHardLink: kind = .hardLink
         case TarHeader.typeSymlink: kind = .symbolicLink
@@ -190,13 +214,9 @@ public final class TarReader {
         case TarHeader.typeBlock: kind = .blockDevice
         case TarHeader.typeDirectory, TarHeader.typeGNUDumpDir: kind = .directory
         case TarHeader.typeFIFO: kind = .fifo
-        case TarHeader.typeGNUSparse: throw TarError.unsupported("GNU sparse file \(path)")
         case TarHeader.typeGNUMultiVolume: throw TarError.unsupported("multi-volume continuation of \(path)")
         default:
             throw TarError.unsupported("entry type '\(TarReader.describe(type))' for \(path)")
-        }
-        if records.keys.contains(where: { $0.hasPrefix("GNU.sparse.") }) {
-            throw TarError.unsupported("PAX sparse file \(path)")
         }
 
         var entry = TarEntry(kind: kind, path: path, linkTarget: linkTarget)
@@ -210,6 +230,7 @@ public final class TarReader {
         entry.groupName = try text(records["gname"] ?? Array(TarHeader.bytes(header, TarHeader.gname)), "gname",
                                    at: headerOffset, lossy: true)
         if kind == .regular {
+            // The data stored in the archive; a sparse file's real size replaces it once its map is read.
             entry.size = try records["size"].map { try paxInteger($0, "size", at: headerOffset) } ?? headerSize
         }
         if let mtime = records["mtime"] {
@@ -241,10 +262,17 @@ public final class TarReader {
 
     // MARK: - Content
 
-    /// Reads the current entry's content into `buffer`.
+    /// Reads the current entry's content into `buffer`; a sparse file's holes read as zeros (its real size may be
+    /// far beyond the stream's: to write it to a file, ``copyContent(to:sparse:progress:)`` keeps the holes).
     /// - Returns: Bytes read; 0 once the whole content has been read.
     /// - Throws: ``TarError/truncated(_:)`` if the stream ends before the declared size.
     public func readContent(into target: UnsafeMutableRawBufferPointer) throws -> Int {
+        if sparseCursor != nil { return try readSparseContent(into: target) }
+        return try readStored(into: target)
+    }
+
+    /// Reads the current entry's data as stored in the stream (a sparse file's fragments back to back).
+    func readStored(into target: UnsafeMutableRawBufferPointer) throws -> Int {
         guard contentRemaining > 0, target.count > 0 else { return 0 }
         let want = Int(min(Int64(target.count), contentRemaining))
         var n: Int
@@ -274,6 +302,10 @@ public final class TarReader {
     /// no disk space, and the size is set with `ftruncate` at the end when the content ends in zeros: a 10 GiB file
     /// of zeros, which gzip packs into 10 MiB, then costs a few blocks instead of 10 GiB. Blocks are
     /// ``sparseBlockSize`` bytes, aligned to file offsets (the filesystem's allocation unit).
+    ///
+    /// A sparse file from the archive (see ``SparseMap``) is always written that way, whatever `sparse` says: its
+    /// fragments with `pwrite` at their offsets, its holes never written, its size set with `ftruncate`. Its holes
+    /// cost no disk and no time, however large its real size; `fd` must be a regular file, empty past its offset.
     /// - Parameters:
     ///   - fd: The destination. With `sparse`, a new (empty) regular file: a hole leaves what the file held there.
     ///   - sparse: Leave holes for blocks of zeros (`pwrite` at the file's offset, which ends up past the content).
@@ -283,35 +315,58 @@ public final class TarReader {
     public func copyContent(to fd: Int32, sparse: Bool = false, progress: ((_ written: Int64) throws -> Void)? = nil)
         throws -> Int64
     {
-        var total: Int64 = 0
-        let start = sparse ? Int64(lseek(fd, 0, SEEK_CUR)) : 0
-        if start < 0 { throw TarError.io(SystemError("lseek", errno: errno)) }
+        if sparseCursor != nil { return try copySparseContent(to: fd, skipZeros: sparse, progress: progress) }
+        let total = contentRemaining
+        let start = sparse ? try TarReader.position(of: fd) : nil
+        let endsInHole = try copyStored(total, to: fd, at: start, skipZeros: sparse, progress: progress)
+        if let start {
+            // The file's size: a trailing hole was never written, so the file is shorter until it is extended.
+            try TarReader.setEnd(of: fd, at: start + total, truncate: endsInHole)
+        }
+        return total
+    }
+
+    /// Copies the next `count` bytes of stored data (at most ``contentRemaining``) to `fd`: at `fileOffset`
+    /// onward with `pwrite` (blocks of zeros skipped with `skipZeros`), or at the descriptor's offset when nil.
+    /// - Returns: Whether the last block was skipped as zeros.
+    func copyStored(_ count: Int64, to fd: Int32, at fileOffset: Int64?, skipZeros: Bool,
+                    progress: ((_ written: Int64) throws -> Void)?) throws -> Bool
+    {
+        var copied: Int64 = 0
         var endsInHole = false
-        while contentRemaining > 0 {
+        while copied < count {
             if bufferEnd == bufferStart {
                 guard try fill() else { throw contentTruncated() }
             }
-            let n = Int(min(Int64(bufferEnd - bufferStart), contentRemaining))
+            let n = Int(min(Int64(bufferEnd - bufferStart), count - copied))
             let chunk = UnsafeRawBufferPointer(start: buffer.baseAddress! + bufferStart, count: n)
             let written: Int64
-            if sparse {
-                (written, endsInHole) = try TarReader.writeSparse(chunk, to: fd, at: start + total)
+            if let fileOffset, skipZeros {
+                (written, endsInHole) = try TarReader.writeSparse(chunk, to: fd, at: fileOffset + copied)
             } else {
-                try TarReader.writeAll(chunk, to: fd, at: nil)
-                written = Int64(n)
+                try TarReader.writeAll(chunk, to: fd, at: fileOffset.map { $0 + copied })
+                (written, endsInHole) = (Int64(n), false)
             }
             bufferStart += n
             contentRemaining -= Int64(n)
             offset += Int64(n)
-            total += Int64(n)
+            copied += Int64(n)
             try progress?(written)
         }
-        if sparse {
-            // The file's size: a trailing hole was never written, so the file is shorter until it is extended.
-            if endsInHole && ftruncate(fd, off_t(start + total)) != 0 { throw TarError.io(SystemError("ftruncate", errno: errno)) }
-            if lseek(fd, off_t(start + total), SEEK_SET) < 0 { throw TarError.io(SystemError("lseek", errno: errno)) }
-        }
-        return total
+        return endsInHole
+    }
+
+    /// The descriptor's file offset.
+    static func position(of fd: Int32) throws -> Int64 {
+        let position = lseek(fd, 0, SEEK_CUR)
+        guard position >= 0 else { throw TarError.io(SystemError("lseek", errno: errno)) }
+        return Int64(position)
+    }
+
+    /// Moves the descriptor's offset to `end`, first setting the file's size there with `truncate`.
+    static func setEnd(of fd: Int32, at end: Int64, truncate: Bool) throws {
+        if truncate && ftruncate(fd, off_t(end)) != 0 { throw TarError.io(SystemError("ftruncate", errno: errno)) }
+        if lseek(fd, off_t(end), SEEK_SET) < 0 { throw TarError.io(SystemError("lseek", errno: errno)) }
     }
 
     /// The granule of ``copyContent(to:sparse:progress:)``'s holes: the usual filesystem block.
@@ -366,10 +421,11 @@ public final class TarReader {
     /// Reads the rest of the current entry's content into memory, for small files.
     /// - Throws: ``TarError/limitExceeded(_:)`` when it is larger than `maxSize`.
     public func readAllContent(maxSize: Int = 1 << 20) throws -> [UInt8] {
-        guard contentRemaining <= Int64(maxSize) else {
+        let remaining = sparseCursor.map { $0.map.realSize - $0.position } ?? contentRemaining
+        guard remaining <= Int64(maxSize) else {
             throw TarError.limitExceeded("content of \(current?.path ?? "entry") is larger than \(maxSize) bytes")
         }
-        var bytes = [UInt8](repeating: 0, count: Int(contentRemaining))
+        var bytes = [UInt8](repeating: 0, count: Int(remaining))
         var filled = 0
         while filled < bytes.count {
             filled += try bytes.withUnsafeMutableBytes {
@@ -381,7 +437,7 @@ public final class TarReader {
 
     // MARK: - Stream plumbing
 
-    private func contentTruncated() -> TarError {
+    func contentTruncated() -> TarError {
         .truncated("stream ends inside the content of \(current?.path ?? "an entry") (\(contentRemaining) bytes missing)")
     }
 
@@ -406,7 +462,7 @@ public final class TarReader {
         return true
     }
 
-    private func readHeaderBlock() throws {
+    func readHeaderBlock() throws {
         var filled = 0
         while filled < TarHeader.blockSize {
             if bufferEnd == bufferStart {
@@ -466,14 +522,14 @@ public final class TarReader {
 
     // MARK: - Field decoding
 
-    private func number(_ range: Range<Int>, _ field: String, at headerOffset: Int64) throws -> Int64? {
+    func number(_ range: Range<Int>, _ field: String, at headerOffset: Int64) throws -> Int64? {
         switch TarHeader.number(header, range) {
         case let .success(value): return value
         case let .failure(error): throw TarError.malformed(offset: headerOffset, "\(field) field: \(error.text)")
         }
     }
 
-    private func paxInteger(_ value: [UInt8], _ key: String, at headerOffset: Int64) throws -> Int64 {
+    func paxInteger(_ value: [UInt8], _ key: String, at headerOffset: Int64) throws -> Int64 {
         guard let number = PaxRecords.integer(value) else {
             throw TarError.malformed(offset: headerOffset, "PAX \(key) is not a non-negative decimal number")
         }

@@ -128,9 +128,9 @@ struct TarHostileTests {
         }
     }
 
-    @Test("sparse files and unknown entry types are refused by name")
+    @Test("multi-volume continuations and unknown entry types are refused by name")
     func unsupportedTypes() throws {
-        for type in [TarHeader.typeGNUSparse, UInt8(ascii: "Z")] {
+        for type in [TarHeader.typeGNUMultiVolume, UInt8(ascii: "Z")] {
             var archive = try sample()
             archive[156] = type
             resum(&archive)

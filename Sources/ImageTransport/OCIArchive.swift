@@ -66,6 +66,11 @@ enum OCIArchive {
         let reader = TarReader(stream)
         while let entry = try reader.next() {
             guard let path = try layoutPath(entry, archive: file) else { continue }
+            // A blob or layout file is never stored sparse; a sparse entry could declare a size far beyond what the
+            // archive holds, a file that costs nothing to make but hours to hash.
+            guard !reader.currentEntryIsSparse else {
+                throw TransportError.invalidImage("oci-archive:\(file)", reason: "sparse entry \"\(entry.path)\" has no place in an OCI archive")
+            }
             let target = "\(directory)/\(path)"
             if entry.kind == .directory {
                 try FileSystem.makeDirectories(target)

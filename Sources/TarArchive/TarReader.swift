@@ -49,6 +49,9 @@ public final class TarReader {
     private var ended = false
     /// The current entry's map and read position, when it is a sparse file.
     var sparseCursor: SparseCursor?
+    /// Whether the current entry is a sparse file (GNU or PAX sparse format): its size is what it declares, not
+    /// what the stream holds.
+    public var currentEntryIsSparse: Bool { sparseCursor != nil }
 
     /// Bytes of the tar stream consumed so far.
     public private(set) var offset: Int64 = 0

@@ -25,6 +25,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     private var generation: UInt32 = 0
     private(set) var connectionCount = 0
     private var stopping = false
+    /// The loop has left `run()`: connections handed to it now are closed.
+    private var finished = false
     private var shutdownDeadline: UInt64 = 0
     private var interestDirty: [Connection] = []
     /// Connections over the limit, answered 503 and closing.
@@ -117,6 +119,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         }
         listener = nil
         overload.closeAll()
+        finished = true
         _ = runPending()
     }
 
@@ -161,11 +164,24 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
                 overload.reject(clientFD, peer: peer, epoll: epoll, scratch: readBuffer, now: now)
                 continue
             }
-            register(clientFD, peer: peer)
+            let target = server.loopForNewConnection() ?? self
+            if target === self {
+                register(clientFD, peer: peer)
+            } else {
+                // On its own thread, where the target's `now` is read after the wake-up this causes: the header
+                // timeout starts no earlier than here.
+                target.execute { target.register(clientFD, peer: peer) }
+            }
         }
     }
 
     private func register(_ fd: Int32, peer: SocketAddress) {
+        guard !finished else {
+            // Handed over as this loop stopped for good: nobody would serve it.
+            Glibc.close(fd)
+            server.releaseConnection()
+            return
+        }
         Socket.setNoDelay(fd)
         // 30 bits, so that no token has bit 62 (`OverloadRejecter.tokenTag`) or 63 (the listener's).
         generation = (generation &+ 1) & 0x3FFF_FFFF

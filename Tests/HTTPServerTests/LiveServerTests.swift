@@ -33,6 +33,20 @@ struct LiveServerTests {
         #expect(try client.readResponse().text == "hello")
     }
 
+    /// The loops share one listener, and the kernel wakes the first idle one: connections opened at once must
+    /// still spread over every loop (each gets its turn), as they did with one `SO_REUSEPORT` listener per loop.
+    @Test func connectionsOpenedAtOnceSpreadOverEveryLoop() throws {
+        let live = try LiveServer { $0.eventLoopCount = 4 }
+        defer { live.stop() }
+        let clients = try (0..<40).map { _ in try TestClient(port: live.port) }
+        var served: [String: Int] = [:]
+        for client in clients {
+            try client.send("GET /loop HTTP/1.1\r\nHost: t\r\n\r\n")
+            served[try client.readResponse().text, default: 0] += 1
+        }
+        #expect(served == ["swr-loop-0": 10, "swr-loop-1": 10, "swr-loop-2": 10, "swr-loop-3": 10])
+    }
+
     @Test func logsOneAccessLinePerRequest() throws {
         let store = CapturingLogHandler.Store()
         let live = try LiveServer(logger: Logger(label: "access") { _ in CapturingLogHandler(store: store) })

@@ -46,6 +46,14 @@ struct TestResponder: HTTPResponder {
             return Response(status: .ok, bytes: bytes)
         case ("POST", "/reject"):
             return Response(status: .forbidden, bytes: Array("no".utf8))
+        case ("GET", "/loop"):
+            // The name of the thread serving this connection (its event loop's).
+            let fd = open("/proc/thread-self/comm", O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return .text(.notFound, "no comm") }
+            defer { close(fd) }
+            var name = [UInt8](repeating: 0, count: 64)
+            let n = read(fd, &name, name.count)
+            return Response(status: .ok, bytes: Array(name[0..<max(0, n)]).filter { $0 != 10 })
         case ("GET", "/slow"):
             try await Task.sleep(for: .milliseconds(700))
             return Response(status: .ok, bytes: Array("slow".utf8))

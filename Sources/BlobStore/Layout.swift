@@ -23,7 +23,7 @@ import OCIModel
 /// │       ├── data                   the bytes received so far
 /// │       └── info                   lines: repository, start time, owner, kind (resumable|monolithic)
 /// ├── tmp/                           files being written, renamed into place when complete
-/// └── .lock                          flock held by the server that serves this store (`StoreLock`)
+/// └── .lock                          the pid of the server that serves this store (`StoreLock` flocks the root)
 /// ```
 ///
 /// Repository folders start with a letter or digit, internal folders with `_`, so a repository named

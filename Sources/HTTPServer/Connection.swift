@@ -106,7 +106,7 @@ final class Connection: @unchecked Sendable {
             if wantsRead {
                 readAvailable()
             } else if events.contains(.hangup) || events.contains(.error) {
-                if case .handling = phase {
+                if case .handling = phase, !handlerDone {
                     closeAfterResponse = true
                     peerClosed = true
                     interestMayHaveChanged()
@@ -191,6 +191,10 @@ final class Connection: @unchecked Sendable {
         switch phase {
         case .idle, .lingering, .rejecting:
             close(reason: "peer closed")
+        case .handling where handlerDone:
+            // The response is out and the rest of the body was being drained: nothing is left to do. (Left open,
+            // the hang-up, level-triggered, would wake the loop again and again, and the slot never come back.)
+            close(reason: "peer closed while its unread body was drained")
         case .handling:
             // A client may half-close after sending its request and still read the response.
             closeAfterResponse = true
@@ -428,7 +432,7 @@ final class Connection: @unchecked Sendable {
             }
         case .rejecting, .handling:
             if writeWaiter != nil && now &- writeStalledSince > UInt64(config.writeTimeout * 1e9) {
-                close(reason: "write timeout")
+                close(reason: "write timeout", writeErrno: ETIMEDOUT)
                 return
             }
             guard case .handling = phase, !bodyComplete, let body else { return }
@@ -475,7 +479,8 @@ final class Connection: @unchecked Sendable {
         interestMayHaveChanged()
     }
 
-    func close(reason: @autoclosure () -> String) {
+    /// Closes the connection; a write waiting for room fails with `writeErrno` (what the access log shows).
+    func close(reason: @autoclosure () -> String, writeErrno: Int32 = ECONNRESET) {
         guard !isClosed else { return }
         isClosed = true
         Glibc.close(fd)
@@ -483,7 +488,7 @@ final class Connection: @unchecked Sendable {
         loop.server.logger.trace("\(peer) closed: \(reason())")
         if let waiter = writeWaiter {
             writeWaiter = nil
-            waiter.resume(throwing: SystemError("write", errno: ECONNRESET))
+            waiter.resume(throwing: SystemError("write", errno: writeErrno))
         }
         if !bodyComplete { body?.fail(.connectionClosed) }
         pendingInput = []

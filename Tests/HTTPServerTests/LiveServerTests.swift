@@ -47,6 +47,22 @@ struct LiveServerTests {
         #expect(served == ["swr-loop-0": 10, "swr-loop-1": 10, "swr-loop-2": 10, "swr-loop-3": 10])
     }
 
+    /// A handler answers before reading the body; while the rest is being drained, the client hangs up. The
+    /// connection must close at once (it used to stay registered with its hang-up pending: a loop spinning at
+    /// full CPU, and a connection slot never given back).
+    @Test func clientHangingUpWhileItsUnreadBodyIsDrainedIsClosed() throws {
+        let live = try LiveServer { $0.eventLoopCount = 1 }
+        defer { live.stop() }
+        for _ in 0..<3 {
+            var client: TestClient? = try TestClient(port: live.port)
+            try client!.send("POST /reject HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc")
+            #expect(try client!.readResponse().status == 403)
+            client = nil  // closes the socket
+        }
+        for _ in 0..<100 where live.server.connectionCount > 0 { usleep(20_000) }
+        #expect(live.server.connectionCount == 0)
+    }
+
     @Test func logsOneAccessLinePerRequest() throws {
         let store = CapturingLogHandler.Store()
         let live = try LiveServer(logger: Logger(label: "access") { _ in CapturingLogHandler(store: store) })

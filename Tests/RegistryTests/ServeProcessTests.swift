@@ -73,6 +73,13 @@ import TestSupport
         #expect(try sameStorage.waitForExit() == 1)
         #expect(readText(sameStorageLog).contains("in use by another swregistry (pid \(first.pid)"), "\(readText(sameStorageLog))")
 
+        // Deleting the pid file breaks nothing: the lock is on the folder.
+        #expect(unlink(storage + "/.lock") == 0)
+        let afterUnlink = try ChildProcess(Self.binary, ["serve", "--address", "127.0.0.1:0", "--storage", storage],
+                                           stderrPath: sameStorageLog)
+        #expect(try afterUnlink.waitForExit() == 1)
+        #expect(readText(sameStorageLog).contains("in use by another swregistry (pid unknown"), "\(readText(sameStorageLog))")
+
         // Every connection reaches the one server, whose store holds the blob.
         let blob = Array("only here".utf8)
         let client = try TestClient(port: port)

@@ -106,13 +106,10 @@ final class Connection: @unchecked Sendable {
             if wantsRead {
                 readAvailable()
             } else if events.contains(.hangup) || events.contains(.error) {
-                if case .handling = phase, !handlerDone {
-                    closeAfterResponse = true
-                    peerClosed = true
-                    interestMayHaveChanged()
-                } else {
-                    close(reason: "peer hung up")
-                }
+                // A reset, or both directions closed (a client's half-close reads as the end of its input, never
+                // as a hang-up): no response can reach the peer, and the hang-up, level-triggered and reported
+                // whatever the interest, would wake the loop on every wait while the handler runs.
+                close(reason: "peer hung up")
             }
         }
     }

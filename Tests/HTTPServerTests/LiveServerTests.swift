@@ -63,6 +63,22 @@ struct LiveServerTests {
         #expect(live.server.connectionCount == 0)
     }
 
+    /// A client that resets its connection while the handler works is closed at once, not when the handler is
+    /// done (until then the reset, a level-triggered hang-up, woke the loop on every wait).
+    @Test func resetWhileTheHandlerRunsClosesAtOnce() throws {
+        let live = try LiveServer { $0.eventLoopCount = 1 }
+        defer { live.stop() }
+        var client: TestClient? = try TestClient(port: live.port)
+        try client!.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        usleep(100_000)
+        var reset = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(client!.fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+        client = nil  // closes with a reset
+        // /slow answers after 700 ms; the connection must be gone well before.
+        for _ in 0..<20 where live.server.connectionCount > 0 { usleep(10_000) }
+        #expect(live.server.connectionCount == 0)
+    }
+
     @Test func logsOneAccessLinePerRequest() throws {
         let store = CapturingLogHandler.Store()
         let live = try LiveServer(logger: Logger(label: "access") { _ in CapturingLogHandler(store: store) })

@@ -9,7 +9,7 @@ import SystemIO
 /// `config.json` is written last (atomically), so a bundle directory that holds one is complete; the cache treats
 /// such a directory as a GC root (see ``CacheStore/prune(dryRun:)``).
 public enum BundleDirectory {
-    /// The result of ``prepare(image:store:at:mode:options:)``.
+    /// The result of ``prepare(image:store:at:mode:options:freeSpaceReserve:)``.
     public struct Prepared: Sendable {
         /// The absolute bundle directory (what `runc run --bundle` takes).
         public var bundlePath: String
@@ -148,7 +148,7 @@ public enum BundleDirectory {
         return false
     }
 
-    /// Removes a bundle made by ``prepare(image:store:at:mode:options:)``: unmounts an overlay rootfs, deletes
+    /// Removes a bundle made by ``prepare(image:store:at:mode:options:freeSpaceReserve:)``: unmounts an overlay rootfs, deletes
     /// `config.json`, `rootfs/`, `upper/` and `work/`, removes the directory when nothing else is left in it, and
     /// drops its GC root from `store`.
     ///

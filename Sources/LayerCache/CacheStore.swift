@@ -41,24 +41,36 @@ public final class CacheStore: Sendable {
     /// Opens (creating if needed) the cache at `root` and removes work directories left by dead processes.
     ///
     /// The root and its directories are made private (0700, see ``PrivateDirectory``): an existing cache with
-    /// looser modes is tightened, one owned by another user is refused.
+    /// looser modes is tightened, one owned by another user, or holding anything but a cache, is refused, and so is
+    /// a root another user could redirect (see ``TrustedPath``).
     ///
     /// - Parameters:
     ///   - root: The cache directory (see ``CacheLocation/resolve(explicit:environment:uid:)``).
     ///   - syncBeforePublish: Flush each new chain before publishing it (default true).
-    /// - Throws: ``PrivateDirectoryError`` when the root belongs to another user; `SystemError` when the
+    /// - Throws: ``PrivateDirectoryError`` when the root belongs to another user or holds other files;
+    ///   ``TrustedPathError`` when another user could redirect it; `SystemError` when the
     ///   directories cannot be created.
     public convenience init(root: String, syncBeforePublish: Bool = true) throws {
         try self.init(root: root, syncBeforePublish: syncBeforePublish, lockingEnabled: true)
     }
 
     init(root: String, syncBeforePublish: Bool, lockingEnabled: Bool) throws {
-        layout = CacheStoreLayout(root: root)
+        // Resolved once, on a path no other user can redirect (see TrustedPath); a symlink to the cache is
+        // followed when root or the user owns it (an administrator moving the cache to another disk).
+        let resolved = try TrustedPath.resolve(root, createParents: true, followFinalSymlink: true)
+        let layout = CacheStoreLayout(root: resolved)
+        self.layout = layout
         self.syncBeforePublish = syncBeforePublish
         self.lockingEnabled = lockingEnabled
         // The root first, private before anything is written into it (see PrivateDirectory); then its parts,
-        // private too, so that loosening the root by hand still exposes no tree.
-        try PrivateDirectory.ensure(root)
+        // private too, so that loosening the root by hand still exposes no tree. An existing root must hold
+        // nothing but a cache's parts: `--cache-dir /usr` must not make /usr private.
+        let parts = Set(layout.directories.map { String($0.dropFirst(resolved.count + 1)) })
+        try PrivateDirectory.ensure(resolved) { existing in
+            if let other = try FileSystem.list(existing).sorted().first(where: { !parts.contains($0) }) {
+                throw PrivateDirectoryError.holdsOtherFiles(path: existing, entry: other)
+            }
+        }
         for directory in layout.directories { try PrivateDirectory.ensure(directory) }
         _ = try sweepWorkDirectories(dryRun: false)
     }

@@ -141,7 +141,7 @@ struct PrepareCommand: AsyncParsableCommand {
                                 try Rootfs.flatten(from: topRootfs, to: "\(started.path)/rootfs", freeSpaceReserve: reserve)
                                 rootfsCopied = true
                             }
-                            return (image, try BundleDirectory.prepare(image: image, store: store, at: started.path,
+                            return (image, try BundleDirectory.prepare(image: image, store: store, in: started,
                                                                        mode: mode, options: specOptions,
                                                                        rootfsCopied: rootfsCopied,
                                                                        freeSpaceReserve: reserve))

@@ -136,4 +136,164 @@ struct CachePrivacyTests {
         }
         #expect(try FileSystem.list(foreign).isEmpty)
     }
+
+    // F2: the bundle was checked by path, then filled by path: another user who could rename a directory on that
+    // path (or repoint a symlink) swapped in their own after the check and received the setuid tree. Now a path
+    // another user has any say over is refused before anything is made, and a directory in use is never taken over.
+
+    @Test func aBundleUnderAnotherUsersDirectoryIsRefusedAndNothingMade() throws {
+        let scratch = ScratchDirectory("privacy")
+        let store = try CacheStore(root: scratch.sub("cache"), syncBeforePublish: false)
+        let image = try BundlePrepareTests.makeImage(store, execution: .init(cmd: ["/app"]))
+
+        // Writable by others, not sticky: they could rename `app` away and make their own (any user, root or not).
+        let open = scratch.sub("open")
+        Fixture.mkdirs(open)
+        chmod(open, 0o777)
+        #expect(throws: TrustedPathError.ancestorWritableByOthers(path: "\(open)/app", ancestor: open, mode: 0o777)) {
+            _ = try BundleDirectory.prepare(image: image, store: store, at: "\(open)/app", mode: .flatten)
+        }
+        // Missing parents below it are not created either.
+        #expect(throws: TrustedPathError.self) {
+            _ = try BundleDirectory.prepare(image: image, store: store, at: "\(open)/new/app", mode: .flatten)
+        }
+        #expect(try FileSystem.list(open).isEmpty)
+
+        guard Fixture.isRoot else { return }
+        // Owned by another user (even read-only to us would not help: its owner can chmod it and rename).
+        let team = scratch.sub("team")
+        Fixture.mkdirs(team)
+        chmod(team, 0o755)
+        chown(team, 65534, 65534)
+        #expect(throws: TrustedPathError.ancestorOwnedByAnotherUser(path: "\(team)/app", ancestor: team, owner: 65534,
+                                                                    user: 0)) {
+            _ = try BundleDirectory.prepare(image: image, store: store, at: "\(team)/app", mode: .flatten)
+        }
+        #expect(try FileSystem.list(team).isEmpty)
+        // The same for the cache root.
+        #expect(throws: TrustedPathError.self) { _ = try CacheStore(root: "\(team)/cache", syncBeforePublish: false) }
+        #expect(try FileSystem.list(team).isEmpty)
+        #expect(try store.bundles().isEmpty)
+    }
+
+    @Test func aSymlinkedBundleIsRefusedAndItsTargetUntouched() throws {
+        let scratch = ScratchDirectory("privacy")
+        let store = try CacheStore(root: scratch.sub("cache"), syncBeforePublish: false)
+        let image = try BundlePrepareTests.makeImage(store, execution: .init(cmd: ["/app"]))
+
+        // The final component a symlink (as /tmp/x -> /usr): refused whatever it points to, even an empty directory
+        // of our own, since the mode change and the rootfs would land wherever the link points.
+        let target = scratch.sub("target"), link = scratch.sub("link")
+        Fixture.mkdirs(target)
+        chmod(target, 0o755)
+        #expect(symlink(target, link) == 0)
+        #expect(throws: TrustedPathError.finalSymlink(link)) {
+            _ = try BundleDirectory.prepare(image: image, store: store, at: link, mode: .flatten)
+        }
+        #expect(Self.mode(target) == 0o755)
+        #expect(try FileSystem.list(target).isEmpty)
+        #expect(throws: TrustedPathError.finalSymlink(link)) { try BundleDirectory.remove(at: link, store: store) }
+
+        // A symlink of our own among the ancestors is resolved once; the bundle is named by the resolved path.
+        let alias = scratch.sub("alias")
+        #expect(symlink(target, alias) == 0)
+        let prepared = try BundleDirectory.prepare(image: image, store: store, at: "\(alias)/../target/./bundle",
+                                                   mode: .flatten)
+        #expect(prepared.bundlePath == "\(target)/bundle")
+        #expect(Self.mode("\(target)/bundle") == 0o700)
+        #expect(try store.bundles().map(\.bundlePath) == ["\(target)/bundle"])
+        try BundleDirectory.remove(at: "\(alias)/bundle", store: store)
+        #expect(try store.bundles().isEmpty)
+
+        guard Fixture.isRoot else { return }
+        // A symlink another user owns could be repointed: not followed, for a bundle's parent or the cache root.
+        let theirs = scratch.sub("theirs")
+        #expect(symlink(target, theirs) == 0)
+        #expect(lchown(theirs, 65534, 65534) == 0)
+        #expect(throws: TrustedPathError.symlinkOwnedByAnotherUser(path: "\(theirs)/bundle", link: theirs,
+                                                                   owner: 65534, user: 0)) {
+            _ = try BundleDirectory.prepare(image: image, store: store, at: "\(theirs)/bundle", mode: .flatten)
+        }
+        #expect(throws: TrustedPathError.self) { _ = try CacheStore(root: theirs, syncBeforePublish: false) }
+        #expect(try FileSystem.list(target).isEmpty)
+        #expect(Self.mode(target) == 0o755)
+    }
+
+    @Test func aDirectoryInUseIsRefusedAndItsModeUntouched() throws {
+        let scratch = ScratchDirectory("privacy")
+        let store = try CacheStore(root: scratch.sub("cache"), syncBeforePublish: false)
+        let image = try BundlePrepareTests.makeImage(store, execution: .init(cmd: ["/app"]))
+
+        let used = scratch.sub("used")
+        Fixture.mkdirs(used)
+        chmod(used, 0o755)
+        Fixture.write("\(used)/notes", "mine")
+        #expect(throws: PrivateDirectoryError.holdsOtherFiles(path: used, entry: "notes")) {
+            _ = try BundleDirectory.prepare(image: image, store: store, at: used, mode: .flatten)
+        }
+        #expect(Self.mode(used) == 0o755)
+        #expect(try FileSystem.list(used) == ["notes"])
+        // A cache root that holds anything but a cache's parts is refused alike (`--cache-dir /usr`).
+        #expect(throws: PrivateDirectoryError.holdsOtherFiles(path: used, entry: "notes")) {
+            _ = try CacheStore(root: used, syncBeforePublish: false)
+        }
+        #expect(Self.mode(used) == 0o755)
+        #expect(try FileSystem.list(used) == ["notes"])
+
+        // An empty `rootfs/` left in a directory of our own is fine (as before); the directory is then tightened.
+        let waiting = scratch.sub("waiting")
+        Fixture.mkdirs("\(waiting)/rootfs")
+        chmod(waiting, 0o755)
+        _ = try BundleDirectory.prepare(image: image, store: store, at: waiting, mode: .flatten)
+        #expect(Self.mode(waiting) == 0o700)
+        #expect(CacheFiles.exists("\(waiting)/rootfs/app"))
+    }
+
+    @Test func aBundleInAStickyWorldWritableDirectoryIsOurs() throws {
+        let scratch = ScratchDirectory("privacy")
+        let store = try CacheStore(root: scratch.sub("cache"), syncBeforePublish: false)
+        let image = try BundlePrepareTests.makeImage(store, execution: .init(cmd: ["/app"]))
+        // Like /tmp: anyone may create entries, but only an entry's owner may rename or remove it.
+        let shared = scratch.sub("shared")
+        Fixture.mkdirs(shared)
+        chmod(shared, 0o1777)
+        let prepared = try BundleDirectory.prepare(image: image, store: store, at: "\(shared)/a/bundle", mode: .flatten)
+        #expect(prepared.bundlePath == "\(shared)/a/bundle")
+        #expect(Self.mode("\(shared)/a/bundle") == 0o700)
+        #expect(Self.mode("\(shared)/a").map { $0 & 0o022 } == 0)  // a missing parent: 0755 at most
+        _ = try CacheStore(root: "\(shared)/cache", syncBeforePublish: false)
+        #expect(Self.mode("\(shared)/cache") == 0o700)
+
+        guard Fixture.isRoot else { return }
+        // What another user made there first is theirs: as the bundle itself, or as a directory on the way.
+        let squatted = "\(shared)/squatted"
+        Fixture.mkdirs("\(squatted)/sub", mode: 0o777)
+        chown(squatted, 65534, 65534)
+        chown("\(squatted)/sub", 65534, 65534)
+        #expect(throws: PrivateDirectoryError.ownedByAnotherUser(path: squatted, owner: 65534, user: 0)) {
+            _ = try BundleDirectory.prepare(image: image, store: store, at: squatted, mode: .flatten)
+        }
+        #expect(throws: TrustedPathError.ancestorOwnedByAnotherUser(path: "\(squatted)/sub/bundle", ancestor: squatted,
+                                                                    owner: 65534, user: 0)) {
+            _ = try BundleDirectory.prepare(image: image, store: store, at: "\(squatted)/sub/bundle", mode: .flatten)
+        }
+        #expect(try FileSystem.list(squatted) == ["sub"])
+        #expect(try FileSystem.list("\(squatted)/sub").isEmpty)
+    }
+
+    @Test func aBundleDirectorySwappedWhileFilledGetsNoConfig() throws {
+        let scratch = ScratchDirectory("privacy")
+        let store = try CacheStore(root: scratch.sub("cache"), syncBeforePublish: false)
+        let image = try BundlePrepareTests.makeImage(store, execution: .init(cmd: ["/app"]))
+        let bundle = scratch.sub("bundle")
+        let started = try BundleDirectory.begin(at: bundle)
+        // Only root or the user can do this once the ancestors are trusted; the last check still catches it.
+        #expect(rename(bundle, scratch.sub("moved")) == 0)
+        Fixture.mkdirs(bundle)
+        #expect(throws: BundleError.replaced(bundle)) {
+            _ = try BundleDirectory.prepare(image: image, store: store, in: started, mode: .flatten)
+        }
+        #expect(try FileSystem.list(bundle).isEmpty)  // no config.json; the rootfs copy was taken apart
+        #expect(try store.bundles().isEmpty)
+    }
 }

@@ -44,7 +44,7 @@ public enum ManifestError: Error, Hashable, Sendable, CustomStringConvertible {
         case let .invalidField(path, reason):
             "invalid manifest field \"\(path)\": \(reason)"
         case .duplicateKey(let path):
-            "manifest has the key \"\(path)\" twice; JSON readers disagree on which value counts (Go takes the last, Swift the first)"
+            "manifest repeats the key \"\(path)\" (keys compared as Go does: unescaped, ignoring case); Go would read the last value and Swift the first"
         case let .nestingTooDeep(path, limit):
             "manifest nests arrays and objects deeper than \(limit) levels at \"\(path)\""
         }

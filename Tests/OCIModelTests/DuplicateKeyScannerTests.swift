@@ -141,7 +141,7 @@ struct DuplicateKeyScannerTests {
         let json = #"{"schemaVersion":2,"config":{\#(descriptor)},"layers":[{\#(descriptor),"digest":"\#(sha256String("3"))"}]}"#
         let error = #expect(throws: ManifestError.self) { try ManifestDocument.parse(bytes(json)) }
         #expect(error == .duplicateKey("layers[0].digest"))
-        #expect(error?.description.contains(#""layers[0].digest" twice"#) == true, "\(String(describing: error))")
+        #expect(error?.description.contains(#"repeats the key "layers[0].digest""#) == true, "\(String(describing: error))")
         let index = #"{"schemaVersion":2,"schemaVersion":2,"manifests":[]}"#
         #expect(throws: ManifestError.duplicateKey("schemaVersion")) { try ManifestDocument.parse(Data(index.utf8)) }
     }

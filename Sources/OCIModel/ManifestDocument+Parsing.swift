@@ -11,7 +11,9 @@ extension ManifestDocument {
     /// - its `mediaType` disagrees with `contentType` (distribution-spec: clients MUST set
     ///   Content-Type to `mediaType`, and SHOULD reject a mismatch on pull);
     /// - `schemaVersion` is not 2, or the type is Docker schema 1 or unknown;
-    /// - a required field is missing, or a descriptor is malformed (bad digest, negative size).
+    /// - a required field is missing, or a descriptor is malformed (bad digest, negative size);
+    /// - it is not strict JSON, or an object has a key twice, or it nests deeper than 64 levels: see
+    ///   ``DuplicateKeyScanner`` (a key given twice makes Foundation and Go read different manifests).
     ///
     /// Unknown fields are ignored, and unknown media types *inside* descriptors are accepted, as
     /// image-spec requires of implementations that store or copy manifests.
@@ -24,6 +26,14 @@ extension ManifestDocument {
     ///   bytes had none. The bytes themselves remain the source of truth for the digest.
     /// - Throws: ``ManifestError`` saying what is wrong.
     public static func parse(_ data: Data, contentType: String? = nil) throws(ManifestError) -> ManifestDocument {
+        // Before decoding: Foundation would silently keep the first of two equal keys, where Go clients keep the
+        // last, and would accept nesting and encodings that other readers refuse.
+        switch data.withUnsafeBytes({ DuplicateKeyScanner.firstProblem(in: $0) }) {
+        case nil: break
+        case let .syntax(expected, offset)?: throw .invalidJSON("\(expected) at byte \(offset)")
+        case .duplicateKey(let path)?: throw .duplicateKey(path)
+        case .tooDeep(let path)?: throw .nestingTooDeep(path, limit: DuplicateKeyScanner.maxDepth)
+        }
         let raw: RawDocument
         do {
             raw = try JSONCoding.decode(RawDocument.self, from: data)

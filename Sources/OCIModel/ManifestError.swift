@@ -17,6 +17,11 @@ public enum ManifestError: Error, Hashable, Sendable, CustomStringConvertible {
     case missingField(String)
     /// A field is present but its value is wrong, e.g. `layers[1].digest` is not a valid digest.
     case invalidField(_ path: String, reason: String)
+    /// An object has the same key twice (after unescaping, compared as Go compares struct field names), at
+    /// this path. Readers disagree on which value counts: Foundation keeps the first, Go the last.
+    case duplicateKey(String)
+    /// Arrays and objects are nested deeper than the given limit, at this path.
+    case nestingTooDeep(String, limit: Int)
 
     public var description: String {
         switch self {
@@ -38,6 +43,10 @@ public enum ManifestError: Error, Hashable, Sendable, CustomStringConvertible {
             "manifest is missing required field \"\(field)\""
         case let .invalidField(path, reason):
             "invalid manifest field \"\(path)\": \(reason)"
+        case .duplicateKey(let path):
+            "manifest repeats the key \"\(path)\" (keys compared as Go does: unescaped, ignoring case); Go would read the last value and Swift the first"
+        case let .nestingTooDeep(path, limit):
+            "manifest nests arrays and objects deeper than \(limit) levels at \"\(path)\""
         }
     }
 }

@@ -20,7 +20,7 @@ extension MediaType {
         switch self {
         case .ociLayer, .ociLayerGzip, .ociLayerZstd,
              .ociLayerNondistributable, .ociLayerNondistributableGzip, .ociLayerNondistributableZstd,
-             .dockerLayerGzip, .dockerForeignLayerGzip:
+             .dockerLayerGzip, .dockerForeignLayerGzip, .dockerForeignLayer:
             true
         default:
             false
@@ -32,7 +32,7 @@ extension MediaType {
     public var isNondistributable: Bool {
         switch self {
         case .ociLayerNondistributable, .ociLayerNondistributableGzip, .ociLayerNondistributableZstd,
-             .dockerForeignLayerGzip:
+             .dockerForeignLayerGzip, .dockerForeignLayer:
             true
         default:
             false
@@ -45,7 +45,7 @@ extension MediaType {
     /// The compression a layer of this type uses, or `nil` if this is not a known layer type.
     public var layerCompression: LayerCompression? {
         switch self {
-        case .ociLayer, .ociLayerNondistributable: .uncompressed
+        case .ociLayer, .ociLayerNondistributable, .dockerForeignLayer: .uncompressed
         case .ociLayerGzip, .ociLayerNondistributableGzip, .dockerLayerGzip, .dockerForeignLayerGzip: .gzip
         case .ociLayerZstd, .ociLayerNondistributableZstd: .zstd
         default: nil

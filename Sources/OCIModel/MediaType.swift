@@ -76,6 +76,9 @@ extension MediaType {
     public static let dockerLayerGzip: MediaType = "application/vnd.docker.image.rootfs.diff.tar.gzip"
     /// A Docker "foreign" layer: may be pulled from its `urls`, should never be pushed.
     public static let dockerForeignLayerGzip: MediaType = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+    /// An uncompressed Docker foreign layer: not in manifest-v2-2.md, but defined by containerd
+    /// (`MediaTypeDockerSchema2LayerForeign`) beside the gzip one.
+    public static let dockerForeignLayer: MediaType = "application/vnd.docker.image.rootfs.foreign.diff.tar"
     /// A Docker plugin configuration.
     public static let dockerPluginConfig: MediaType = "application/vnd.docker.plugin.v1+json"
     /// A Docker schema 1 manifest: known so it can be refused by name, not supported.

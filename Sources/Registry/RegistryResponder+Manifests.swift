@@ -106,30 +106,79 @@ extension RegistryResponder {
         return Response(status: .created, headers: headers)
     }
 
-    /// Every blob an image manifest names must be in the repository, and every child of an index (foreign
-    /// layers, which carry `urls`, excepted), each with the size its descriptor says: a descriptor whose size lies
-    /// would make every client fail later, far from the cause (image-spec descriptor.md: `size` MUST be the size
-    /// of the raw content, and clients verify it).
+    /// Every blob a manifest names must be in the repository, and every child of an index, each with the size its
+    /// descriptor says: a descriptor whose size lies makes every client fail later, far from the cause (image-spec
+    /// descriptor.md: `size` MUST be the size of the raw content, and clients verify it).
+    ///
+    /// - A foreign layer (``Descriptor/isForeignLayer``: a non-distributable or Docker foreign media type, with
+    ///   `urls`) need not be here: clients fetch it from its URLs, which must then be `http`/`https` ones (as
+    ///   distribution requires). If it is stored all the same, its size is checked like any other.
+    /// - Any other descriptor's `urls` exempt it from nothing. The config never is foreign, and image-spec says
+    ///   `urls` SHOULD NOT decide that a layer is non-distributable; a client (containerd) may try the URLs first,
+    ///   but verifies what it gets against the digest, so the blob here is what the manifest means. distribution
+    ///   refuses `urls` outright unless configured to allow them; requiring the blob is enough to keep a push from
+    ///   naming content this registry cannot serve.
+    /// - A `subject` need not be here (distribution-spec: a referrer may be pushed before its subject), but if it
+    ///   is, its size must be right.
     private func checkReferences(_ document: ManifestDocument, in name: RepositoryName) throws(RegistryError) {
         switch document {
         case .manifest(let manifest):
-            for (field, descriptor) in [("config", manifest.config)] + manifest.layers.enumerated().map({ ("layers[\($0)]", $1) })
-            where (descriptor.urls ?? []).isEmpty {
-                guard store.isLinked(name, descriptor.digest) || store.manifestMediaType(name, descriptor.digest) != nil else {
-                    throw RegistryError(StoreError.manifestBlobUnknown(descriptor.digest))
+            try checkPresent(manifest.config, in: name)
+            for (position, layer) in manifest.layers.enumerated() {
+                if layer.isForeignLayer {
+                    try checkURLs(of: layer, field: "layers[\(position)]")
+                } else {
+                    try checkPresent(layer, in: name)
                 }
-                try checkSize(of: descriptor, field: field)
             }
         case .index(let index):
-            for (position, descriptor) in index.manifests.enumerated() {
+            for descriptor in index.manifests {
                 guard store.manifestMediaType(name, descriptor.digest) != nil else {
                     throw RegistryError(StoreError.manifestBlobUnknown(descriptor.digest))
                 }
-                try checkSize(of: descriptor, field: "manifests[\(position)]")
+            }
+        }
+        for (field, descriptor) in Self.namedDescriptors(document) {
+            try checkSize(of: descriptor, field: field)
+        }
+    }
+
+    /// Every descriptor of `document` with the path that names it in messages, the subject included.
+    private static func namedDescriptors(_ document: ManifestDocument) -> [(String, Descriptor)] {
+        var named: [(String, Descriptor)]
+        switch document {
+        case .manifest(let manifest):
+            named = [("config", manifest.config)] + manifest.layers.enumerated().map { ("layers[\($0)]", $1) }
+        case .index(let index):
+            named = index.manifests.enumerated().map { ("manifests[\($0)]", $1) }
+        }
+        if let subject = document.subject { named.append(("subject", subject)) }
+        return named
+    }
+
+    /// A blob or manifest the repository must hold (MANIFEST_BLOB_UNKNOWN otherwise).
+    private func checkPresent(_ descriptor: Descriptor, in name: RepositoryName) throws(RegistryError) {
+        guard store.isLinked(name, descriptor.digest) || store.manifestMediaType(name, descriptor.digest) != nil else {
+            throw RegistryError(StoreError.manifestBlobUnknown(descriptor.digest))
+        }
+    }
+
+    /// A foreign layer's URLs are where clients will fetch it: each must be an `http` or `https` URL without a
+    /// fragment (distribution's rule; image-spec descriptor.md: entries SHOULD use those schemes).
+    private func checkURLs(of descriptor: Descriptor, field: String) throws(RegistryError) {
+        for (position, url) in (descriptor.urls ?? []).enumerated() {
+            let lowered = url.lowercased()
+            let rest = lowered.hasPrefix("https://") ? lowered.dropFirst(8) : lowered.hasPrefix("http://") ? lowered.dropFirst(7) : nil
+            guard let rest, !rest.isEmpty, !rest.hasPrefix("/"), !url.contains("#"),
+                  !url.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F }) else {
+                let path = "\(field).urls[\(position)]"
+                throw RegistryError(.manifestInvalid, "\(path): a foreign layer's URL must be an absolute http or https URL",
+                                    detail: .object(["descriptor": .string(field), "url": .string(url)]))
             }
         }
     }
 
+    /// A stored blob's size must be the descriptor's; an absent one is left to the caller's rules.
     private func checkSize(of descriptor: Descriptor, field: String) throws(RegistryError) {
         guard let stored = store.blobSize(descriptor.digest), stored != descriptor.size else { return }
         throw RegistryError(.manifestInvalid, "\(field): descriptor size \(descriptor.size) does not match the \(stored) bytes of \(descriptor.digest)",

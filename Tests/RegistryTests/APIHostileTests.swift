@@ -348,4 +348,44 @@ import TestSupport
         // Still serving.
         #expect(try r.request("GET", "/v2/").status == 200)
     }
+
+    /// Foundation keeps the first of two equal keys, Go clients (skopeo, containerd, docker) the last: a manifest
+    /// with a key twice would be checked as one image and pulled as another.
+    @Test func manifestWithDuplicateKeysIsManifestInvalid() throws {
+        let r = try RegistryFixture()
+        defer { r.stop() }
+        let config = try r.pushDescriptor("ok", Array("{}".utf8), mediaType: MediaType.ociConfig.rawValue)
+        let layer = try r.pushDescriptor("ok", testBytes(50, seed: "dup"), mediaType: MediaType.ociLayerGzip.rawValue)
+        let other = "sha256:" + String(repeating: "3", count: 64)
+        let type = MediaType.ociManifest.rawValue
+        func manifest(layer layerJSON: String, root extra: String = "") -> [UInt8] {
+            Array(#"{"schemaVersion": 2, "mediaType": "\#(type)", "config": \#(ManifestJSON.descriptor(config)), "layers": [\#(layerJSON)]\#(extra)}"#.utf8)
+        }
+        let head = #""mediaType": "\#(layer.mediaType)", "digest": "\#(layer.digest)""#
+        let cases: [(String, [UInt8], String)] = [
+            ("size", manifest(layer: #"{\#(head), "size": \#(layer.size), "size": \#(layer.size + 1)}"#), "layers[0].size"),
+            ("digest", manifest(layer: #"{\#(head), "size": \#(layer.size), "digest": "\#(other)"}"#), "layers[0].digest"),
+            ("escaped", manifest(layer: #"{\#(head), "size": \#(layer.size), "\u0073ize": 1}"#), "layers[0].size"),
+            ("case", manifest(layer: #"{\#(head), "size": \#(layer.size), "Digest": "\#(other)"}"#), "layers[0].Digest"),
+            ("root", manifest(layer: ManifestJSON.descriptor(layer), root: #", "layers": []"#), "layers"),
+            ("annotation", manifest(layer: ManifestJSON.descriptor(layer), root: #", "annotations": {"a": "1", "a": "2"}"#),
+             "annotations.a"),
+        ]
+        for (tag, bytes, path) in cases {
+            let response = try r.putManifest("ok", tag, bytes, mediaType: type)
+            expectOCIError(response, 400, .manifestInvalid, tag)
+            #expect(response.text.contains(path), "\(tag): the error names \(path): \(response.text)")
+            #expect(try r.request("HEAD", "/v2/ok/manifests/\(tag)").status == 404)
+        }
+        let child = try r.pushImage("ok", tag: nil, seed: "child")
+        let index = #"{"schemaVersion": 2, "manifests": [{"mediaType": "\#(type)", "digest": "\#(child.digest)", "size": \#(child.desc.size), "platform": {"os": "linux", "os": "windows", "architecture": "amd64"}}]}"#
+        let response = try r.putManifest("ok", "index", Array(index.utf8), mediaType: MediaType.ociIndex.rawValue)
+        expectOCIError(response, 400, .manifestInvalid, "index")
+        #expect(response.text.contains("manifests[0].platform.os"), "\(response.text)")
+
+        // Keys that only look alike are different keys to every reader.
+        let alike = manifest(layer: ManifestJSON.descriptor(layer), root: #", "annotations": {"a": "1", "a ": "2", "b": "{\"a\":1,\"a\":2}"}"#)
+        #expect(try r.putManifest("ok", "alike", alike, mediaType: type).status == 201)
+        Self.expectNothingEscaped(r)
+    }
 }

@@ -729,4 +729,133 @@ import TestSupport
         #expect(response.status == 201, "\(response.text)")
         #expect(response.header("OCI-Subject") == subject.digest.description)
     }
+
+    // MARK: Descriptors with urls, foreign layers, subjects
+
+    /// An OCI image manifest written by hand, so that descriptors can carry `urls` (`extra` is spliced in verbatim).
+    static func rawImage(config: String, layers: [String], subject: String? = nil,
+                         mediaType: String = MediaType.ociManifest.rawValue) -> [UInt8] {
+        var text = #"{"schemaVersion": 2, "mediaType": "\#(mediaType)", "config": \#(config), "layers": ["#
+        text += layers.joined(separator: ", ") + "]"
+        if let subject { text += #", "subject": \#(subject)"# }
+        return Array((text + "}").utf8)
+    }
+
+    static func withURLs(_ d: Desc, _ urls: String = #"["http://x/"]"#) -> String {
+        ManifestJSON.descriptor(d, extra: #", "urls": \#(urls)"#)
+    }
+
+    @Test func urlsExemptNoOrdinaryDescriptor() throws {
+        let r = try RegistryFixture()
+        defer { r.stop() }
+        let repo = "m/urls"
+        let config = try r.pushDescriptor(repo, Array(#"{"os":"linux"}"#.utf8), mediaType: MediaType.ociConfig.rawValue)
+        let layer = try r.pushDescriptor(repo, testBytes(40, seed: "urls"), mediaType: MediaType.ociLayerGzip.rawValue)
+        let absent = Desc(mediaType: MediaType.ociLayerGzip.rawValue, digest: Digest.sha256(of: Array("absent".utf8)), size: 6)
+        var bigConfig = config
+        bigConfig.size += 1000
+        var bigLayer = layer
+        bigLayer.size += 1
+        var absentConfig = absent
+        absentConfig.mediaType = MediaType.ociConfig.rawValue
+
+        let lies: [(String, [UInt8], String)] = [
+            ("config-size", Self.rawImage(config: Self.withURLs(bigConfig), layers: [ManifestJSON.descriptor(layer)]), "config"),
+            ("layer-size", Self.rawImage(config: ManifestJSON.descriptor(config), layers: [Self.withURLs(bigLayer)]), "layers[0]"),
+        ]
+        for (tag, bytes, field) in lies {
+            let response = try r.putManifest(repo, tag, bytes, mediaType: MediaType.ociManifest.rawValue)
+            expectOCIError(response, 400, .manifestInvalid, tag)
+            #expect(response.text.contains(field), "the error names \(field): \(response.text)")
+            #expect(try r.request("HEAD", "/v2/\(repo)/manifests/\(tag)").status == 404)
+        }
+        let missing: [(String, [UInt8])] = [
+            ("config-absent", Self.rawImage(config: Self.withURLs(absentConfig), layers: [ManifestJSON.descriptor(layer)])),
+            ("layer-absent", Self.rawImage(config: ManifestJSON.descriptor(config), layers: [Self.withURLs(absent)])),
+        ]
+        for (tag, bytes) in missing {
+            expectOCIError(try r.putManifest(repo, tag, bytes, mediaType: MediaType.ociManifest.rawValue), 400,
+                           .manifestBlobUnknown, tag)
+            #expect(try r.request("HEAD", "/v2/\(repo)/manifests/\(tag)").status == 404)
+        }
+        // With the blobs here and true sizes, urls are just extra locations.
+        let honest = Self.rawImage(config: Self.withURLs(config), layers: [Self.withURLs(layer)])
+        #expect(try r.putManifest(repo, "honest", honest, mediaType: MediaType.ociManifest.rawValue).status == 201)
+    }
+
+    @Test(arguments: [MediaType.ociLayerNondistributable, .ociLayerNondistributableGzip, .ociLayerNondistributableZstd,
+                      .dockerForeignLayerGzip, .dockerForeignLayer])
+    func foreignLayerWithURLsNeedNotBeStored(_ type: MediaType) throws {
+        let r = try RegistryFixture()
+        defer { r.stop() }
+        let repo = "m/foreign"
+        let docker = type.rawValue.hasPrefix("application/vnd.docker")
+        let manifestType = docker ? MediaType.dockerManifest.rawValue : MediaType.ociManifest.rawValue
+        let config = try r.pushDescriptor(repo, Array(#"{"os":"windows"}"#.utf8),
+                                          mediaType: docker ? MediaType.dockerConfig.rawValue : MediaType.ociConfig.rawValue)
+        let foreign = Desc(mediaType: type.rawValue, digest: Digest.sha256(of: Array("base layer".utf8)), size: 123_456)
+        let accepted = Self.rawImage(config: ManifestJSON.descriptor(config),
+                                     layers: [Self.withURLs(foreign, #"["https://mcr.example/base.tar.gz", "HTTP://mirror.example/b"]"#)],
+                                     mediaType: manifestType)
+        let response = try r.putManifest(repo, "v1", accepted, mediaType: manifestType)
+        #expect(response.status == 201, "\(type): \(response.text)")
+
+        // Without URLs, there is nowhere else to fetch it from.
+        let noURLs = Self.rawImage(config: ManifestJSON.descriptor(config), layers: [ManifestJSON.descriptor(foreign)],
+                                   mediaType: manifestType)
+        expectOCIError(try r.putManifest(repo, "v2", noURLs, mediaType: manifestType), 400, .manifestBlobUnknown, "\(type)")
+        // URLs no client should follow do not exempt it either.
+        for (i, url) in [#"["file:///etc/passwd"]"#, #"["https://"]"#, #"["http://x/#frag"]"#, #"["ftp://x/"]"#,
+                         #"["https://x/\n"]"#].enumerated() {
+            let bytes = Self.rawImage(config: ManifestJSON.descriptor(config), layers: [Self.withURLs(foreign, url)],
+                                      mediaType: manifestType)
+            let refused = try r.putManifest(repo, "bad\(i)", bytes, mediaType: manifestType)
+            expectOCIError(refused, 400, .manifestInvalid, url)
+            #expect(refused.text.contains("layers[0].urls[0]"), "\(url): \(refused.text)")
+        }
+    }
+
+    @Test func foreignLayerThatIsStoredMustHaveItsSize() throws {
+        let r = try RegistryFixture()
+        defer { r.stop() }
+        let repo = "m/foreign"
+        let config = try r.pushDescriptor(repo, Array("{}".utf8), mediaType: MediaType.ociConfig.rawValue)
+        let layer = try r.pushDescriptor(repo, testBytes(77, seed: "pushed anyway"),
+                                         mediaType: MediaType.ociLayerNondistributableGzip.rawValue)
+        let right = Self.rawImage(config: ManifestJSON.descriptor(config), layers: [Self.withURLs(layer)])
+        #expect(try r.putManifest(repo, "right", right, mediaType: MediaType.ociManifest.rawValue).status == 201)
+        var lying = layer
+        lying.size = 76
+        let wrong = Self.rawImage(config: ManifestJSON.descriptor(config), layers: [Self.withURLs(lying)])
+        let response = try r.putManifest(repo, "wrong", wrong, mediaType: MediaType.ociManifest.rawValue)
+        expectOCIError(response, 400, .manifestInvalid)
+        #expect(response.text.contains("layers[0]"), "\(response.text)")
+        #expect(try r.request("HEAD", "/v2/\(repo)/manifests/wrong").status == 404)
+    }
+
+    @Test func subjectSizeThatLiesIsManifestInvalid() throws {
+        let r = try RegistryFixture()
+        defer { r.stop() }
+        let repo = "m/subject"
+        let subject = try r.pushImage(repo, tag: "v1", seed: "subject")
+        let empty = try r.pushDescriptor(repo, Array("{}".utf8), mediaType: MediaType.ociEmptyJSON.rawValue)
+        var lying = subject.desc
+        lying.size += 7
+        let manifest = ManifestJSON.image(config: empty, layers: [empty], artifactType: "application/vnd.example.sig",
+                                          subject: lying)
+        let index = ManifestJSON.index(manifests: [], artifactType: "application/vnd.example.bundle", subject: lying)
+        for (bytes, type) in [(manifest, MediaType.ociManifest.rawValue), (index, MediaType.ociIndex.rawValue)] {
+            let response = try r.putManifest(repo, Digest.sha256(of: bytes).description, bytes, mediaType: type)
+            expectOCIError(response, 400, .manifestInvalid, type)
+            #expect(response.text.contains("subject"), "the error names the subject: \(response.text)")
+            #expect(try r.request("HEAD", "/v2/\(repo)/manifests/\(Digest.sha256(of: bytes))").status == 404)
+        }
+        let referrers = try r.request("GET", "/v2/\(repo)/referrers/\(subject.digest)")
+        #expect(try decodeJSON(ReferrersIndex.self, referrers).manifests ?? [] == [], "no referrer was recorded")
+
+        let honest = ManifestJSON.image(config: empty, layers: [empty], artifactType: "application/vnd.example.sig",
+                                        subject: subject.desc)
+        #expect(try r.putManifest(repo, Digest.sha256(of: honest).description, honest,
+                                  mediaType: MediaType.ociManifest.rawValue).status == 201)
+    }
 }

@@ -13,8 +13,9 @@
 /// - with U+017F `ſ` as `s` and U+212A `K` (Kelvin sign) as `k`, the only non-ASCII letters in the same
 ///   `unicode.SimpleFold` set as an ASCII letter (Go's `foldName`): `"layerſ"` sets Go's `Layers`. Every field
 ///   name of the OCI and Docker schemas is ASCII, so how other non-ASCII keys fold does not matter.
-/// The same rule applies to every object, annotation maps included: two annotation keys that differ only in
-/// case are refused, a small price for one rule that needs no knowledge of the schema.
+/// Objects that are the value of an `annotations` member are Go maps (`map[string]string`), whose keys are
+/// matched exactly: there only keys equal after unescaping are the same key, so `"a"` and `"A"` may both be
+/// annotations.
 ///
 /// It is also strict where the readers could otherwise differ: the text must be UTF-8 without a byte-order mark
 /// (RFC 8259 §8.1), with no unpaired surrogate escape (Go turns one into U+FFFD; Foundation does not), and no
@@ -51,8 +52,10 @@ struct DuplicateKeyScanner {
     /// One open array or object.
     private struct Level {
         var isObject: Bool
-        /// The folded keys seen so far (objects only).
+        /// The keys seen so far (objects only), folded unless the object is a map.
         var keys: Set<[UInt8]> = []
+        /// Whether keys are compared as Go compares struct field names (folded), not as map keys (exactly).
+        var foldsKeys = true
         /// The key of the member being read, unescaped, for paths (objects only).
         var key: [UInt8] = []
         /// The position of the element being read (arrays only).
@@ -84,7 +87,8 @@ struct DuplicateKeyScanner {
                     if peek() == UInt8(ascii: "}") {
                         offset += 1
                     } else {
-                        stack.append(Level(isObject: true))
+                        let isMap = stack.last.map { $0.isObject && Self.folded($0.key) == Self.annotationsKey } ?? false
+                        stack.append(Level(isObject: true, foldsKeys: !isMap))
                         try member()
                         continue value
                     }
@@ -135,11 +139,14 @@ struct DuplicateKeyScanner {
         let key = try string(collecting: true)
         let last = stack.count - 1
         stack[last].key = key
-        guard stack[last].keys.insert(Self.folded(key)).inserted else { throw .duplicateKey(path(including: last)) }
+        let canonical = stack[last].foldsKeys ? Self.folded(key) : key
+        guard stack[last].keys.insert(canonical).inserted else { throw .duplicateKey(path(including: last)) }
         skipWhitespace()
         guard peek() == UInt8(ascii: ":") else { throw syntax("':'") }
         offset += 1
     }
+
+    private static let annotationsKey = Array("annotations".utf8)
 
     /// Go's key matching as a canonical form: ASCII letters lowercased, `ſ` → `s`, `K` → `k` (see the type's
     /// documentation). Other bytes are kept: no other letter case-folds to ASCII.

@@ -56,6 +56,14 @@ struct DuplicateKeyScannerTests {
         guard case .duplicateKey = problem(json) else { Issue.record("\(json): \(String(describing: problem(json)))"); return }
     }
 
+    /// Annotations are Go maps: their keys are matched exactly (after unescaping), not folded like field names.
+    @Test func annotationKeysAreComparedExactly() {
+        #expect(problem(#"{"annotations":{"org.a":"1","ORG.A":"2","Annotations":"3"}}"#) == nil)
+        #expect(problem(#"{"layers":[{"Annotations":{"k":"1","K":"2"}}]}"#) == nil)
+        #expect(problem(#"{"annotations":{"k":"1","\u006b":"2"}}"#) == .duplicateKey("annotations.k"))
+        #expect(problem(#"{"annotations":{"x":{"a":1,"A":2}}}"#) == .duplicateKey("annotations.x.A"))
+    }
+
     @Test("keys that only look alike, or repeat in different objects, are not duplicates", arguments: [
         #"{"a":1,"a ":2," a":3,"b":4,"ab":5,"":6,"\u0000":7,"a\u0000":8}"#,
         // Go's fold sets (unicode.SimpleFold) hold neither dotless ı nor dotted İ with i (checked with skopeo).

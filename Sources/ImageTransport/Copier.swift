@@ -151,8 +151,7 @@ public final class Copier: Sendable {
 
     private func transferBlob(_ descriptor: Descriptor) async throws -> BlobOutcome {
         if try await destination.hasBlob(descriptor) { return .skipped }
-        if descriptor.mediaType.isNondistributable && !(descriptor.urls ?? []).isEmpty
-            && source.localBlobPath(descriptor) == nil {
+        if descriptor.isForeignLayer && source.localBlobPath(descriptor) == nil {
             observer?(.note("Skipping non-distributable layer \(descriptor.digest) (fetched from its URLs at run time)"))
             return .skipped
         }

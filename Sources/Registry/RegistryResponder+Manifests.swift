@@ -195,9 +195,18 @@ extension RegistryResponder {
             try await blocking { () throws(StoreError) in try store.deleteTag(name, tag) }
         case .digest(let digest):
             let manifest = try store.manifest(name, digest, maxBytes: configuration.maxManifestBytes)
-            let subject = (try? ManifestDocument.parse(manifest.bytes, contentType: manifest.mediaType))?.subject?.digest
+            // Only the subject matters here, read as it was when the manifest was stored: a manifest stored before
+            // duplicate keys were refused no longer passes `ManifestDocument.parse`, but its referrer entry must
+            // still go.
+            let subject = (try? JSONCoding.decode(SubjectOnly.self, from: manifest.bytes))?.subject?.digest
             try await blocking { () throws(StoreError) in try store.deleteManifest(name, digest, subject: subject) }
         }
         return Response(status: .accepted, headers: Self.apiHeaders)
     }
+}
+
+/// The `subject` of a manifest, decoded leniently (see `deleteManifest`).
+private struct SubjectOnly: Decodable {
+    struct Reference: Decodable { let digest: Digest }
+    let subject: Reference?
 }

@@ -1,3 +1,4 @@
+import BlobStore
 import OCIModel
 import Testing
 import TestSupport
@@ -250,6 +251,31 @@ import TestSupport
         #expect(Set(index.manifests?.map(\.digest) ?? []) == [set.signature.digest.description, set.index.digest.description])
         let filtered = try r.request("GET", "/v2/disc/ref/referrers/\(set.subject.digest)?artifactType=\(Self.sbomType)")
         #expect(try decodeJSON(ReferrersIndex.self, filtered).manifests == [])
+    }
+
+    /// A referrer stored before manifests with duplicate keys were refused no longer parses as a manifest; deleting
+    /// it must still remove it from its subject's referrers.
+    @Test func legacyReferrerWithDuplicateKeysIsRemovedWithItsManifest() throws {
+        let r = try RegistryFixture()
+        defer { r.stop() }
+        let subject = try r.pushImage("disc/legacy", tag: "v1", seed: "subject")
+        let empty = try r.pushDescriptor("disc/legacy", Array("{}".utf8), mediaType: MediaType.ociEmptyJSON.rawValue)
+        let valid = String(decoding: ManifestJSON.image(config: empty, layers: [empty], subject: subject.desc), as: UTF8.self)
+        let bytes = Array(valid.replacingOccurrences(of: #""schemaVersion": 2,"#, with: #""schemaVersion": 2, "schemaVersion": 2,"#).utf8)
+        #expect(bytes.count > valid.utf8.count, "the duplicate key is in the manifest")
+        let digest = Digest.sha256(of: bytes)
+        // Stored as an earlier version did (straight into the store), then served by a fresh responder.
+        let store = try BlobStore(root: r.storagePath)
+        let referrer = Descriptor(mediaType: .ociManifest, digest: digest, size: Int64(bytes.count))
+        try store.putManifest(RepositoryName(validating: "disc/legacy"), bytes: bytes, digest: digest,
+                              mediaType: MediaType.ociManifest.rawValue, tag: nil, subject: subject.digest, referrer: referrer)
+        try r.restart()
+        let before = try decodeJSON(ReferrersIndex.self, try r.request("GET", "/v2/disc/legacy/referrers/\(subject.digest)"))
+        #expect(before.manifests?.map(\.digest) == [digest.description])
+
+        #expect(try r.request("DELETE", "/v2/disc/legacy/manifests/\(digest)").status == 202)
+        let after = try decodeJSON(ReferrersIndex.self, try r.request("GET", "/v2/disc/legacy/referrers/\(subject.digest)"))
+        #expect(after.manifests == [])
     }
 
     @Test func referrersAreScopedToTheRepository() throws {

@@ -181,12 +181,10 @@ struct Serve: ParsableCommand {
     /// Creates the storage folder with its missing parents. The folder itself, when new, is private to the
     /// server's user (0700): it holds every pushed image, and access goes through the API, never the files.
     static func makeStorageFolder(_ path: String) throws(SystemError) {
+        var path = path
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         if FileSystem.isDirectory(path) { return }
-        var parent = path
-        while parent.count > 1 && parent.hasSuffix("/") { parent.removeLast() }
-        if let slash = parent.lastIndex(of: "/"), slash != parent.startIndex {
-            try FileSystem.makeDirectories(String(parent[..<slash]))
-        }
+        try FileSystem.makeDirectories(FileSystem.parent(of: path))
         guard mkdir(path, 0o700) == 0 || errno == EEXIST else { throw SystemError("mkdir \(path)", errno: errno) }
     }
 }

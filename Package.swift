@@ -21,6 +21,7 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CCrypt", providers: [.apt(["libcrypt-dev"])]),
 
         .target(name: "SystemIO", dependencies: ["CLinuxShim"]),
         .target(name: "OCIModel", dependencies: ["COpenSSL"]),
@@ -30,8 +31,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "BlobStore", dependencies: ["SystemIO", "OCIModel", "CLinuxShim"]),
+        // Credentials (htpasswd, bearer JWTs, the built-in token service) and per-repository policies.
+        .target(name: "RegistryAuth", dependencies: ["COpenSSL", "CCrypt", "SystemIO"]),
         .target(name: "Registry", dependencies: [
-            "HTTPServer", "OCIModel", "SystemIO", "BlobStore",
+            "HTTPServer", "RegistryAuth", "OCIModel", "SystemIO", "BlobStore",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "swregistry", dependencies: [
@@ -59,6 +62,7 @@ let package = Package(
         ], path: "Tests/TestSupport"),
         .testTarget(name: "SystemIOTests", dependencies: ["SystemIO"]),
         .testTarget(name: "OCIModelTests", dependencies: ["OCIModel"]),
+        .testTarget(name: "RegistryAuthTests", dependencies: ["RegistryAuth", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO", "TestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "BlobStore", "HTTPServer", "TestSupport", "swregistry"]),
         .testTarget(name: "RegistryClientTests", dependencies: [

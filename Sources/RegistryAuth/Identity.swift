@@ -1,0 +1,40 @@
+/// Who made a request, once its credentials were checked.
+public struct Identity: Sendable, Hashable {
+    /// The user name; nil for an anonymous request.
+    public var user: String?
+    /// For a bearer token: the access its `access` claim grants (the token server already decided). nil when the
+    /// credentials say only who the user is (Basic), so the local policy alone decides.
+    public var grantedScopes: [Scope]?
+    /// The subject of a verified TLS client certificate (mTLS), for policies and logs.
+    public var clientCertificateSubject: String?
+
+    public init(user: String?, grantedScopes: [Scope]? = nil, clientCertificateSubject: String? = nil) {
+        self.user = user
+        self.grantedScopes = grantedScopes
+        self.clientCertificateSubject = clientCertificateSubject
+    }
+
+    public static let anonymous = Identity(user: nil)
+    public var isAnonymous: Bool { user == nil }
+}
+
+/// The outcome of checking a request's `Authorization` header.
+public enum AuthResult: Sendable, Equatable {
+    /// No credentials were sent.
+    case anonymous
+    /// The credentials are valid.
+    case authenticated(Identity)
+    /// Credentials were sent and are wrong (bad password, bad signature, expired token, …); the reason is for the
+    /// log only, never for the client. `user` is the claimed user name when one could be read (rate limits).
+    case invalid(reason: String, user: String?)
+}
+
+/// Checks credentials and words the challenge for one authentication scheme (htpasswd's Basic, bearer tokens).
+/// Implementations are immutable snapshots: a reload builds a new one and swaps it in.
+public protocol Authenticator: Sendable {
+    /// Checks the value of the `Authorization` header (nil when absent). Must not block on I/O: it runs on an
+    /// event loop (bcrypt is CPU work and is allowed; results may be cached).
+    func authenticate(authorization: String?) -> AuthResult
+    /// The `WWW-Authenticate` value of a 401 for a request that needs `scopes` (empty for `/v2/`).
+    func challenge(for scopes: [Scope], error: String?) -> String
+}

@@ -5,16 +5,19 @@ import OCIModel
 /// An auth file in the format skopeo, podman and docker share:
 ///
 /// ```json
-/// {"auths": {"registry.example:5000": {"auth": "base64(user:password)"}}}
+/// {"auths": {"registry.example:5000": {"auth": "base64(user:password)"}},
+///  "credHelpers": {"gcr.io": "gcloud"}, "credsStore": "pass"}
 /// ```
 ///
-/// Other keys (`credHelpers`, `HttpHeaders`, other registries' entries and their extra fields) are kept as they
-/// are when the file is rewritten.
+/// Other keys (`HttpHeaders`, other registries' entries and their extra fields) are kept as they are when the
+/// file is rewritten.
 ///
-/// Look-up order (``searchPaths(authFile:environment:)``): `--authfile`, `$REGISTRY_AUTH_FILE`,
-/// `${XDG_RUNTIME_DIR}/containers/auth.json`, `~/.docker/config.json`; the first file with an entry for the
-/// registry wins. ``login(registry:credentials:authFile:options:engine:)`` checks the credentials with a ping,
-/// then writes them atomically with mode 0600; ``logout(registry:authFile:environment:)`` removes the entry.
+/// Look-up order (``lookup(registry:authFile:environment:)``): the files `--authfile`, `$REGISTRY_AUTH_FILE`,
+/// `${XDG_RUNTIME_DIR}/containers/auth.json`, `~/.docker/config.json`; within each file the credential helper named
+/// for the registry in `credHelpers`, then the `auths` entry, then the default helper `credsStore` (see
+/// ``CredentialHelper``); the first answer wins. ``login(registry:credentials:authFile:options:engine:)`` checks the
+/// credentials with a ping, then hands them to the registry's helper (`credHelpers`, else `credsStore`) or writes
+/// them into `auths` atomically with mode 0600; ``logout(registry:authFile:environment:)`` erases them.
 public struct AuthFile: Sendable {
     /// The file this value was read from and is saved to.
     public let path: String
@@ -50,6 +53,13 @@ public struct AuthFile: Sendable {
         let keys = auths.keys.sorted()
         let match = keys.first { $0 == registry } ?? keys.first { Self.normalize($0) == wanted }
         guard let key = match, case .object(let entry)? = auths[key] else { return nil }
+        if case .string(let token)? = entry["identitytoken"], !token.isEmpty {
+            // docker login's OAuth2 form: the entry's user name (if any) with a refresh token.
+            var user = CredentialHelper.identityTokenUsername
+            if case .string(let auth)? = entry["auth"], let decoded = Base64.decode(auth),
+               let parsed = Credentials(parsing: String(decoding: decoded, as: UTF8.self)) { user = parsed.username }
+            return Credentials(username: user, password: token, identityToken: token)
+        }
         if case .string(let auth)? = entry["auth"], !auth.isEmpty {
             guard let decoded = Base64.decode(auth) else { return nil }
             return Credentials(parsing: String(decoding: decoded, as: UTF8.self))
@@ -88,6 +98,51 @@ public struct AuthFile: Sendable {
         return !keys.isEmpty
     }
 
+    /// The credential helper that keeps a registry's credentials: its `credHelpers` entry, else `credsStore`.
+    /// - Returns: The helper's name (after `docker-credential-`), or nil when the file names none.
+    public func helperName(for registry: String) -> String? {
+        registryHelperName(for: registry) ?? defaultHelperName
+    }
+
+    /// The registry's own helper (`credHelpers`), matched as `auths` keys are.
+    func registryHelperName(for registry: String) -> String? {
+        guard case .object(let helpers)? = root["credHelpers"] else { return nil }
+        let wanted = Self.normalize(registry)
+        let keys = helpers.keys.sorted()
+        guard let key = keys.first(where: { $0 == registry }) ?? keys.first(where: { Self.normalize($0) == wanted }),
+              case .string(let name)? = helpers[key], !name.isEmpty
+        else { return nil }
+        return name
+    }
+
+    /// The default helper (`credsStore`).
+    var defaultHelperName: String? {
+        guard case .string(let name)? = root["credsStore"], !name.isEmpty else { return nil }
+        return name
+    }
+
+    /// The server URL a helper knows a registry by: `host[:port]`, and Docker Hub's historical
+    /// `https://index.docker.io/v1/` (what docker login stores it under).
+    public static func helperServerURL(_ registry: String) -> String {
+        let host = normalize(registry)
+        return host == "docker.io" ? "https://index.docker.io/v1/" : host
+    }
+
+    /// This file's credentials for a registry, in containers/image's order: `credHelpers`, `auths`, `credsStore`.
+    /// - Throws: ``CredentialHelperError`` when a helper named here is missing or fails (a helper that has nothing
+    ///   for the registry is not an error).
+    public func resolveCredentials(for registry: String, environment: [String: String]) throws -> Credentials? {
+        if let name = registryHelperName(for: registry) {
+            if let found = try CredentialHelper(name: name, environment: environment)
+                .get(serverURL: Self.helperServerURL(registry)) { return found }
+        }
+        if let found = credentials(for: registry) { return found }
+        if let name = defaultHelperName {
+            return try CredentialHelper(name: name, environment: environment).get(serverURL: Self.helperServerURL(registry))
+        }
+        return nil
+    }
+
     /// Writes the file atomically (temporary file, fsync, rename, directory fsync) with mode 0600, creating its
     /// folder (0700) if needed.
     public func save() throws(AuthFileError) {
@@ -123,47 +178,81 @@ public struct AuthFile: Sendable {
         return path
     }
 
-    /// The credentials for a registry from the first auth file that has them.
-    /// - Throws: ``AuthFileError`` for a file that exists but is unreadable or malformed.
-    public static func lookup(registry: String, authFile: String?,
-                              environment: [String: String]) throws(AuthFileError) -> Credentials? {
+    /// The credentials for a registry from the first auth file that has them (its helpers included).
+    /// - Throws: ``AuthFileError`` for a file that exists but is unreadable or malformed; ``CredentialHelperError``
+    ///   for a helper that is missing or fails.
+    public static func lookup(registry: String, authFile: String?, environment: [String: String]) throws -> Credentials? {
         for path in searchPaths(authFile: authFile, environment: environment) {
-            if let credentials = try AuthFile(path: path).credentials(for: registry) { return credentials }
+            if let credentials = try AuthFile(path: path).resolveCredentials(for: registry, environment: environment) {
+                return credentials
+            }
         }
         return nil
     }
 
     // MARK: - Login and logout
 
-    /// Checks credentials against the registry (a ping that authenticates), then stores them.
-    /// - Returns: The path of the auth file written.
-    /// - Throws: ``RegistryClientError`` if the registry refuses them (nothing is written then), ``AuthFileError``
-    ///   if the file cannot be written.
+    /// Where ``login(registry:credentials:authFile:options:engine:)`` put the credentials.
+    public enum Destination: Sendable, Equatable, CustomStringConvertible {
+        /// The `auths` entry of this file.
+        case file(String)
+        /// This credential helper (`docker-credential-…`), configured in the file.
+        case helper(program: String, configuredIn: String)
+
+        public var description: String {
+            switch self {
+            case .file(let path): path
+            case .helper(let program, let file): "\(program) (configured in \(file))"
+            }
+        }
+    }
+
+    /// Checks credentials against the registry (a ping that authenticates), then stores them: through the
+    /// registry's credential helper when the auth file names one, else in the file's `auths`.
+    /// - Returns: Where they were stored.
+    /// - Throws: ``RegistryClientError`` if the registry refuses them (nothing is stored then), ``AuthFileError``
+    ///   if the file cannot be written, ``CredentialHelperError`` if the helper fails.
     @discardableResult
     public static func login(registry: String, credentials: Credentials, authFile: String? = nil,
-                             options: ClientOptions = ClientOptions(), engine: TransferEngine) async throws -> String {
+                             options: ClientOptions = ClientOptions(), engine: TransferEngine) async throws -> Destination {
         var options = options
         options.credentials = credentials
+        options.registryToken = nil
         let client = RegistryClient(registry: registry, options: options, engine: engine)
         try await client.ping()
         let environment = options.environment ?? ProcessInfo.processInfo.environment
         let path = try writePath(authFile: authFile ?? options.authFile, environment: environment)
         var file = try AuthFile(path: path)
+        if let name = file.helperName(for: client.registry) {
+            let helper = CredentialHelper(name: name, environment: environment)
+            try helper.store(serverURL: helperServerURL(client.registry), credentials: credentials)
+            // An older `auths` entry would be found before a `credsStore` helper's: drop it.
+            if file.removeCredentials(for: normalize(client.registry)) { try file.save() }
+            return .helper(program: helper.program, configuredIn: path)
+        }
         file.setCredentials(credentials, for: client.registry)
         try file.save()
-        return path
+        return .file(path)
     }
 
-    /// Removes a registry's credentials from the auth file `login` writes.
+    /// Removes a registry's credentials from the auth file `login` writes, and from its credential helper when the
+    /// file names one.
     /// - Returns: Whether there were any.
+    /// - Throws: ``AuthFileError``, or ``CredentialHelperError`` when the helper is missing or fails.
     @discardableResult
     public static func logout(registry: String, authFile: String? = nil,
-                              environment: [String: String] = ProcessInfo.processInfo.environment) throws(AuthFileError) -> Bool {
+                              environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Bool {
         let path = try writePath(authFile: authFile, environment: environment)
         var file = try AuthFile(path: path)
-        guard file.removeCredentials(for: normalize(registry)) else { return false }
-        try file.save()
-        return true
+        var found = false
+        if let name = file.helperName(for: registry) {
+            found = try CredentialHelper(name: name, environment: environment).erase(serverURL: helperServerURL(registry))
+        }
+        if file.removeCredentials(for: normalize(registry)) {
+            try file.save()
+            found = true
+        }
+        return found
     }
 
     // MARK: - Helpers

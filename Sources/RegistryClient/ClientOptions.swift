@@ -10,6 +10,9 @@ public struct ClientOptions: Sendable {
     public var certDirectory: String? = nil
     /// Explicit credentials (`--creds`); when nil, they are looked up in the auth files (see ``AuthFile``).
     public var credentials: Credentials? = nil
+    /// A bearer token sent with every request as it is (`--registry-token`); no token is fetched then, and
+    /// ``credentials`` and the auth files are not used.
+    public var registryToken: String? = nil
     /// The auth file to read first (`--authfile`).
     public var authFile: String? = nil
     /// How many times a failed request is retried (after the first attempt), for connection errors, timeouts,
@@ -27,8 +30,8 @@ public struct ClientOptions: Sendable {
     public var connectTimeout: Duration = .seconds(30)
     /// A transfer that moves no byte for this long is aborted and retried.
     public var stallTimeout: Duration = .seconds(60)
-    /// Environment for the auth file look-up (`REGISTRY_AUTH_FILE`, `XDG_RUNTIME_DIR`, `HOME`); nil: the
-    /// process environment.
+    /// Environment for the auth file look-up (`REGISTRY_AUTH_FILE`, `XDG_RUNTIME_DIR`, `HOME`) and the
+    /// credential helpers' search path (`PATH`); nil: the process environment.
     public var environment: [String: String]? = nil
     /// Where retries, resumes and restarts are reported (at `notice`), and each request (at `trace`); nil: silent.
     public var logger: Logger? = nil

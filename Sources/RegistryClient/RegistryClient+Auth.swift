@@ -18,6 +18,11 @@ extension RegistryClient {
     func exchange(_ original: ClientRequest, scopes: [String], sink: (any ResponseSink)?,
                   context: OperationContext) async throws -> ClientResponse {
         var request = original
+        if let registryToken = options.registryToken {
+            // A token given by the user is all there is: no challenge is followed, a 401 is the answer.
+            request.setHeader("Authorization", "Bearer " + registryToken)
+            return try await engine.perform(request, sink: sink)
+        }
         var sentToken: String?
         var sentBasic = false
         if let challenge = await state.challenge {
@@ -27,7 +32,7 @@ extension RegistryClient {
                 request.setHeader("Authorization", "Bearer " + token)
                 sentToken = token
             case "basic":
-                if let credentials = try credentials.get() {
+                if let credentials = try credentialSource.get() {
                     request.setHeader("Authorization", "Basic " + credentials.basicToken)
                     sentBasic = true
                 }
@@ -57,7 +62,7 @@ extension RegistryClient {
             }
             request.setHeader("Authorization", "Bearer " + token)
         default:
-            guard !sentBasic, let credentials = try credentials.get() else { return response }
+            guard !sentBasic, let credentials = try credentialSource.get() else { return response }
             request.setHeader("Authorization", "Basic " + credentials.basicToken)
         }
         return try await engine.perform(request, sink: sink)
@@ -82,7 +87,9 @@ extension RegistryClient {
         var expires_in: Double?
     }
 
-    /// `GET realm?service=…&scope=…`, with Basic credentials when there are some (anonymous otherwise).
+    /// A token from the challenge's realm: `GET realm?service=…&scope=…` with Basic credentials when there are some
+    /// (anonymous otherwise), or, for an identity token, the OAuth2 form `POST realm` with
+    /// `grant_type=refresh_token` (docker token spec, oauth.md), as docker and containerd do.
     private func fetchToken(_ challenge: AuthChallenge, scopes: [String],
                             context: OperationContext) async throws -> AuthState.Token {
         let authContext = OperationContext("authenticate for \(context.operation)", repository: context.repository,
@@ -90,19 +97,33 @@ extension RegistryClient {
         guard let realm = challenge.realm, realm.hasPrefix("https://") || realm.hasPrefix("http://") else {
             throw error(.authentication, authContext, "the registry's Bearer challenge has no usable realm: \(challenge.realm ?? "none")")
         }
-        var url = realm
-        if let service = challenge.service { url = Self.appendingQuery(url, "service", service) }
-        for scope in Set(scopes).sorted() { url = Self.appendingQuery(url, "scope", scope) }
-        var request = ClientRequest(method: "GET", url: url, settings: try settings.get())
-        let credentials = try credentials.get()
-        if let credentials {
-            request.setHeader("Authorization", "Basic " + credentials.basicToken)
+        let credentials = try credentialSource.get()
+        var request: ClientRequest
+        if let refreshToken = credentials?.identityToken {
+            var form = "grant_type=refresh_token&client_id=" + Self.formEncode(options.userAgent)
+                + "&refresh_token=" + Self.formEncode(refreshToken)
+            if let service = challenge.service { form += "&service=" + Self.formEncode(service) }
+            if !scopes.isEmpty { form += "&scope=" + Self.formEncode(Set(scopes).sorted().joined(separator: " ")) }
+            request = ClientRequest(method: "POST", url: realm, settings: try settings.get())
+            request.setHeader("Content-Type", "application/x-www-form-urlencoded")
+            request.body = .bytes(Array(form.utf8))
+        } else {
+            var url = realm
+            if let service = challenge.service { url = Self.appendingQuery(url, "service", service) }
+            for scope in Set(scopes).sorted() { url = Self.appendingQuery(url, "scope", scope) }
+            request = ClientRequest(method: "GET", url: url, settings: try settings.get())
+            if let credentials {
+                request.setHeader("Authorization", "Basic " + credentials.basicToken)
+            }
         }
         let response = try await sendWithRetries(request, scopes: [], context: authContext, authenticate: false)
         guard response.status == 200 else {
-            let note = credentials == nil
-                ? "token endpoint \(realm) refused anonymous access (no credentials given or found in auth files)"
-                : "token endpoint \(realm) refused the credentials of \(credentials!.username)"
+            let note = switch credentials {
+            case nil: "token endpoint \(realm) refused anonymous access (no credentials given or found in auth files)"
+            case let credentials? where credentials.identityToken != nil:
+                "token endpoint \(realm) refused the identity token"
+            case let credentials?: "token endpoint \(realm) refused the credentials of \(credentials.username)"
+            }
             var failure = httpError(response, authContext, note: note)
             failure.kind = .authentication
             throw failure
@@ -115,5 +136,17 @@ extension RegistryClient {
         // Renew a little early so that a token does not expire between the check and the request.
         let lifetime = max(1, (decoded.expires_in ?? 60) - 5)
         return AuthState.Token(value: token, expires: .now + .milliseconds(Int64(lifetime * 1000)))
+    }
+
+    /// `application/x-www-form-urlencoded` value encoding: unreserved characters as they are, the rest %XX.
+    static func formEncode(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2E, 0x5F, 0x7E: out.append(Character(UnicodeScalar(byte)))
+            default: out += String(format: "%%%02X", byte)
+            }
+        }
+        return out
     }
 }

@@ -20,7 +20,7 @@ public final class RegistryClient: Sendable {
     let state: AuthState
     let policy: RetryPolicy
     let settings: Result<TransferSettings, RegistryClientError>
-    let credentials: Result<Credentials?, RegistryClientError>
+    let credentialSource: CredentialSource
 
     /// Makes a client; nothing is sent until the first call.
     /// - Parameters:
@@ -57,19 +57,7 @@ public final class RegistryClient: Sendable {
                     + options.connectTimeout.components.attoseconds / 1_000_000_000_000_000),
                 stallSeconds: max(1, Int(options.stallTimeout.components.seconds)))
         }
-        if let explicit = options.credentials {
-            credentials = .success(explicit)
-        } else {
-            credentials = Result { () throws(RegistryClientError) -> Credentials? in
-                do {
-                    return try AuthFile.lookup(registry: name, authFile: options.authFile,
-                                               environment: options.environment ?? ProcessInfo.processInfo.environment)
-                } catch {
-                    throw RegistryClientError(kind: .local, operation: "read auth file", registry: name,
-                                              message: "\(error)")
-                }
-            }
-        }
+        credentialSource = CredentialSource(registry: name, options: options)
     }
 
     // MARK: - Ping

@@ -36,10 +36,7 @@ struct AppendCommand: AsyncParsableCommand {
     @Option(name: .customLong("platform"), help: "OS/ARCH[/VARIANT] of the base to use when it is an index.")
     var platform: String?
 
-    @Option(name: .customLong("src-tls-verify")) var sourceTLSVerify: Bool?
-    @Option(name: .customLong("dest-tls-verify")) var destinationTLSVerify: Bool?
-    @Option(name: .customLong("src-creds")) var sourceCredentials: String?
-    @Option(name: .customLong("dest-creds")) var destinationCredentials: String?
+    @OptionGroup var access: SourceDestinationOptions
     @OptionGroup var transfer: TransferOptions
 
     func validate() throws {
@@ -52,13 +49,9 @@ struct AppendCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let session = try CopySession(
-                transfer: transfer,
-                sourceOptions: try transfer.clientOptions(tlsVerify: sourceTLSVerify, credentials: sourceCredentials,
-                                                          certDirectory: nil, authFile: nil),
-                destinationOptions: try transfer.clientOptions(
-                    tlsVerify: destinationTLSVerify, credentials: destinationCredentials, certDirectory: nil,
-                    authFile: nil))
+            let session = try CopySession(transfer: transfer,
+                                          sourceOptions: try transfer.clientOptions(access.source()),
+                                          destinationOptions: try transfer.clientOptions(access.destination()))
             defer { session.close() }
             let work = "\(ImagePreparer.temporaryBase())/swcopy-append-\(getpid())-\(FileSystem.randomName())"
             try FileSystem.makeDirectories(work)

@@ -4,11 +4,9 @@ import ImageTransport
 import RegistryClient
 import SystemIO
 
-/// Options every command that talks to registries shares.
+/// Transfer options every command that talks to registries shares (TLS and credentials are in
+/// ``RegistryOptions`` and ``SourceDestinationOptions``).
 struct TransferOptions: ParsableArguments {
-    @Option(name: .customLong("authfile"), help: "Path of the authentication file (default: $REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json, ~/.docker/config.json).")
-    var authFile: String?
-
     @Option(name: .customLong("retry-times"), help: "Attempts for a request that failed with a retryable error.")
     var retryTimes: Int = 3
 
@@ -48,8 +46,7 @@ struct TransferOptions: ParsableArguments {
 
     /// Client options for a one-registry command.
     func clientOptions(_ registry: RegistryOptions) throws -> ClientOptions {
-        try clientOptions(tlsVerify: registry.tlsVerify, credentials: registry.credentials,
-                          certDirectory: registry.certDirectory, authFile: nil)
+        try clientOptions(registry.access())
     }
 
     /// Runs `body` with a client for `host` (one connection at a time), shutting its engine down after.
@@ -62,36 +59,14 @@ struct TransferOptions: ParsableArguments {
     }
 
     /// Client options for one registry role.
-    func clientOptions(tlsVerify: Bool?, credentials: String?, certDirectory: String?, authFile roleAuthFile: String?)
-        throws -> ClientOptions
-    {
+    func clientOptions(_ access: RegistryAccess) throws -> ClientOptions {
         var options = ClientOptions()
-        options.tlsVerify = tlsVerify ?? true
-        options.certDirectory = certDirectory
-        options.authFile = roleAuthFile ?? authFile
+        access.apply(to: &options)
         options.retryTimes = retryTimes
         options.retryDelay = try parsedRetryDelay()
         options.chunkSize = try parsedChunkSize()
-        if let credentials {
-            guard let parsed = Credentials(parsing: credentials) else {
-                throw ValidationError("credentials must be USERNAME[:PASSWORD]")
-            }
-            options.credentials = parsed
-        }
         return options
     }
-}
-
-/// TLS and credentials for a command with one image (inspect, list-tags, delete).
-struct RegistryOptions: ParsableArguments {
-    @Option(name: .customLong("tls-verify"), help: "Require HTTPS and verify certificates (use --tls-verify=false for plain HTTP or self-signed registries).")
-    var tlsVerify: Bool?
-
-    @Option(name: .customLong("creds"), help: "Credentials USERNAME[:PASSWORD] for the registry.")
-    var credentials: String?
-
-    @Option(name: .customLong("cert-dir"), help: "Directory of *.crt CA files and *.cert/*.key client certificates.")
-    var certDirectory: String?
 }
 
 /// Parses sizes such as `8M`.

@@ -37,23 +37,7 @@ struct CopyCommand: AsyncParsableCommand {
     @Option(name: .customLong("override-variant"), help: "Platform variant to select from an index.")
     var overrideVariant: String?
 
-    @Option(name: .customLong("src-tls-verify"), help: "Verify the source registry's TLS (false: allow plain HTTP).")
-    var sourceTLSVerify: Bool?
-    @Option(name: .customLong("dest-tls-verify"), help: "Verify the destination registry's TLS (false: allow plain HTTP).")
-    var destinationTLSVerify: Bool?
-    @Option(name: .customLong("src-creds"), help: "Source registry credentials USERNAME[:PASSWORD].")
-    var sourceCredentials: String?
-    @Option(name: .customLong("dest-creds"), help: "Destination registry credentials USERNAME[:PASSWORD].")
-    var destinationCredentials: String?
-    @Option(name: .customLong("src-cert-dir"), help: "Certificates for the source registry.")
-    var sourceCertDirectory: String?
-    @Option(name: .customLong("dest-cert-dir"), help: "Certificates for the destination registry.")
-    var destinationCertDirectory: String?
-    @Option(name: .customLong("src-authfile"), help: "Authentication file for the source registry.")
-    var sourceAuthFile: String?
-    @Option(name: .customLong("dest-authfile"), help: "Authentication file for the destination registry.")
-    var destinationAuthFile: String?
-
+    @OptionGroup var access: SourceDestinationOptions
     @OptionGroup var transfer: TransferOptions
 
     func validate() throws {
@@ -77,12 +61,8 @@ struct CopyCommand: AsyncParsableCommand {
             options.platform = PlatformSelector(os: overrideOS, architecture: overrideArch, variant: overrideVariant)
             options.jobs = transfer.jobs
             let session = try CopySession(transfer: transfer,
-                sourceOptions: try transfer.clientOptions(
-                    tlsVerify: sourceTLSVerify, credentials: sourceCredentials,
-                    certDirectory: sourceCertDirectory, authFile: sourceAuthFile),
-                destinationOptions: try transfer.clientOptions(
-                    tlsVerify: destinationTLSVerify, credentials: destinationCredentials,
-                    certDirectory: destinationCertDirectory, authFile: destinationAuthFile))
+                                          sourceOptions: try transfer.clientOptions(access.source()),
+                                          destinationOptions: try transfer.clientOptions(access.destination()))
             defer { session.close() }
             try await session.copy(from: sourceLocation, to: destinationLocation, options: options)
         }
@@ -110,7 +90,7 @@ final class CopySession {
 
     static func sameAccess(_ a: ClientOptions, _ b: ClientOptions) -> Bool {
         a.tlsVerify == b.tlsVerify && a.certDirectory == b.certDirectory && a.credentials == b.credentials
-            && a.authFile == b.authFile
+            && a.authFile == b.authFile && a.registryToken == b.registryToken
     }
 
     /// Copies one image and prints the summary line.

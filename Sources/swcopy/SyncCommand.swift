@@ -34,13 +34,7 @@ struct SyncCommand: AsyncParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Print what would be copied.")
     var dryRun = false
 
-    @Option(name: .customLong("src-tls-verify")) var sourceTLSVerify: Bool?
-    @Option(name: .customLong("dest-tls-verify")) var destinationTLSVerify: Bool?
-    @Option(name: .customLong("src-creds")) var sourceCredentials: String?
-    @Option(name: .customLong("dest-creds")) var destinationCredentials: String?
-    @Option(name: .customLong("src-cert-dir")) var sourceCertDirectory: String?
-    @Option(name: .customLong("dest-cert-dir")) var destinationCertDirectory: String?
-
+    @OptionGroup var access: SourceDestinationOptions
     @OptionGroup var transfer: TransferOptions
 
     /// One image to copy.
@@ -54,12 +48,8 @@ struct SyncCommand: AsyncParsableCommand {
         try await runReportingErrors {
             let (sourceText, yamlPath, destinationText) = try resolveArguments()
             let destinationBase = try parseDestination(destinationText)
-            let baseOptions = try transfer.clientOptions(
-                tlsVerify: sourceTLSVerify, credentials: sourceCredentials,
-                certDirectory: sourceCertDirectory, authFile: nil)
-            let destinationOptions = try transfer.clientOptions(
-                tlsVerify: destinationTLSVerify, credentials: destinationCredentials,
-                certDirectory: destinationCertDirectory, authFile: nil)
+            let baseOptions = try transfer.clientOptions(access.source())
+            let destinationOptions = try transfer.clientOptions(access.destination())
             let session = try CopySession(transfer: transfer, sourceOptions: baseOptions,
                                           destinationOptions: destinationOptions)
             defer { session.close() }
@@ -86,6 +76,7 @@ struct SyncCommand: AsyncParsableCommand {
                     if let directory = source.certDirectory { options.certDirectory = directory }
                     if let user = source.username, let password = source.password {
                         options.credentials = Credentials(username: user, password: password)
+                        options.registryToken = nil
                     }
                     sources.append((source, options))
                 }

@@ -15,6 +15,8 @@ final class AuthGate: @unchecked Sendable {
     static let user = "alice"
     static let password = "s3cret:with:colons"
     static var basic: String { "Basic " + Data("\(user):\(password)".utf8).base64EncodedString() }
+    /// The refresh token the token endpoint accepts in an OAuth2 `POST` (`grant_type=refresh_token`).
+    static let refreshToken = "refresh-ok"
 
     /// - Parameter expiresIn: The `expires_in` the token endpoint sends.
     init(mode: Mode, expiresIn: Int = 300, anonymousPull: Bool = false, revokeFirstToken: Bool = false) async throws {
@@ -31,10 +33,18 @@ final class AuthGate: @unchecked Sendable {
     private func handle(_ request: RawRequest, _ connection: FaultConnection, _ server: FaultServer, _ upstream: UInt16,
                         mode: Mode, expiresIn: Int, anonymousPull: Bool, revokeFirstToken: Bool) {
         if request.path == "/token" {
-            let query = String(request.target.drop { $0 != "?" }.dropFirst())
+            var query = String(request.target.drop { $0 != "?" }.dropFirst())
+            var refreshed = false
+            if request.method == "POST" {
+                // The OAuth2 form (docker token spec oauth.md): the fields in the body.
+                query = String(decoding: connection.readBody(), as: UTF8.self)
+                let fields = query.split(separator: "&")
+                refreshed = fields.contains("grant_type=refresh_token") && fields.contains("refresh_token=\(Self.refreshToken)")
+            }
             log.withLock { tokenQueries.append((query, request.header("Authorization"))) }
             let pullOnly = !query.contains("push") && !query.contains("catalog")
-            guard request.header("Authorization") == Self.basic || (anonymousPull && pullOnly && request.header("Authorization") == nil) else {
+            guard refreshed || request.header("Authorization") == Self.basic
+                || (anonymousPull && pullOnly && request.header("Authorization") == nil) else {
                 connection.respond(401, headers: [("WWW-Authenticate", #"Basic realm="token""#)],
                                    body: ociErrorBody("UNAUTHORIZED", "bad credentials"))
                 return
@@ -237,9 +247,10 @@ final class AuthGate: @unchecked Sendable {
                                      options: testOptions { $0.environment = environment }, engine: gate.rig.engine)
         }
         #expect(!fileExists(runtime + "/containers/auth.json"))
-        let written = try await AuthFile.login(registry: gate.rig.proxy.address, credentials: credentials(),
-                                               options: testOptions { $0.environment = environment }, engine: gate.rig.engine)
-        #expect(written == runtime + "/containers/auth.json")
+        let written = runtime + "/containers/auth.json"
+        #expect(try await AuthFile.login(registry: gate.rig.proxy.address, credentials: credentials(),
+                                         options: testOptions { $0.environment = environment }, engine: gate.rig.engine)
+            == .file(written))
         #expect(try AuthFile(path: written).credentials(for: gate.rig.proxy.address) == credentials())
         #expect(fileMode(written) == 0o600)
     }

@@ -9,6 +9,8 @@ final class AuthGate: @unchecked Sendable {
     enum Mode { case bearer, basic }
 
     let rig: Rig
+    /// `scheme://host:port` of the token realm in challenges; nil: the gate itself over plain HTTP.
+    let realmBase: String?
     private let log = NSLock()
     private var tokenQueries: [(query: String, authorization: String?)] = []
 
@@ -18,8 +20,12 @@ final class AuthGate: @unchecked Sendable {
     /// The refresh token the token endpoint accepts in an OAuth2 `POST` (`grant_type=refresh_token`).
     static let refreshToken = "refresh-ok"
 
-    /// - Parameter expiresIn: The `expires_in` the token endpoint sends.
-    init(mode: Mode, expiresIn: Int = 300, anonymousPull: Bool = false, revokeFirstToken: Bool = false) async throws {
+    /// - Parameters:
+    ///   - expiresIn: The `expires_in` the token endpoint sends.
+    ///   - realmBase: Where clients are sent for tokens, when a TLS front stands before the gate.
+    init(mode: Mode, expiresIn: Int = 300, anonymousPull: Bool = false, revokeFirstToken: Bool = false,
+         realmBase: String? = nil) async throws {
+        self.realmBase = realmBase
         let box = UnsafeSendableBox<AuthGate?>(nil)
         rig = try await Rig(size: 30_000) { request, connection, server, upstream in
             box.value!.handle(request, connection, server, upstream, mode: mode, expiresIn: expiresIn,
@@ -67,7 +73,7 @@ final class AuthGate: @unchecked Sendable {
         guard allowed else {
             let challenge = switch mode {
             case .bearer:
-                #"Bearer realm="http://\#(server.address)/token",service="gate.test""# + scopeParameter(request)
+                #"Bearer realm="\#(realmBase ?? "http://" + server.address)/token",service="gate.test""# + scopeParameter(request)
             case .basic:
                 #"Basic realm="gate""#
             }

@@ -9,14 +9,14 @@ import TestSupport
 @Suite(.enabled(if: access("/usr/bin/openssl", X_OK) == 0, "needs /usr/bin/openssl"))
 struct TLSTests {
     /// Runs openssl with `arguments` in `directory`, failing the test on a non-zero exit.
-    private func openssl(_ arguments: [String], in directory: String) throws {
+    func openssl(_ arguments: [String], in directory: String) throws {
         let process = try ChildProcess("/usr/bin/openssl", arguments, stderrPath: directory + "/openssl.log")
         let status = try process.waitForExit(timeoutSeconds: 30)
         guard status == 0 else { throw TestFailure("openssl \(arguments.first ?? "") exited \(status)") }
     }
 
     /// A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA.
-    private func makePKI(_ dir: String) throws {
+    func makePKI(_ dir: String) throws {
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"]
         try openssl(["req", "-x509"] + ec + ["-keyout", dir + "/ca.key", "-out", dir + "/ca.crt", "-subj", "/CN=swcopy test CA"], in: dir)
         try openssl(["req", "-x509"] + ec + ["-keyout", dir + "/server.key", "-out", dir + "/server.crt", "-subj", "/CN=localhost",
@@ -26,7 +26,7 @@ struct TLSTests {
     }
 
     /// A free port on 127.0.0.1 (bound and released; good enough for a test).
-    private func freePort() -> UInt16 {
+    func freePort() -> UInt16 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()

@@ -66,7 +66,8 @@ public struct CredentialHelper: Sendable {
     /// Hands credentials to the helper to keep.
     public func store(serverURL: String, credentials: Credentials) throws(CredentialHelperError) {
         let body = ["ServerURL": serverURL, "Username": credentials.username, "Secret": credentials.password]
-        guard let json = try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+        let format: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]
+        guard let json = try? JSONSerialization.data(withJSONObject: body, options: format) else {
             throw CredentialHelperError(program, "store: cannot encode the request")
         }
         if case .notFound = try run("store", input: Array(json)) {
@@ -192,8 +193,8 @@ public struct CredentialHelper: Sendable {
             guard left > .zero else { return (buffers[0], buffers[1], false) }
             var fds = [pollfd(fd: open[0] ? out : -1, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: open[1] ? err : -1, events: Int16(POLLIN), revents: 0)]
-            let milliseconds = Int32(min(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
-            let ready = poll(&fds, 2, milliseconds)
+            let milliseconds = left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1
+            let ready = poll(&fds, 2, Int32(min(milliseconds, 60_000)))
             if ready < 0 && errno == EINTR { continue }
             if ready < 0 { return (buffers[0], buffers[1], false) }
             for index in 0..<2 where open[index] && fds[index].revents != 0 {

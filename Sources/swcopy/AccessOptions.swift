@@ -30,7 +30,9 @@ struct RegistryAccess: Equatable {
     static func resolve(flagPrefix: String, tlsVerify: Bool?, credentials: String?, certDirectory: String?,
                         authFile: String?, registryToken: String?,
                         environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RegistryAccess {
-        func variable(_ flag: String) -> String { "SWCOPY_" + (flagPrefix + flag).uppercased().replacingOccurrences(of: "-", with: "_") }
+        func variable(_ flag: String) -> String {
+            "SWCOPY_" + (flagPrefix + flag).uppercased().replacingOccurrences(of: "-", with: "_")
+        }
         func value(_ flag: String, _ given: String?) -> (text: String, source: String)? {
             if let given { return (given, "--\(flagPrefix)\(flag)") }
             let name = variable(flag)

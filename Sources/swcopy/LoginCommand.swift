@@ -59,7 +59,8 @@ struct LoginCommand: AsyncParsableCommand {
                 stored = try await AuthFile.login(registry: registry, credentials: credentials,
                                                   authFile: access.authFile, options: options, engine: engine)
             } catch let error as RegistryClientError where error.kind == .authentication {
-                throw LoginFailure("login to \(registry) failed: the credentials of \(credentials.username) were refused (\(error))")
+                throw LoginFailure("login to \(registry) failed: the credentials of \(credentials.username) were refused "
+                                   + "(\(error))")
             }
             if !transfer.quiet { print("Login Succeeded! (credentials stored in \(stored))") }
         }

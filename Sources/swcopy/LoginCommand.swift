@@ -35,6 +35,9 @@ struct LoginCommand: AsyncParsableCommand {
             }
             return
         }
+        guard registryOptions.credentials == nil else {
+            throw ValidationError("give either --creds or --username with --password/--password-stdin, not both")
+        }
         guard username?.isEmpty == false else { throw ValidationError("--username is required") }
         guard (password != nil) != passwordFromStdin else {
             throw ValidationError("give exactly one of --password and --password-stdin")

@@ -78,6 +78,9 @@ import TestSupport
                                 environment: ["SWCOPY_CREDS": "a:b", "SWCOPY_REGISTRY_TOKEN": "t"])
         #expect(both.status != 0)
         #expect(both.stderr.contains("--creds and --registry-token"), "\(both.stderr)")
+        let login = try Self.run(["login", "--creds", "a:b", "-u", "a", "-p", "b", "127.0.0.1:9"], environment: [:])
+        #expect(login.status != 0)
+        #expect(login.stderr.contains("give either --creds or --username"), "\(login.stderr)")
         // A variable of one side does not leak to the other.
         let sides = try Self.run(["sync", "--src-repo", "docker://127.0.0.1:9/x", "--dst", "docker://127.0.0.1:9"],
                                  environment: ["SWCOPY_DEST_TLS_VERIFY": "sometimes"])

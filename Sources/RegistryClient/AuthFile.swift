@@ -128,7 +128,8 @@ public struct AuthFile: Sendable {
         return host == "docker.io" ? "https://index.docker.io/v1/" : host
     }
 
-    /// This file's credentials for a registry, in containers/image's order: `credHelpers`, `auths`, `credsStore`.
+    /// This file's credentials for a registry: `credHelpers`, then `auths` (containers/image's order), then docker's
+    /// default helper `credsStore` (an empty `auths` entry, as docker writes beside a `credsStore`, defers to it).
     /// - Throws: ``CredentialHelperError`` when a helper named here is missing or fails (a helper that has nothing
     ///   for the registry is not an error).
     public func resolveCredentials(for registry: String, environment: [String: String]) throws -> Credentials? {

@@ -9,6 +9,9 @@ public struct BasicAuthenticator: Authenticator {
     public let users: HtpasswdFile
     let cache: VerificationCache<Bool>
     let cacheLifetime: Int64
+    /// Random per authenticator: the cache keys are fast hashes of passwords, and must be of no use outside this
+    /// process (a memory dump would otherwise offer a SHA-256 instead of a bcrypt to attack).
+    let cacheSalt = randomBytes(32)
 
     public init(realm: String, users: HtpasswdFile, cacheLifetime: Int = 60, cacheCapacity: Int = 4096) {
         self.realm = realm
@@ -33,7 +36,7 @@ public struct BasicAuthenticator: Authenticator {
             _ = users.verify(user: user, password: password)  // the same cost as a known user
             return .invalid(reason: "unknown user", user: user)
         }
-        let key = sha256(fields: [Array(user.utf8), Array(password.utf8), Array(hash.utf8)])
+        let key = sha256(fields: [cacheSalt, Array(user.utf8), Array(password.utf8), Array(hash.utf8)])
         if cache.value(for: key) == true { return .authenticated(Identity(user: user)) }
         guard HtpasswdFile.bcryptMatches(password: password, hash: hash) else {
             return .invalid(reason: "wrong password", user: user)

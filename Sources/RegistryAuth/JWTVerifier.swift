@@ -21,9 +21,6 @@ struct JWTVerifier: Sendable {
         }
         // RFC 7515 §4.1.11: a `crit` extension we do not understand makes the token invalid; we understand none.
         if jws.header["crit"] != nil { return .failure(AuthError("token has critical header extensions")) }
-        if let typ = jws.header["typ"], typ.string?.uppercased() != "JWT" {
-            return .failure(AuthError("token typ is not JWT"))
-        }
         guard let name = jws.header["alg"]?.string, let algorithm = JWSAlgorithm(rawValue: name) else {
             return .failure(AuthError("token algorithm \(jws.header["alg"]?.serialized ?? "missing") is not accepted"))
         }

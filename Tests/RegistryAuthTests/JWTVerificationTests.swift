@@ -119,6 +119,22 @@ import TestSupport
         #expect(authenticator.cache.hits == 1)
     }
 
+    /// Many threads checking the same and different tokens at once (the event loops share one authenticator).
+    @Test func concurrentVerification() throws {
+        let authenticator = fixtures.authenticator()
+        let tokens = try (0..<8).map { i in
+            try CompactJWS.sign(claims: AuthFixtures.claims(["jti": .string("t\(i)")]), key: i % 2 == 0 ? fixtures.ecKey : fixtures.leafKey,
+                                extraHeader: i % 2 == 0 ? ["kid": .string("ec-1")] : ["x5c": .array(fixtures.leafChain.map(JSON.string))])
+        }
+        let failures = ManagedAtomicCounter()
+        DispatchQueue.concurrentPerform(iterations: 400) { i in
+            if case .authenticated = authenticator.authenticate(authorization: "Bearer " + tokens[i % tokens.count]) { return }
+            failures.increment()
+        }
+        #expect(failures.value == 0)
+        #expect(authenticator.cache.count == tokens.count)
+    }
+
     // MARK: refused
 
     @Test func refusesAlgNone() throws {
@@ -237,4 +253,12 @@ import TestSupport
         #expect(throws: AuthError.self) { try TokenTrust(rootCertBundlePath: nil, jwksPath: "\(d)/bad.jwks") }
         #expect(throws: AuthError.self) { try TokenTrust(rootCertBundlePath: nil, jwksPath: "\(d)/missing.jwks") }
     }
+}
+
+import Synchronization
+
+final class ManagedAtomicCounter: Sendable {
+    private let count = Mutex(0)
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }

@@ -22,7 +22,9 @@ struct JWTVerifier: Sendable {
         // RFC 7515 §4.1.11: a `crit` extension we do not understand makes the token invalid; we understand none.
         if jws.header["crit"] != nil { return .failure(AuthError("token has critical header extensions")) }
         guard let name = jws.header["alg"]?.string, let algorithm = JWSAlgorithm(rawValue: name) else {
-            return .failure(AuthError("token algorithm \(jws.header["alg"]?.serialized ?? "missing") is not accepted"))
+            // Quoted and cut short: the header is the sender's text, and this reason goes to the log.
+            let shown = jws.header["alg"].map { String($0.serialized.prefix(40)) } ?? "missing"
+            return .failure(AuthError("token algorithm \(shown) is not accepted"))
         }
         let key: PublicKey
         switch signingKey(header: jws.header) {

@@ -13,6 +13,9 @@ final class AuthFixtures: Sendable {
     let leafKey: SigningKey
     let leafChain: [String]
     let strangerLeafKey: SigningKey
+    /// An EC leaf signed by an intermediate that the root signed: its x5c is [leaf, intermediate].
+    let intermediateLeafKey: SigningKey
+    let intermediateChain: [String]
     let strangerChain: [String]
     let ecKey: SigningKey
     let edKey: SigningKey
@@ -31,6 +34,14 @@ final class AuthFixtures: Sendable {
               openssl x509 -req -in $ca-leaf.csr -CA $ca.pem -CAkey $ca.key -CAcreateserial -out $ca-leaf.pem -days 1 2>/dev/null
               openssl x509 -in $ca-leaf.pem -outform DER -out $ca-leaf.der
             done
+            printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n' > ca.ext
+            openssl req -newkey rsa:2048 -nodes -keyout inter.key -out inter.csr -subj /CN=intermediate 2>/dev/null
+            openssl x509 -req -in inter.csr -CA root.pem -CAkey root.key -CAcreateserial -extfile ca.ext -out inter.pem -days 1 2>/dev/null
+            openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out inter-leaf.key 2>/dev/null
+            openssl req -new -key inter-leaf.key -out inter-leaf.csr -subj /CN=inter-signer 2>/dev/null
+            openssl x509 -req -in inter-leaf.csr -CA inter.pem -CAkey inter.key -CAcreateserial -out inter-leaf.pem -days 1 2>/dev/null
+            openssl x509 -in inter.pem -outform DER -out inter.der
+            openssl x509 -in inter-leaf.pem -outform DER -out inter-leaf.der
             openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ec.key 2>/dev/null
             openssl genpkey -algorithm ed25519 -out ed.key 2>/dev/null
             """)
@@ -44,6 +55,8 @@ final class AuthFixtures: Sendable {
         leafKey = try key("root-leaf.key")
         leafChain = [try der("root-leaf.der")]
         strangerLeafKey = try key("stranger-leaf.key")
+        intermediateLeafKey = try key("inter-leaf.key")
+        intermediateChain = [try der("inter-leaf.der"), try der("inter.der")]
         strangerChain = [try der("stranger-leaf.der")]
         ecKey = try key("ec.key")
         edKey = try key("ed.key")

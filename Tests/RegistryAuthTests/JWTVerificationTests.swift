@@ -31,6 +31,16 @@ import TestSupport
         expectAlice(token)
     }
 
+    @Test func acceptsES256WithAnX5cChainThroughAnIntermediate() throws {
+        let token = try CompactJWS.sign(claims: AuthFixtures.claims(), key: fixtures.intermediateLeafKey,
+                                        extraHeader: ["x5c": .array(fixtures.intermediateChain.map(JSON.string))])
+        expectAlice(token)
+        // Without the intermediate the leaf cannot be chained to the root.
+        let partial = try CompactJWS.sign(claims: AuthFixtures.claims(), key: fixtures.intermediateLeafKey,
+                                          extraHeader: ["x5c": .array([.string(fixtures.intermediateChain[0])])])
+        expectRefused(partial, "x5c chain not trusted")
+    }
+
     @Test func acceptsRS256ByTheLibtrustKidOfARootKey() throws {
         let kid = fixtures.rootKey.publicKey.libtrustKeyID
         expectAlice(try CompactJWS.sign(claims: AuthFixtures.claims(), key: fixtures.rootKey, extraHeader: ["kid": .string(kid)]))

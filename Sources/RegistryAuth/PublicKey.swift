@@ -29,9 +29,10 @@ final class PublicKey: @unchecked Sendable {
         self.pkey = pkey
         switch EVP_PKEY_get_base_id(pkey) {
         case EVP_PKEY_RSA:
-            guard EVP_PKEY_get_bits(pkey) >= 2048 else {
+            let bits = EVP_PKEY_get_bits(pkey)
+            guard bits >= 2048 else {
                 EVP_PKEY_free(pkey)
-                throw AuthError("RSA key of \(EVP_PKEY_get_bits(pkey)) bits: at least 2048 are required")
+                throw AuthError("RSA key of \(bits) bits: at least 2048 are required")
             }
             kind = .rsa
         case EVP_PKEY_EC:

@@ -244,6 +244,18 @@ import TestSupport
         expectRefused(forged, "bad token signature")
     }
 
+    @Test func weakOrUnsupportedKeysAreRefused() throws {
+        let d = fixtures.directory
+        try shell("""
+            openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out \(d)/rsa1024.key 2>/dev/null
+            openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out \(d)/p384.key 2>/dev/null
+            """)
+        let weak = Array(try Data(contentsOf: URL(fileURLWithPath: "\(d)/rsa1024.key")))
+        #expect(throws: AuthError("RSA key of 1024 bits: at least 2048 are required")) { try SigningKey(pem: weak) }
+        let p384 = Array(try Data(contentsOf: URL(fileURLWithPath: "\(d)/p384.key")))
+        #expect(throws: AuthError("EC key on a curve other than P-256")) { try SigningKey(pem: p384) }
+    }
+
     @Test func challengeNamesRealmServiceScopesAndError() {
         let challenge = fixtures.authenticator().challenge(
             for: [.repository("team/app", [.push, .pull]), .catalog], error: "insufficient_scope")

@@ -37,10 +37,7 @@ public struct TokenSigner: Sendable {
     }
 
     /// A trust that accepts exactly this signer's tokens.
-    public var trust: TokenTrust {
-        // The JWKS is our own serialization of a key we hold: it always parses.
-        try! TokenTrust(jwks: publicJWKS, source: "token signer")
-    }
+    public var trust: TokenTrust { TokenTrust(key: key.publicKey, keyID: keyID) }
 
     /// Signs `claims` (adding `iss`) as an ES256 JWT with this key's `kid`.
     func sign(_ claims: [String: JSON]) throws(AuthError) -> String {

@@ -37,6 +37,12 @@ public struct TokenTrust: Sendable {
         self.keys = keys
     }
 
+    /// Trusts one key, under `keyID` and its thumbprint.
+    init(key: PublicKey, keyID: String) {
+        roots = nil
+        keys = [keyID: key, key.thumbprint: key]
+    }
+
     /// The trusted key ids (for logs and tests).
     public var keyIDs: [String] { keys.keys.sorted() }
 

@@ -32,6 +32,16 @@ import TestSupport
         #expect(!file.verify(user: "carol", password: "s3cret"))
     }
 
+    /// libxcrypt's own `$2b$` hashes (the fallback when apache2-utils is absent) verify through the same path.
+    @Test func libxcryptHashesVerify() throws {
+        let hash = try #require(HtpasswdFile.makeBcryptHash(password: "pässword", cost: 4))
+        #expect(hash.hasPrefix("$2b$04$"))
+        let file = try HtpasswdFile(contents: Array("carol:\(hash)\n".utf8), path: "inline")
+        #expect(file.verify(user: "carol", password: "pässword"))
+        #expect(!file.verify(user: "carol", password: "password"))
+        #expect(HtpasswdFile.makeBcryptHash(password: "a\u{0}b", cost: 4) == nil)
+    }
+
     @Test func everyOtherHashFormatIsRefusedWithFileAndLine() throws {
         let good = try Self.bcryptLine(user: "alice", password: "pw")
         let refused = [

@@ -59,6 +59,19 @@ import TestSupport
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["htpasswd", "token-key.pem"])
     }
 
+    /// The JWKS an operator publishes lets another registry (`auth.token.jwks`) trust the built-in service.
+    @Test func publishedJWKSVerifiesTheServiceTokens() throws {
+        try Data(signer.publicJWKS).write(to: URL(fileURLWithPath: "\(directory)/service.jwks"))
+        let trust = try TokenTrust(rootCertBundlePath: nil, jwksPath: "\(directory)/service.jwks")
+        #expect(trust.keyIDs.contains(signer.keyID))
+        let other = TokenAuthenticator(realm: "r", service: "registry.test", issuer: "swregistry", trust: trust)
+        let response = service.respond(method: "GET", query: [("service", "registry.test"), ("scope", "repository:team/a:push")],
+                                       form: nil, authorization: basic("alice:s3cret"))
+        let token = try #require(try body(response)["token"]?.string)
+        #expect(other.authenticate(authorization: "Bearer " + token)
+            == .authenticated(Identity(user: "alice", grantedScopes: [.repository("team/a", [.push])])))
+    }
+
     @Test func getAnonymousGetsWhatTheGrantGivesAnonymous() throws {
         let response = service.respond(method: "GET", query: [
             ("service", "registry.test"), ("scope", "repository:public/app:pull,push"), ("scope", "repository:team/app:pull"),

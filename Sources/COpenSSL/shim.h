@@ -2,4 +2,5 @@
 #define SWREGISTRY_COPENSSL_SHIM_H
 #include <openssl/evp.h>
 #include <openssl/crypto.h>
+#include "auth.h"
 #endif

@@ -1,0 +1,69 @@
+/// htpasswd users over `Authorization: Basic` (RFC 7617).
+///
+/// A bcrypt check costs tens to hundreds of milliseconds of CPU by design, and a client sends the same credentials
+/// on every request: successful checks are remembered for `cacheLifetime` seconds, keyed by a SHA-256 of the user,
+/// the password and the entry's hash (so a changed entry never matches an old success), in a bounded cache.
+/// Failures are never cached, so they always cost a full bcrypt check (which also slows guessing down).
+public struct BasicAuthenticator: Authenticator {
+    public let realm: String
+    public let users: HtpasswdFile
+    let cache: VerificationCache<Bool>
+    let cacheLifetime: Int64
+    /// Random per authenticator: the cache keys are fast hashes of passwords, and must be of no use outside this
+    /// process (a memory dump would otherwise offer a SHA-256 instead of a bcrypt to attack).
+    let cacheSalt = randomBytes(32)
+
+    public init(realm: String, users: HtpasswdFile, cacheLifetime: Int = 60, cacheCapacity: Int = 4096) {
+        self.realm = realm
+        self.users = users
+        self.cacheLifetime = Int64(cacheLifetime)
+        self.cache = VerificationCache(capacity: cacheCapacity)
+    }
+
+    public func authenticate(authorization: String?) -> AuthResult {
+        guard let authorization, !authorization.trimmingWhitespace.isEmpty else { return .anonymous }
+        switch Self.parse(authorization: authorization) {
+        case .failure(let reason):
+            return .invalid(reason: reason.description, user: nil)
+        case .success(let (user, password)):
+            return check(user: user, password: password)
+        }
+    }
+
+    /// Checks a user name and password (the Basic header's, or an OAuth2 `grant_type=password` form's).
+    public func check(user: String, password: String) -> AuthResult {
+        guard let hash = users.hashes[user] else {
+            _ = users.verify(user: user, password: password)  // the same cost as a known user
+            return .invalid(reason: "unknown user", user: user)
+        }
+        let key = sha256(fields: [cacheSalt, Array(user.utf8), Array(password.utf8), Array(hash.utf8)])
+        if cache.value(for: key) == true { return .authenticated(Identity(user: user)) }
+        guard HtpasswdFile.bcryptMatches(password: password, hash: hash) else {
+            return .invalid(reason: "wrong password", user: user)
+        }
+        let now = currentUnixTime()
+        cache.store(true, for: key, expires: now + cacheLifetime, now: now)
+        return .authenticated(Identity(user: user))
+    }
+
+    public func challenge(for scopes: [Scope], error: String?) -> String {
+        "Basic realm=\(Challenge.quoted(realm))"
+    }
+
+    /// The user and password of a `Basic` header: strict base64 of UTF-8 `user:password` (RFC 7617 §2).
+    static func parse(authorization: String) -> Result<(String, String), AuthError> {
+        guard let (scheme, credentials) = Challenge.split(authorization: authorization) else {
+            return .failure(AuthError("malformed Authorization header"))
+        }
+        guard scheme == "basic" else { return .failure(AuthError("\(scheme) credentials sent to a Basic realm")) }
+        guard let decoded = Base64.decodeStandard(credentials) else {
+            return .failure(AuthError("Basic credentials are not valid base64"))
+        }
+        guard let text = String(validating: decoded, as: UTF8.self), let colon = text.firstIndex(of: ":") else {
+            return .failure(AuthError("Basic credentials are not UTF-8 user:password"))
+        }
+        let user = String(text[..<colon])
+        guard !user.isEmpty else { return .failure(AuthError("Basic credentials have an empty user name")) }
+        return .success((user, String(text[text.index(after: colon)...])))
+    }
+}

@@ -16,7 +16,7 @@ extension ConfigKey {
         help: "Version of the file format (distribution's).")
     public static let logLevel = ConfigKey("log.level",
         .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"], aliases: ["warn": "warning"]),
-        .string("info"), reloadable: true, variable: "SWREGISTRY_LOG_LEVEL", flag: "log-level",
+        .string("info"), reloadable: true, flag: "log-level",
         help: "Least severity logged; info logs one access-log line per request.")
     public static let accessLogDisabled = ConfigKey("log.accesslog.disabled", .bool, .bool(false),
         help: "No access-log line per request.")

@@ -38,7 +38,7 @@ public struct ConfigKey: Sendable, Hashable {
     public static let variablePrefix = "SWREGISTRY_"
 
     /// The variables that set this key, the mechanical one first.
-    public var variables: [String] { [variable] + (legacyVariable.map { [$0] } ?? []) }
+    public var variables: [String] { [variable] + (legacyVariable.flatMap { $0 == variable ? nil : [$0] } ?? []) }
 
     public static func == (lhs: ConfigKey, rhs: ConfigKey) -> Bool { lhs.path == rhs.path }
     public func hash(into hasher: inout Hasher) { hasher.combine(path) }

@@ -139,4 +139,17 @@ import TestSupport
         process.signal(SIGTERM)
         #expect(try process.waitForExit() == 0)
     }
+
+    /// Reachable from other hosts with no authentication: a prominent warning at start-up; on loopback none.
+    @Test func warnsWhenListeningBeyondLoopbackWithoutAuthentication() throws {
+        let scratch = Scratch()
+        defer { removeTree(scratch.directory) }
+        for (address, warns) in [("127.0.0.1:0", false), ("0.0.0.0:0", true)] {
+            let process = try run(scratch, ["serve", "--address", address, "--storage", scratch.directory + "/data"])
+            _ = try process.readLine(containing: "listening on")
+            process.signal(SIGTERM)
+            #expect(try process.waitForExit() == 0)
+            #expect(scratch.logText().contains("WITHOUT AUTHENTICATION") == warns, "\(address): \(scratch.logText())")
+        }
+    }
 }

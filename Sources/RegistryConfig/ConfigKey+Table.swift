@@ -59,7 +59,7 @@ extension ConfigKey {
         help: "PEM private key of the certificate (the path is shown, never the key).")
     public static let tlsClientCAs = ConfigKey("http.tls.clientcas", .pathList, .list([]), reloadable: true,
         help: "PEM CA bundles; when set, clients must present a certificate they signed (mTLS).")
-    public static let tlsMinimum = ConfigKey("http.tls.minimumtls", .choice(["tls1.2", "tls1.3"]), .string("tls1.2"),
+    public static let tlsMinimum = ConfigKey("http.tls.minimumtls", .choice(SecuritySettings.TLSMinimum.allCases.map(\.rawValue)), .string("tls1.2"),
         reloadable: true, help: "Oldest TLS version accepted.")
 
     // MARK: storage and catalog

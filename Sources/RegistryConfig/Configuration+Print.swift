@@ -34,6 +34,11 @@ extension Configuration {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// A key's value for a log line, redacted as `rendered()` redacts it; `(not set)` when it has none.
+    public func displayValue(_ key: ConfigKey) -> String {
+        entries[key.path].map { Self.yaml($0.value, secret: key.secret) } ?? "(not set)"
+    }
+
     static func withComment(_ line: String, _ comment: String) -> String {
         line + String(repeating: " ", count: max(1, 44 - line.count)) + "# " + comment
     }

@@ -44,7 +44,7 @@ extension Configuration {
             deleteEnabled: bool(.deleteEnabled)!, accessControl: accessControl)
         if let certificate = string(.tlsCertificate), let key = string(.tlsKey) {
             settings.tls = .init(certificatePath: certificate, keyPath: key, clientCAPaths: list(.tlsClientCAs),
-                                 minimumVersion: string(.tlsMinimum)!)
+                                 minimumVersion: SecuritySettings.TLSMinimum(rawValue: string(.tlsMinimum)!)!)
         }
         if let path = string(.htpasswdPath) {
             settings.htpasswd = .init(realm: string(.htpasswdRealm)!, path: path)

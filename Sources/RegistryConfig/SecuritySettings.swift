@@ -10,8 +10,13 @@ public struct SecuritySettings: Sendable, Equatable {
         public var keyPath: String
         /// Non-empty: clients must present a certificate signed by one of these (mTLS).
         public var clientCAPaths: [String]
-        /// `tls1.2` or `tls1.3`.
-        public var minimumVersion: String
+        public var minimumVersion: TLSMinimum
+    }
+
+    /// Oldest TLS version accepted, as `http.tls.minimumtls` spells it.
+    public enum TLSMinimum: String, Sendable, Equatable, CaseIterable {
+        case tls12 = "tls1.2"
+        case tls13 = "tls1.3"
     }
 
     public struct Htpasswd: Sendable, Equatable {

@@ -54,7 +54,6 @@ final class Reloader {
     }
 
     private static func describe(_ configuration: Configuration, _ key: ConfigKey) -> String {
-        guard let value = configuration[key] else { return "(not set)" }
-        return key.secret ? "<redacted>" : "\(value)"
+        configuration.displayValue(key)
     }
 }

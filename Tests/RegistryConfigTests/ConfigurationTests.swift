@@ -98,7 +98,7 @@ import Testing
         let config = try Configuration.load(file: file, environment: [:])
         #expect(config.int(.httpMaxConnections) == 42)
         #expect(config.security.tls == .init(certificatePath: "/etc/c.pem", keyPath: "/etc/k.pem",
-                                             clientCAPaths: ["/etc/ca1.pem", "/etc/ca2.pem"], minimumVersion: "tls1.3"))
+                                             clientCAPaths: ["/etc/ca1.pem", "/etc/ca2.pem"], minimumVersion: .tls13))
         #expect(config.security.deleteEnabled == false)
         #expect(config.logLevel == .warning)
 
@@ -361,6 +361,11 @@ import Testing
         #expect(Configuration.yaml(.string("hunter2"), secret: true) == "\"<redacted>\"")
         #expect(Configuration.redactingUserInfo("https://u:p@h:5000/t") == "https://<redacted>@h:5000/t")
         #expect(Configuration.redactingUserInfo("https://h/t@x") == "https://h/t@x")
+        let withPassword = try? Configuration.load(file: nil, environment: [
+            "SWREGISTRY_AUTH_TOKEN_REALM": "https://u:pw@auth/token", "SWREGISTRY_AUTH_TOKEN_SERVICE": "s",
+            "SWREGISTRY_AUTH_TOKEN_ISSUER": "i", "SWREGISTRY_AUTH_TOKEN_JWKS": "/j.json"])
+        #expect(withPassword?.displayValue(.tokenRealm) == "\"https://<redacted>@auth/token\"")
+        #expect(withPassword?.displayValue(.tlsKey) == "(not set)")
     }
 
     @Test func changedKeysForReload() throws {

@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "RegistryConfigTests", dependencies: ["RegistryConfig", "RegistryAuth", "HTTPServer", "Registry", "TestSupport"]),
         .testTarget(name: "RegistryAuthTests", dependencies: ["RegistryAuth", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO", "TestSupport"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "BlobStore", "HTTPServer", "TestSupport", "swregistry"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistryConfig", "BlobStore", "HTTPServer", "TestSupport", "swregistry"]),
         .testTarget(name: "RegistryClientTests", dependencies: [
             "RegistryClient", "Registry", "HTTPServer", "OCIModel", "SystemIO", "TestSupport",
         ]),

@@ -51,7 +51,7 @@ public enum ConfigKind: Sendable, Equatable {
         value == value.rounded() ? String(Int(value)) : String(value)
     }
 
-    /// Reads `text` as a value of this kind. - Returns: nil, with `problem` set, when it is not one.
+    /// Reads `text` as a value of this kind. - Returns: the value, or why `text` is not one.
     func parse(_ text: String) -> Result<ConfigValue, ConfigProblem> {
         let trimmed = text.trimmingWhitespace
         switch self {

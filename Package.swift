@@ -11,6 +11,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // YAML for `swregistry serve --config` and `swcopy sync --src-yaml`: its Node API keeps each value's line.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C shims: Linux calls that `import Glibc` lacks. `_GNU_SOURCE` lives only in the .c file.
@@ -37,8 +39,13 @@ let package = Package(
             "HTTPServer", "RegistryAuth", "OCIModel", "SystemIO", "BlobStore",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The one table of configuration keys; YAML file ← SWREGISTRY_* environment ← flags.
+        .target(name: "RegistryConfig", dependencies: [
+            "Registry", "RegistryAuth", "HTTPServer", "SystemIO", .product(name: "Yams", package: "Yams"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "swregistry", dependencies: [
-            "Registry", "HTTPServer", "SystemIO", "BlobStore",
+            "Registry", "RegistryConfig", "RegistryAuth", "HTTPServer", "SystemIO", "BlobStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -48,7 +55,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "TarArchive", dependencies: ["CZlib", "OCIModel", "SystemIO", "CLinuxShim"]),
-        .target(name: "ImageTransport", dependencies: ["RegistryClient", "TarArchive", "OCIModel", "SystemIO"]),
+        .target(name: "ImageTransport", dependencies: [
+            "RegistryClient", "TarArchive", "OCIModel", "SystemIO", .product(name: "Yams", package: "Yams"),
+        ]),
         .target(name: "LayerCache", dependencies: ["TarArchive", "OCIModel", "SystemIO", "CLinuxShim"]),
         .executableTarget(name: "swcopy", dependencies: [
             "OCIModel", "RegistryClient", "ImageTransport", "LayerCache", "TarArchive",
@@ -62,9 +71,10 @@ let package = Package(
         ], path: "Tests/TestSupport"),
         .testTarget(name: "SystemIOTests", dependencies: ["SystemIO"]),
         .testTarget(name: "OCIModelTests", dependencies: ["OCIModel"]),
+        .testTarget(name: "RegistryConfigTests", dependencies: ["RegistryConfig", "RegistryAuth", "HTTPServer", "Registry", "TestSupport"]),
         .testTarget(name: "RegistryAuthTests", dependencies: ["RegistryAuth", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO", "TestSupport"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "BlobStore", "HTTPServer", "TestSupport", "swregistry"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistryConfig", "BlobStore", "HTTPServer", "TestSupport", "swregistry"]),
         .testTarget(name: "RegistryClientTests", dependencies: [
             "RegistryClient", "Registry", "HTTPServer", "OCIModel", "SystemIO", "TestSupport",
         ]),

@@ -1,3 +1,5 @@
+import Yams
+
 /// What `swcopy sync` copies: per source registry, the repositories and which of their tags, with that
 /// registry's TLS and credential settings. Read from skopeo's `--src yaml` file format:
 ///
@@ -50,63 +52,78 @@ public struct SyncConfiguration: Sendable, Hashable {
 
     public init(sources: [Source]) { self.sources = sources }
 
-    /// Parses a skopeo sync YAML file.
+    /// Parses a skopeo sync YAML file (YAML 1.1 as Yams/libyaml read it: anchors and aliases, block scalars, flow
+    /// collections). Errors name the line.
     public init(yaml text: String) throws {
-        let document: YAMLValue
-        do { document = try MiniYAML.parse(text) } catch { throw TransportError.invalidImage("sync file", reason: "\(error)") }
-        guard case .mapping(let registries) = document else {
+        let document: Node?
+        do { document = try Yams.compose(yaml: text) } catch {
+            throw TransportError.invalidImage("sync file", reason: "\(error)")
+        }
+        guard let document, case .mapping(let registries) = document else {
             throw TransportError.invalidImage("sync file", reason: "expected a mapping of registries")
         }
         var sources: [Source] = []
-        for (registry, settings) in registries {
-            func fail(_ reason: String) -> TransportError { .invalidImage("sync file: \(registry)", reason: reason) }
-            guard case .mapping(let pairs) = settings else { throw fail("expected a mapping") }
+        for (registryNode, settings) in registries {
+            guard let registry = registryNode.plainString else {
+                throw TransportError.invalidImage("sync file", reason: "line \(registryNode.line): expected a registry name")
+            }
+            func fail(_ node: Node, _ reason: String) -> TransportError {
+                .invalidImage("sync file: \(registry)", reason: "line \(node.line): \(reason)")
+            }
+            guard case .mapping(let pairs) = settings else { throw fail(settings, "expected a mapping") }
             var source = Source(registry: registry)
-            for (key, value) in pairs {
+            for (keyNode, value) in pairs {
+                guard let key = keyNode.plainString else { throw fail(keyNode, "expected a key") }
                 switch key {
                 case "images":
-                    guard case .mapping(let images) = value else { throw fail("images: expected a mapping") }
-                    for (name, tags) in images {
-                        switch tags {
-                        case .sequence(let items) where items.isEmpty:
+                    guard case .mapping(let images) = value else { throw fail(value, "images: expected a mapping") }
+                    for (nameNode, tags) in images {
+                        guard let name = nameNode.plainString else { throw fail(nameNode, "images: expected a repository name") }
+                        if tags.isNull {
                             source.repositories.append(Repository(name: name, tags: .all))
-                        case .sequence(let items):
-                            let list = items.compactMap(\.scalar)
-                            guard list.count == items.count else { throw fail("images.\(name): expected tag names") }
-                            source.repositories.append(Repository(name: name, tags: .list(list)))
-                        case .scalar(""):
-                            source.repositories.append(Repository(name: name, tags: .all))
-                        default:
-                            throw fail("images.\(name): expected a list of tags")
+                            continue
                         }
+                        guard case .sequence(let items) = tags else { throw fail(tags, "images.\(name): expected a list of tags") }
+                        let list = items.compactMap(\.plainString)
+                        guard list.count == items.count else { throw fail(tags, "images.\(name): expected tag names") }
+                        source.repositories.append(Repository(name: name, tags: list.isEmpty ? .all : .list(list)))
                     }
                 case "images-by-tag-regex":
-                    guard case .mapping(let images) = value else { throw fail("images-by-tag-regex: expected a mapping") }
-                    for (name, pattern) in images {
-                        guard let pattern = pattern.scalar, !pattern.isEmpty else {
-                            throw fail("images-by-tag-regex.\(name): expected a regular expression")
+                    guard case .mapping(let images) = value else { throw fail(value, "images-by-tag-regex: expected a mapping") }
+                    for (nameNode, patternNode) in images {
+                        guard let name = nameNode.plainString else { throw fail(nameNode, "images-by-tag-regex: expected a repository name") }
+                        guard let pattern = patternNode.plainString, !pattern.isEmpty else {
+                            throw fail(patternNode, "images-by-tag-regex.\(name): expected a regular expression")
                         }
                         do { _ = try Regex(pattern) } catch {
-                            throw fail("images-by-tag-regex.\(name): invalid regular expression: \(error)")
+                            throw fail(patternNode, "images-by-tag-regex.\(name): invalid regular expression: \(error)")
                         }
                         source.repositories.append(Repository(name: name, tags: .regex(pattern)))
                     }
                 case "credentials":
-                    source.username = value["username"]?.scalar
-                    source.password = value["password"]?.scalar
+                    guard case .mapping(let fields) = value else { throw fail(value, "credentials: expected username and password") }
+                    for (fieldNode, fieldValue) in fields {
+                        switch fieldNode.plainString {
+                        case "username": source.username = fieldValue.plainString
+                        case "password": source.password = fieldValue.plainString
+                        default: throw fail(fieldNode, "credentials: unknown key")
+                        }
+                    }
                     if source.username == nil || source.password == nil {
-                        throw fail("credentials: expected username and password")
+                        throw fail(value, "credentials: expected username and password")
                     }
                 case "tls-verify":
-                    switch value.scalar {
-                    case "true": source.tlsVerify = true
-                    case "false": source.tlsVerify = false
-                    default: throw fail("tls-verify: expected true or false")
+                    // As Go's yaml.v3 reads a bool: true/false in any of YAML's three casings.
+                    switch value.plainString {
+                    case "true", "True", "TRUE": source.tlsVerify = true
+                    case "false", "False", "FALSE": source.tlsVerify = false
+                    default: throw fail(value, "tls-verify: expected true or false")
                     }
                 case "cert-dir":
-                    source.certDirectory = value.scalar
+                    guard let directory = value.plainString else { throw fail(value, "cert-dir: expected a path") }
+                    source.certDirectory = directory
                 default:
-                    throw fail("unknown key \"\(key)\"")
+                    throw fail(keyNode, "unknown key \"\(key)\"")
                 }
             }
             sources.append(source)
@@ -124,4 +141,20 @@ public struct SyncConfiguration: Sendable, Hashable {
             return all.filter { (try? regex.firstMatch(in: $0)) != nil }
         }
     }
+}
+
+private extension Node {
+    /// A scalar's text; nil for a mapping, a sequence or a null.
+    var plainString: String? {
+        guard case .scalar(let scalar) = self, !isNull else { return nil }
+        return scalar.string
+    }
+
+    /// An empty plain scalar or `~`/`null`, as YAML's core schema reads them.
+    var isNull: Bool {
+        guard case .scalar(let scalar) = self, scalar.style == .plain || scalar.style == .any else { return false }
+        return ["", "~", "null", "Null", "NULL"].contains(scalar.string)
+    }
+
+    var line: Int { mark?.line ?? 0 }
 }

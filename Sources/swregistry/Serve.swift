@@ -4,117 +4,77 @@ import Glibc
 import HTTPServer
 import Logging
 import Registry
+import RegistryConfig
 import SystemIO
 
-/// `swregistry serve`: binds, serves until SIGTERM or SIGINT, then shuts down gracefully and exits 0.
+/// `swregistry serve`: binds, serves until SIGTERM or SIGINT, then shuts down gracefully and exits 0; SIGHUP
+/// re-reads the configuration.
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the registry API.",
         discussion: """
-            Every option can also be set with an environment variable, named in its help; a flag wins over the \
-            variable. On SIGTERM or SIGINT the server stops accepting, lets requests in flight finish within the \
-            grace period, and exits 0.
+            Settings come from the table of keys in the README: a YAML file (--config or $SWREGISTRY_CONFIG), then \
+            $SWREGISTRY_<KEY> variables (for example SWREGISTRY_HTTP_TLS_CERTIFICATE), then the flags below; a \
+            later source wins. On SIGTERM or SIGINT the server stops accepting, lets requests in flight finish \
+            within the grace period, and exits 0. On SIGHUP it re-reads the configuration: a valid one is applied \
+            (log level, credentials, policies, certificates), an invalid one is logged and the running one kept.
             """
     )
 
-    @Option(help: "Address to listen on, host:port ($SWREGISTRY_ADDRESS).")
-    var address: String = environment("SWREGISTRY_ADDRESS") ?? "127.0.0.1:5000"
+    @Option(help: "YAML configuration file ($SWREGISTRY_CONFIG).")
+    var config: String?
 
-    @Option(help: "Folder where the registry stores its data ($SWREGISTRY_STORAGE).")
-    var storage: String = environment("SWREGISTRY_STORAGE") ?? "./registry-data"
+    // Each flag sets one key of the table; its default, variables and help live there (see `ConfigKey`).
+    @Option(help: flagHelp(.httpAddr)) var address: String?
+    @Option(help: flagHelp(.storageRoot)) var storage: String?
+    @Option(help: flagHelp(.httpThreads)) var threads: String?
+    @Option(help: flagHelp(.logLevel)) var logLevel: String?
+    @Option(help: flagHelp(.httpMaxConnections)) var maxConnections: String?
+    @Option(help: flagHelp(.httpHeaderTimeout)) var headerTimeout: String?
+    @Option(help: flagHelp(.httpIdleTimeout)) var idleTimeout: String?
+    @Option(help: flagHelp(.httpBodyTimeout)) var bodyTimeout: String?
+    @Option(help: flagHelp(.httpMinBodyRate)) var minBodyRate: String?
+    @Option(help: flagHelp(.httpShutdownGrace)) var shutdownGrace: String?
+    @Option(help: flagHelp(.httpMaxRequestLine)) var maxRequestLine: String?
+    @Option(help: flagHelp(.httpMaxHeaderBytes)) var maxHeaderBytes: String?
+    @Option(help: flagHelp(.httpMaxHeaderCount)) var maxHeaderCount: String?
+    @Option(help: flagHelp(.uploadExpiry)) var uploadExpiry: String?
+    @Option(help: flagHelp(.uploadIdleTimeout)) var uploadIdleTimeout: String?
+    @Option(help: flagHelp(.uploadsMax)) var maxUploads: String?
+    @Option(help: flagHelp(.uploadsMaxPerClient)) var maxUploadsPerClient: String?
+    @Option(help: flagHelp(.maxManifestBytes)) var maxManifestBytes: String?
+    @Option(help: flagHelp(.catalogMaxEntries)) var catalogMaxEntries: String?
 
-    @Option(help: "Event-loop threads; default one per core ($SWREGISTRY_THREADS).")
-    var threads: Int = environment("SWREGISTRY_THREADS").flatMap { Int($0) } ?? ServerConfiguration.coreCount
-
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical ($SWREGISTRY_LOG_LEVEL).")
-    var logLevel: String = environment("SWREGISTRY_LOG_LEVEL") ?? "info"
-
-    @Option(help: "Most open connections ($SWREGISTRY_MAX_CONNECTIONS).")
-    var maxConnections: Int = environment("SWREGISTRY_MAX_CONNECTIONS").flatMap { Int($0) } ?? 16_384
-
-    @Option(help: "Seconds for a whole request header section to arrive ($SWREGISTRY_HEADER_TIMEOUT).")
-    var headerTimeout: Double = environment("SWREGISTRY_HEADER_TIMEOUT").flatMap { Double($0) } ?? 10
-
-    @Option(help: "Seconds an idle keep-alive connection stays open ($SWREGISTRY_IDLE_TIMEOUT).")
-    var idleTimeout: Double = environment("SWREGISTRY_IDLE_TIMEOUT").flatMap { Double($0) } ?? 75
-
-    @Option(help: "Seconds a request body may stall ($SWREGISTRY_BODY_TIMEOUT).")
-    var bodyTimeout: Double = environment("SWREGISTRY_BODY_TIMEOUT").flatMap { Double($0) } ?? 60
-
-    @Option(help: """
-        Least average request-body rate in bytes/s once the body timeout's worth of grace is used up; 0 for none \
-        ($SWREGISTRY_MIN_BODY_RATE).
-        """)
-    var minBodyRate: Double = environment("SWREGISTRY_MIN_BODY_RATE").flatMap { Double($0) } ?? 500
-
-    @Option(help: "Seconds in-flight requests get on shutdown ($SWREGISTRY_SHUTDOWN_GRACE).")
-    var shutdownGrace: Double = environment("SWREGISTRY_SHUTDOWN_GRACE").flatMap { Double($0) } ?? 10
-
-    @Option(help: "Longest request line in bytes ($SWREGISTRY_MAX_REQUEST_LINE).")
-    var maxRequestLine: Int = environment("SWREGISTRY_MAX_REQUEST_LINE").flatMap { Int($0) } ?? 8 * 1024
-
-    @Option(help: "Largest header section in bytes ($SWREGISTRY_MAX_HEADER_BYTES).")
-    var maxHeaderBytes: Int = environment("SWREGISTRY_MAX_HEADER_BYTES").flatMap { Int($0) } ?? 64 * 1024
-
-    @Option(help: "Most header fields in a request ($SWREGISTRY_MAX_HEADER_COUNT).")
-    var maxHeaderCount: Int = environment("SWREGISTRY_MAX_HEADER_COUNT").flatMap { Int($0) } ?? 128
-
-    @Option(help: "Seconds after its start when an upload session is deleted, however active ($SWREGISTRY_UPLOAD_EXPIRY).")
-    var uploadExpiry: Int = environment("SWREGISTRY_UPLOAD_EXPIRY").flatMap { Int($0) } ?? 24 * 3600
-
-    @Option(help: "Seconds an upload session may receive nothing before it is deleted ($SWREGISTRY_UPLOAD_IDLE_TIMEOUT).")
-    var uploadIdleTimeout: Int = environment("SWREGISTRY_UPLOAD_IDLE_TIMEOUT").flatMap { Int($0) } ?? 15 * 60
-
-    @Option(help: "Most upload sessions open at once ($SWREGISTRY_MAX_UPLOADS).")
-    var maxUploads: Int = environment("SWREGISTRY_MAX_UPLOADS").flatMap { Int($0) } ?? 1000
-
-    // Optional, without a default of its own: the default follows --max-uploads.
-    @Option(help: "Most upload sessions open at once per client address; default a tenth of --max-uploads ($SWREGISTRY_MAX_UPLOADS_PER_CLIENT).")
-    var maxUploadsPerClient: Int?
-
-    /// The per-client cap from the flag, else from the environment; nil for the default.
-    private var uploadsPerClient: Int? {
-        maxUploadsPerClient ?? environment("SWREGISTRY_MAX_UPLOADS_PER_CLIENT").flatMap { Int($0) }
-    }
-
-    @Option(help: "Largest manifest accepted, in bytes ($SWREGISTRY_MAX_MANIFEST_BYTES).")
-    var maxManifestBytes: Int = environment("SWREGISTRY_MAX_MANIFEST_BYTES").flatMap { Int($0) } ?? 4 * 1024 * 1024
-
-    @Option(help: "Largest /v2/_catalog page; a larger n is refused ($SWREGISTRY_CATALOG_MAX_ENTRIES).")
-    var catalogMaxEntries: Int = environment("SWREGISTRY_CATALOG_MAX_ENTRIES").flatMap { Int($0) } ?? 1000
-
-    func validate() throws {
-        for (name, value) in [("upload-expiry", uploadExpiry), ("upload-idle-timeout", uploadIdleTimeout),
-                              ("max-uploads", maxUploads), ("max-uploads-per-client", uploadsPerClient ?? 1),
-                              ("max-manifest-bytes", maxManifestBytes), ("catalog-max-entries", catalogMaxEntries)] where value <= 0 {
-            throw ValidationError("--\(name) must be positive")
-        }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level '\(logLevel)'") }
-        guard threads > 0, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
-        guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
-        for (name, value) in [("header", headerTimeout), ("idle", idleTimeout), ("body", bodyTimeout)] where value <= 0 {
-            throw ValidationError("--\(name)-timeout must be positive")
-        }
-        guard minBodyRate >= 0, minBodyRate.isFinite else { throw ValidationError("--min-body-rate must be 0 or more") }
-        do { _ = try SocketAddress(parsing: address) } catch { throw ValidationError("--address: \(error)") }
+    /// The flags given, by the name the table knows them by.
+    var givenFlags: [(name: String, value: String)] {
+        let values: [(ConfigKey, String?)] = [
+            (.httpAddr, address), (.storageRoot, storage), (.httpThreads, threads), (.logLevel, logLevel),
+            (.httpMaxConnections, maxConnections), (.httpHeaderTimeout, headerTimeout), (.httpIdleTimeout, idleTimeout),
+            (.httpBodyTimeout, bodyTimeout), (.httpMinBodyRate, minBodyRate), (.httpShutdownGrace, shutdownGrace),
+            (.httpMaxRequestLine, maxRequestLine), (.httpMaxHeaderBytes, maxHeaderBytes),
+            (.httpMaxHeaderCount, maxHeaderCount), (.uploadExpiry, uploadExpiry),
+            (.uploadIdleTimeout, uploadIdleTimeout), (.uploadsMax, maxUploads),
+            (.uploadsMaxPerClient, maxUploadsPerClient), (.maxManifestBytes, maxManifestBytes),
+            (.catalogMaxEntries, catalogMaxEntries),
+        ]
+        return values.compactMap { key, value in value.map { (key.flag!, $0) } }
     }
 
     func run() throws {
-        // Block the stop signals before any thread starts, so every thread inherits the mask and only the
-        // signal thread below receives them.
+        // Block the stop signals and SIGHUP before any thread starts, so every thread inherits the mask and only
+        // the signal thread below receives them.
         var signals = sigset_t()
         sigemptyset(&signals)
         sigaddset(&signals, SIGTERM)
         sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGHUP)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
-        let level = Logger.Level(rawValue: logLevel)!
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let source = ConfigurationSource(file: config, flags: givenFlags)
+        let configuration = try source.loadOrExit()
+        LogLevelControl.bootstrap(level: configuration.logLevel)
         let logger = Logger(label: "swregistry")
+        let storage = configuration.storagePath
 
         let storeLock: StoreLock
         do {
@@ -125,37 +85,32 @@ struct Serve: ParsableCommand {
             throw ExitCode(1)
         }
 
-        var config = ServerConfiguration(address: try SocketAddress(parsing: address), eventLoopCount: threads)
-        config.maxConnections = maxConnections
-        config.headerTimeout = headerTimeout
-        config.idleTimeout = idleTimeout
-        config.bodyTimeout = bodyTimeout
-        config.minBodyRate = minBodyRate
+        var serverConfig = try configuration.serverConfiguration()
         // distribution's answer when it cannot serve (503 UNAVAILABLE), with a Retry-After for clients that back off.
-        config.overloadResponse = RegistryError(.unavailable, "too many connections", headers: ["Retry-After": "1"])
+        serverConfig.overloadResponse = RegistryError(.unavailable, "too many connections", headers: ["Retry-After": "1"])
             .httpResponse
-        config.shutdownGrace = shutdownGrace
-        config.parser.maxRequestLine = maxRequestLine
-        config.parser.maxHeaderBytes = maxHeaderBytes
-        config.parser.maxHeaderCount = maxHeaderCount
+        var registryConfig = configuration.registryConfiguration()
+        do {
+            try Self.installSecurity(configuration, server: &serverConfig, registry: &registryConfig)
+        } catch let errors as ConfigErrors {
+            for problem in errors.errors { printError("swregistry: \(problem)") }
+            throw ExitCode(1)
+        } catch {
+            printError("swregistry: \(error)")
+            throw ExitCode(1)
+        }
 
         let responder: RegistryResponder
         do {
-            var registryConfig = RegistryConfiguration(storagePath: storage)
-            registryConfig.uploadExpirySeconds = uploadExpiry
-            registryConfig.uploadIdleTimeoutSeconds = uploadIdleTimeout
-            registryConfig.maxOpenUploads = maxUploads
-            registryConfig.maxUploadsPerClient = uploadsPerClient
-            registryConfig.maxManifestBytes = maxManifestBytes
-            registryConfig.catalogMaxEntries = catalogMaxEntries
             responder = try RegistryResponder(configuration: registryConfig, logger: logger)
         } catch {
             logger.critical("cannot open the store under \(storage): \(error)")
             throw ExitCode(1)
         }
+        let address = configuration.string(.httpAddr)!
         let server: HTTPServer
         do {
-            server = try HTTPServer(configuration: config, responder: responder, logger: logger)
+            server = try HTTPServer(configuration: serverConfig, responder: responder, logger: logger)
         } catch let error as SystemError where error.errno == EADDRINUSE {
             logger.critical("cannot listen on \(address): another process listens there")
             throw ExitCode(1)
@@ -163,19 +118,38 @@ struct Serve: ParsableCommand {
             logger.critical("cannot listen on \(address): \(error)")
             throw ExitCode(1)
         }
+        if !configuration.security.authenticationConfigured && !Self.isLoopback(server.localAddress) {
+            logger.warning("""
+                LISTENING ON \(server.localAddress) WITHOUT AUTHENTICATION: anyone who can reach this address may \
+                pull, push and delete every image. Set auth.htpasswd or auth.token (see the README).
+                """)
+        }
         // The bound address on stdout, so scripts that asked for port 0 learn the port.
         print("swregistry listening on \(server.localAddress) storing under \(storage)")
         fflush(nil)
 
+        let reloader = Reloader(source: source, running: configuration, server: server, responder: responder, logger: logger)
         Thread.start(name: "swr-signals") {
-            var received: Int32 = 0
-            sigwait(&signals, &received)
-            logger.notice("signal \(received): shutting down")
-            server.shutdown()
+            while true {
+                var received: Int32 = 0
+                sigwait(&signals, &received)
+                if received == SIGHUP {
+                    reloader.reload()
+                    continue
+                }
+                logger.notice("signal \(received): shutting down")
+                server.shutdown()
+                return
+            }
         }
         server.wait()
         withExtendedLifetime(storeLock) {}
         logger.notice("stopped")
+    }
+
+    static func isLoopback(_ address: SocketAddress) -> Bool {
+        let host = address.host
+        return host.hasPrefix("127.") || host == "::1" || host == "localhost"
     }
 
     /// Creates the storage folder with its missing parents. The folder itself, when new, is private to the
@@ -189,6 +163,10 @@ struct Serve: ParsableCommand {
     }
 }
 
-private func environment(_ name: String) -> String? {
-    getenv(name).map { String(cString: $0) }
+/// A flag's help: the key's help, the key it sets and its variables (the default is in the README and in
+/// `swregistry config print`).
+func flagHelp(_ key: ConfigKey) -> ArgumentHelp {
+    let variables = key.variables.map { "$" + $0 }.joined(separator: ", ")
+    let fallback = key.defaultValue.map { "\($0)" } ?? key.defaultText ?? "none"
+    return ArgumentHelp("\(key.help) Key \(key.path), \(variables); default \(fallback).")
 }

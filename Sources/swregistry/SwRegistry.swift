@@ -1,4 +1,5 @@
 import ArgumentParser
+import RegistryConfig
 
 /// `swregistry`: a private OCI registry server.
 @main
@@ -6,9 +7,12 @@ struct SwRegistry: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swregistry",
         abstract: "A private OCI image registry (distribution-spec v1.1).",
-        discussion: "Run `swregistry serve` to start the registry with defaults: 127.0.0.1:5000, storing under ./registry-data.",
+        discussion: """
+            Run `swregistry serve` to start the registry with defaults: \(ConfigKey.httpAddr.defaultValue!), storing \
+            under \(ConfigKey.storageRoot.defaultValue!). `swregistry config print` shows every setting and its source.
+            """,
         version: "0.1.0",
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, ConfigCommand.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -57,9 +57,77 @@ import Testing
         "r:\n  images:\n    a:\n      - x\n     - y\n", // bad indentation
         "r:\n\timages: {}\n",                        // tab
         "r:\n  credentials:\n    username: u\n",     // no password
-        "r:\n  images:\n    a: &anchor []\n",        // anchors: refused, not misread
+        "r:\n  images:\n    a: *nowhere\n",         // alias of no anchor
+        "r:\n  images:\n    a: [[v1, v2]]\n",        // a list where a tag belongs (skopeo's []string refuses it)
+        "r:\n  images: {a: []}\n  images: {b: []}\n", // a key given twice
     ])
     func malformedFilesAreRefused(_ text: String) {
         #expect(throws: (any Error).self) { try SyncConfiguration(yaml: text) }
     }
+
+    /// Anchors and aliases mean what YAML says: the aliased node, not the text `*x`.
+    @Test func anchorsAndAliases() throws {
+        let config = try SyncConfiguration(yaml: """
+            registry.example.com:
+              images:
+                a: &releases ["1.0", "2.0"]
+                b: *releases
+                c: &all []
+                d: *all
+              credentials: &creds {username: u, password: p}
+            mirror.example.com:
+              images: {e: *releases}
+              credentials: *creds
+            """)
+        #expect(config.sources[0].repositories == [
+            .init(name: "a", tags: .list(["1.0", "2.0"])), .init(name: "b", tags: .list(["1.0", "2.0"])),
+            .init(name: "c", tags: .all), .init(name: "d", tags: .all),
+        ])
+        #expect(config.sources[1].repositories == [.init(name: "e", tags: .list(["1.0", "2.0"]))])
+        #expect(config.sources[1].username == "u" && config.sources[1].password == "p")
+    }
+
+    /// Block scalars (literal `|` and folded `>`, with chomping) give their content, as skopeo's YAML reader does.
+    @Test func blockScalars() throws {
+        let config = try SyncConfiguration(yaml: """
+            r:
+              images-by-tag-regex:
+                nginx: |-
+                  ^1\\.13\\.[12]-alpine$
+                redis: >-
+                  ^7\\.
+                  [0-9]+$
+              cert-dir: >
+                /etc/certs
+            """)
+        #expect(config.sources[0].repositories == [
+            .init(name: "nginx", tags: .regex(#"^1\.13\.[12]-alpine$"#)),
+            .init(name: "redis", tags: .regex(#"^7\. [0-9]+$"#)),
+        ])
+        // Folded with clip chomping; the document ends without a line break, so the value has none either.
+        #expect(config.sources[0].certDirectory == "/etc/certs")
+    }
+
+    /// Flow collections nested in flow collections, over several lines.
+    @Test func nestedFlowCollections() throws {
+        let config = try SyncConfiguration(yaml: """
+            {r: {images: {a: [v1, "v2"], b: [],
+                          c: ['v3']},
+                 tls-verify: false}}
+            """)
+        #expect(config.sources[0].repositories == [
+            .init(name: "a", tags: .list(["v1", "v2"])), .init(name: "b", tags: .all), .init(name: "c", tags: .list(["v3"])),
+        ])
+        #expect(config.sources[0].tlsVerify == false)
+    }
+
+    @Test func errorsNameTheLine() throws {
+        do {
+            _ = try SyncConfiguration(yaml: "r:\n  images:\n    a: []\n  tls-verify: sometimes\n")
+            Issue.record("accepted a bad tls-verify")
+        } catch {
+            #expect("\(error)".contains("line 4"), "\(error)")
+        }
+    }
 }
+

@@ -1,0 +1,148 @@
+import Glibc
+import HTTPServer
+import Registry
+import SystemIO
+
+/// The one table of configuration keys. Defaults that the engine or the registry also use come from
+/// `ServerConfiguration` / `RegistryConfiguration` themselves, so each default is written once.
+extension ConfigKey {
+    private static let server = ServerConfiguration(address: SocketAddress(storage: sockaddr_storage(), length: 0))
+    private static let registry = RegistryConfiguration(storagePath: "")
+    private static let positive = 1...Int.max
+    private static let counts = 0...Int.max
+
+    // MARK: version and log
+    public static let version = ConfigKey("version", .choice(["0.1"]), .string("0.1"),
+        help: "Version of the file format (distribution's).")
+    public static let logLevel = ConfigKey("log.level",
+        .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"], aliases: ["warn": "warning"]),
+        .string("info"), reloadable: true, flag: "log-level",
+        help: "Least severity logged; info logs one access-log line per request.")
+    public static let accessLogDisabled = ConfigKey("log.accesslog.disabled", .bool, .bool(false),
+        help: "No access-log line per request.")
+
+    // MARK: http
+    public static let httpAddr = ConfigKey("http.addr", .address, .string("127.0.0.1:5000"),
+        variable: "SWREGISTRY_ADDRESS", flag: "address", help: "Address to listen on, host:port.")
+    public static let httpThreads = ConfigKey("http.threads", .int(1...256), nil, defaultText: "one per core",
+        variable: "SWREGISTRY_THREADS", flag: "threads", help: "Event-loop threads.")
+    public static let httpMaxConnections = ConfigKey("http.maxconnections", .int(positive), .int(server.maxConnections),
+        variable: "SWREGISTRY_MAX_CONNECTIONS", flag: "max-connections",
+        help: "Most open connections; more get 503 UNAVAILABLE with Retry-After: 1 and are closed.")
+    public static let httpHeaderTimeout = ConfigKey("http.headertimeout", .duration(allowZero: false),
+        .duration(server.headerTimeout), variable: "SWREGISTRY_HEADER_TIMEOUT", flag: "header-timeout",
+        help: "Time for a whole request header section to arrive, from accept or a later request's first byte.")
+    public static let httpIdleTimeout = ConfigKey("http.idletimeout", .duration(allowZero: false),
+        .duration(server.idleTimeout), variable: "SWREGISTRY_IDLE_TIMEOUT", flag: "idle-timeout",
+        help: "Time an idle keep-alive connection stays open.")
+    public static let httpBodyTimeout = ConfigKey("http.bodytimeout", .duration(allowZero: false),
+        .duration(server.bodyTimeout), variable: "SWREGISTRY_BODY_TIMEOUT", flag: "body-timeout",
+        help: "Time a request body may make no progress.")
+    public static let httpMinBodyRate = ConfigKey("http.minbodyrate", .number(0...Double.infinity),
+        .number(server.minBodyRate), variable: "SWREGISTRY_MIN_BODY_RATE", flag: "min-body-rate",
+        help: "Least average request-body rate in bytes/s after the body timeout's grace (slower: 408); 0 for none.")
+    public static let httpShutdownGrace = ConfigKey("http.shutdowngrace", .duration(allowZero: true),
+        .duration(server.shutdownGrace), variable: "SWREGISTRY_SHUTDOWN_GRACE", flag: "shutdown-grace",
+        help: "Time in-flight requests get to finish on SIGTERM or SIGINT.")
+    public static let httpMaxRequestLine = ConfigKey("http.maxrequestline", .bytes(positive),
+        .int(server.parser.maxRequestLine), variable: "SWREGISTRY_MAX_REQUEST_LINE", flag: "max-request-line",
+        help: "Longest request line (longer: 414).")
+    public static let httpMaxHeaderBytes = ConfigKey("http.maxheaderbytes", .bytes(positive),
+        .int(server.parser.maxHeaderBytes), variable: "SWREGISTRY_MAX_HEADER_BYTES", flag: "max-header-bytes",
+        help: "Largest header section (larger: 431).")
+    public static let httpMaxHeaderCount = ConfigKey("http.maxheadercount", .int(positive),
+        .int(server.parser.maxHeaderCount), variable: "SWREGISTRY_MAX_HEADER_COUNT", flag: "max-header-count",
+        help: "Most header fields in a request (more: 431).")
+    public static let tlsCertificate = ConfigKey("http.tls.certificate", .string, nil, defaultText: "plain HTTP",
+        reloadable: true, help: "PEM certificate chain, leaf first; with http.tls.key, serve HTTPS.")
+    public static let tlsKey = ConfigKey("http.tls.key", .string, nil, reloadable: true,
+        help: "PEM private key of the certificate (the path is shown, never the key).")
+    public static let tlsClientCAs = ConfigKey("http.tls.clientcas", .pathList, .list([]), reloadable: true,
+        help: "PEM CA bundles; when set, clients must present a certificate they signed (mTLS).")
+    public static let tlsMinimum = ConfigKey("http.tls.minimumtls", .choice(SecuritySettings.TLSMinimum.allCases.map(\.rawValue)), .string("tls1.2"),
+        reloadable: true, help: "Oldest TLS version accepted.")
+
+    // MARK: storage and catalog
+    public static let storageRoot = ConfigKey("storage.filesystem.rootdirectory", .string, .string("./registry-data"),
+        variable: "SWREGISTRY_STORAGE", flag: "storage", help: "Folder where the registry stores its data.")
+    public static let deleteEnabled = ConfigKey("storage.delete.enabled", .bool, .bool(true), reloadable: true,
+        help: "false: every DELETE answers 405 UNSUPPORTED.")
+    public static let uploadExpiry = ConfigKey("storage.uploads.expiry", .duration(allowZero: false),
+        .duration(Double(registry.uploadExpirySeconds)), variable: "SWREGISTRY_UPLOAD_EXPIRY", flag: "upload-expiry",
+        help: "An upload session is deleted this long after its start, however active.")
+    public static let uploadIdleTimeout = ConfigKey("storage.uploads.idletimeout", .duration(allowZero: false),
+        .duration(Double(registry.uploadIdleTimeoutSeconds)), variable: "SWREGISTRY_UPLOAD_IDLE_TIMEOUT",
+        flag: "upload-idle-timeout", help: "An upload session that receives no byte this long is deleted.")
+    public static let uploadsMax = ConfigKey("storage.uploads.max", .int(positive), .int(registry.maxOpenUploads),
+        variable: "SWREGISTRY_MAX_UPLOADS", flag: "max-uploads",
+        help: "Most upload sessions open at once (more: 429 TOOMANYREQUESTS).")
+    public static let uploadsMaxPerClient = ConfigKey("storage.uploads.maxperclient", .int(positive), nil,
+        defaultText: "a tenth of storage.uploads.max, at least 1", variable: "SWREGISTRY_MAX_UPLOADS_PER_CLIENT",
+        flag: "max-uploads-per-client",
+        help: "Most upload sessions open at once per client address (an IPv6 client by its /64).")
+    public static let maxManifestBytes = ConfigKey("storage.maxmanifestbytes", .bytes(positive),
+        .int(registry.maxManifestBytes), variable: "SWREGISTRY_MAX_MANIFEST_BYTES", flag: "max-manifest-bytes",
+        help: "Largest manifest accepted (larger: 413).")
+    public static let catalogMaxEntries = ConfigKey("catalog.maxentries", .int(positive),
+        .int(registry.catalogMaxEntries), variable: "SWREGISTRY_CATALOG_MAX_ENTRIES", flag: "catalog-max-entries",
+        help: "Largest /v2/_catalog page; a larger n gets 400 PAGINATION_NUMBER_INVALID.")
+
+    // MARK: auth
+    public static let htpasswdRealm = ConfigKey("auth.htpasswd.realm", .string, .string("swregistry"), reloadable: true,
+        help: "Realm of the Basic challenge.")
+    public static let htpasswdPath = ConfigKey("auth.htpasswd.path", .string, nil, defaultText: "no htpasswd",
+        reloadable: true, help: "htpasswd file of bcrypt entries; turns Basic authentication on.")
+    public static let tokenRealm = ConfigKey("auth.token.realm", .url, nil, defaultText: "no external token server",
+        reloadable: true, help: "URL of the external token server; turns bearer-token authentication on.")
+    public static let tokenService = ConfigKey("auth.token.service", .string, nil, reloadable: true,
+        help: "The tokens' audience (aud), as the token server names this registry.")
+    public static let tokenIssuer = ConfigKey("auth.token.issuer", .string, nil, reloadable: true,
+        help: "The tokens' issuer (iss).")
+    public static let tokenRootCertBundle = ConfigKey("auth.token.rootcertbundle", .string, nil, reloadable: true,
+        help: "PEM certificates whose keys (or x5c chains) may sign tokens.")
+    public static let tokenJWKS = ConfigKey("auth.token.jwks", .string, nil, reloadable: true,
+        help: "JWKS file of the keys that may sign tokens.")
+    public static let tokenServiceEnabled = ConfigKey("auth.tokenservice.enabled", .bool, .bool(false), reloadable: true,
+        help: "Serve the built-in token service at /token (users from auth.htpasswd).")
+    public static let tokenServiceRealm = ConfigKey("auth.tokenservice.realm", .url, nil,
+        defaultText: "https://HOST/token from the request's Host", reloadable: true,
+        help: "Realm announced in the Bearer challenge.")
+    public static let tokenServiceService = ConfigKey("auth.tokenservice.service", .string, .string("swregistry"),
+        reloadable: true, help: "Service (audience) of the tokens issued.")
+    public static let tokenServiceIssuer = ConfigKey("auth.tokenservice.issuer", .string, .string("swregistry"),
+        reloadable: true, help: "Issuer of the tokens issued.")
+    public static let tokenServiceKey = ConfigKey("auth.tokenservice.key", .string, nil,
+        defaultText: "token-key.pem beside the storage folder", reloadable: true,
+        help: "ES256 private key signing the tokens; created 0600 when absent.")
+    public static let tokenServiceExpiration = ConfigKey("auth.tokenservice.expiration", .duration(allowZero: false),
+        .duration(300), reloadable: true, help: "Lifetime of the tokens issued.")
+    public static let rateLimitFailures = ConfigKey("auth.ratelimit.failures", .int(counts), .int(10), reloadable: true,
+        help: "Failed authentications per minute per client address and per user name before 429; 0 = off.")
+    public static let rateLimitRequests = ConfigKey("auth.ratelimit.requests", .int(counts), .int(0), reloadable: true,
+        help: "Requests per second per client address before 429; 0 = off.")
+
+    /// Every key, in the order `config print` and the README list them.
+    public static let all: [ConfigKey] = [
+        version, logLevel, accessLogDisabled,
+        httpAddr, httpThreads, httpMaxConnections, httpHeaderTimeout, httpIdleTimeout, httpBodyTimeout, httpMinBodyRate,
+        httpShutdownGrace, httpMaxRequestLine, httpMaxHeaderBytes, httpMaxHeaderCount,
+        tlsCertificate, tlsKey, tlsClientCAs, tlsMinimum,
+        storageRoot, deleteEnabled, uploadExpiry, uploadIdleTimeout, uploadsMax, uploadsMaxPerClient, maxManifestBytes,
+        catalogMaxEntries,
+        htpasswdRealm, htpasswdPath, tokenRealm, tokenService, tokenIssuer, tokenRootCertBundle, tokenJWKS,
+        tokenServiceEnabled, tokenServiceRealm, tokenServiceService, tokenServiceIssuer, tokenServiceKey,
+        tokenServiceExpiration, rateLimitFailures, rateLimitRequests,
+    ]
+
+    /// The structured section read from the file only (zot's `accessControl`).
+    public static let accessControlPath = "accesscontrol"
+
+    public static let byPath: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.path, $0) })
+    public static let byFlag: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.compactMap { key in key.flag.map { ($0, key) } })
+    /// Mechanical and legacy variable names.
+    public static let byVariable: [String: ConfigKey] = {
+        var map: [String: ConfigKey] = [:]
+        for key in all { for name in key.variables { map[name] = key } }
+        return map
+    }()
+}

@@ -1,0 +1,156 @@
+import SystemIO
+
+/// The type of a configuration key: how its text (from the file, a variable or a flag) is read and checked.
+public enum ConfigKind: Sendable, Equatable {
+    case string
+    /// `true`/`false` (also `yes`/`no`, `on`/`off`, as YAML 1.1 and distribution's users write them).
+    case bool
+    case int(ClosedRange<Int>)
+    /// A decimal number in the range (a rate).
+    case number(ClosedRange<Double>)
+    /// A number of seconds (`30`, `2.5`) or a sum of unit terms as Go writes them (`10s`, `5m`, `1h30m`, `500ms`);
+    /// zero only when `allowZero`.
+    case duration(allowZero: Bool)
+    /// A number of bytes, optionally with a binary unit (`64KiB`, `4MiB`, `1GiB`; `k`, `M`, `G` mean the same).
+    case bytes(ClosedRange<Int>)
+    /// `host:port`, `[v6]:port` or `:port`.
+    case address
+    /// One of these words (compared ignoring case); `aliases` maps other spellings to one of them.
+    case choice([String], aliases: [String: String] = [:])
+    /// File paths: a YAML sequence (or one path) in the file, comma-separated in a variable or flag.
+    case pathList
+    /// An absolute `http://` or `https://` URL.
+    case url
+
+    /// What this kind accepts, for error messages.
+    public var accepted: String {
+        switch self {
+        case .string: return "a string"
+        case .bool: return "true or false"
+        case .int(let range): return "an integer " + Self.rangeText(range)
+        case .number(let range):
+            return "a number" + (range.upperBound == .infinity ? " of \(Self.short(range.lowerBound)) or more"
+                                 : " from \(Self.short(range.lowerBound)) to \(Self.short(range.upperBound))")
+        case .duration(let allowZero):
+            return "a duration: seconds (\(allowZero ? "0, " : "")30) or a number with a unit s, m, h or ms (10s, 5m, 1h30m)"
+        case .bytes(let range):
+            return "a number of bytes, optionally with a unit KiB, MiB or GiB (64KiB), " + Self.rangeText(range)
+        case .address: return "host:port, [IPv6]:port or :port"
+        case .choice(let words, _): return "one of " + words.joined(separator: ", ")
+        case .pathList: return "a list of paths (comma-separated in a variable or flag)"
+        case .url: return "an http:// or https:// URL"
+        }
+    }
+
+    private static func rangeText(_ range: ClosedRange<Int>) -> String {
+        if range.upperBound == .max { return range.lowerBound == 0 ? "of 0 or more" : "of \(range.lowerBound) or more" }
+        return "from \(range.lowerBound) to \(range.upperBound)"
+    }
+
+    private static func short(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value)
+    }
+
+    /// Reads `text` as a value of this kind. - Returns: the value, or why `text` is not one.
+    func parse(_ text: String) -> Result<ConfigValue, ConfigProblem> {
+        let trimmed = text.trimmingWhitespace
+        switch self {
+        case .string:
+            return .success(.string(text))
+        case .bool:
+            switch trimmed.lowercased() {
+            case "true", "yes", "on": return .success(.bool(true))
+            case "false", "no", "off": return .success(.bool(false))
+            default: return .failure(.init("\"\(text)\" is not a boolean"))
+            }
+        case .int(let range):
+            guard let number = Int(trimmed) else { return .failure(.init("\"\(text)\" is not an integer")) }
+            guard range.contains(number) else { return .failure(.init("\(number) is out of range")) }
+            return .success(.int(number))
+        case .number(let range):
+            guard let number = Double(trimmed), number.isFinite else { return .failure(.init("\"\(text)\" is not a number")) }
+            guard range.contains(number) else { return .failure(.init("\(trimmed) is out of range")) }
+            return .success(.number(number))
+        case .duration(let allowZero):
+            guard let seconds = Self.parseDuration(trimmed) else { return .failure(.init("\"\(text)\" is not a duration")) }
+            guard seconds > 0 || (allowZero && seconds == 0) else { return .failure(.init("\"\(text)\" must be more than 0")) }
+            return .success(.duration(seconds))
+        case .bytes(let range):
+            guard let number = Self.parseBytes(trimmed) else { return .failure(.init("\"\(text)\" is not a byte size")) }
+            guard range.contains(number) else { return .failure(.init("\(number) bytes is out of range")) }
+            return .success(.int(number))
+        case .address:
+            do { _ = try SocketAddress(parsing: trimmed) } catch { return .failure(.init("\"\(text)\": \(error)")) }
+            return .success(.string(trimmed))
+        case .choice(let words, let aliases):
+            let lower = trimmed.lowercased()
+            if let word = words.first(where: { $0.lowercased() == lower }) { return .success(.string(word)) }
+            if let word = aliases[lower] { return .success(.string(word)) }
+            return .failure(.init("\"\(text)\" is not a known value"))
+        case .pathList:
+            let items = text.split(separator: ",").map { String($0).trimmingWhitespace }.filter { !$0.isEmpty }
+            return .success(.list(items))
+        case .url:
+            let lower = trimmed.lowercased()
+            guard (lower.hasPrefix("https://") || lower.hasPrefix("http://")),
+                  trimmed.split(separator: "/", omittingEmptySubsequences: true).count >= 2 else {
+                return .failure(.init("\"\(text)\" is not an http(s) URL"))
+            }
+            return .success(.string(trimmed))
+        }
+    }
+
+    /// Go's duration grammar without signs (`1h30m`, `250ms`, `1.5h`), or a bare number of seconds.
+    static func parseDuration(_ text: String) -> Double? {
+        if let seconds = Double(text) { return seconds.isFinite && seconds >= 0 ? seconds : nil }
+        var rest = Substring(text)
+        var total = 0.0
+        guard !rest.isEmpty else { return nil }
+        while !rest.isEmpty {
+            let digits = rest.prefix { $0.isNumber || $0 == "." }
+            guard let amount = Double(digits), !digits.isEmpty else { return nil }
+            rest = rest.dropFirst(digits.count)
+            let unit = rest.prefix { $0.isLetter }
+            rest = rest.dropFirst(unit.count)
+            switch unit {
+            case "h": total += amount * 3600
+            case "m": total += amount * 60
+            case "s": total += amount
+            case "ms": total += amount / 1000
+            default: return nil
+            }
+        }
+        return total.isFinite ? total : nil
+    }
+
+    static func parseBytes(_ text: String) -> Int? {
+        let digits = text.prefix { $0.isASCII && $0.isNumber }
+        guard let amount = Int(digits) else { return nil }
+        let unit = text.dropFirst(digits.count).trimmingPrefix(" ").lowercased()
+        let factor: Int
+        switch unit {
+        case "", "b": factor = 1
+        case "k", "kib": factor = 1 << 10
+        case "m", "mib": factor = 1 << 20
+        case "g", "gib": factor = 1 << 30
+        default: return nil
+        }
+        let (product, overflow) = amount.multipliedReportingOverflow(by: factor)
+        return overflow ? nil : product
+    }
+}
+
+/// Why a text is not a value of a kind (the key, source and accepted values are added by the caller).
+struct ConfigProblem: Error {
+    var text: String
+    init(_ text: String) { self.text = text }
+}
+
+extension String {
+    var trimmingWhitespace: String {
+        var slice = Substring(self)
+        while let first = slice.first, first.isWhitespace { slice.removeFirst() }
+        while let last = slice.last, last.isWhitespace { slice.removeLast() }
+        return String(slice)
+    }
+}

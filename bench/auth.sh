@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Authenticated against anonymous manifest GET: the same swregistry binary served open, and with htpasswd + the
+# built-in token service (every request carries a Bearer token, verified once and then cached), alternating rounds,
+# same wrk shapes, one run. Prints req/s and the server's CPU time per request (utime+stime from /proc).
+# Usage: bash bench/auth.sh [SWREGISTRY_BINARY] [ROUNDS]     (default: a release build of this checkout, 3 rounds)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${1:-}
+ROUNDS=${2:-3}
+if [[ -z $BIN ]]; then
+    swift build -c release --product swregistry >/dev/null
+    BIN="$(swift build -c release --show-bin-path)/swregistry"
+fi
+command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
+command -v htpasswd >/dev/null || { echo "htpasswd is needed (apt-get install apache2-utils)" >&2; exit 1; }
+WORK=$(mktemp -d /tmp/swregistry-bench-auth.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+PORT=5398
+htpasswd -Bbc "$WORK/htpasswd" bench bench-pw 2>/dev/null
+chmod 600 "$WORK/htpasswd"
+cat >"$WORK/open.yml" <<EOF
+version: 0.1
+log: { level: warning }
+http: { threads: 2 }
+EOF
+cat >"$WORK/token.yml" <<EOF
+version: 0.1
+log: { level: warning }
+http: { threads: 2 }
+auth:
+  htpasswd: { realm: bench, path: $WORK/htpasswd }
+  tokenservice: { enabled: true, key: $WORK/token-key.pem, expiration: 1h }
+EOF
+
+push() {  # port [token]
+python3 - "$1" "${2:-}" <<'PY'
+import hashlib, http.client, json, sys
+port, token = int(sys.argv[1]), sys.argv[2]
+auth = {"Authorization": "Bearer " + token} if token else {}
+def req(m, path, body=b"", headers={}):
+    c = http.client.HTTPConnection("127.0.0.1", port); c.request(m, path, body=body, headers={**headers, **auth})
+    r = c.getresponse(); r.read(); return r
+cfg = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+d = "sha256:" + hashlib.sha256(cfg).hexdigest()
+assert req("POST", f"/v2/bench/app/blobs/uploads/?digest={d}", cfg, {"Content-Length": str(len(cfg))}).status == 201
+m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+  "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": d, "size": len(cfg)}, "layers": []}).encode()
+assert req("PUT", "/v2/bench/app/manifests/v1", m, {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}).status == 201
+PY
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+run() {  # config label shape...
+    local config=$1 label=$2; shift 2
+    rm -rf "$WORK/store" "$WORK/token-key.pem"
+    "$BIN" serve --config "$WORK/$config" --address "127.0.0.1:$PORT" --storage "$WORK/store" >/dev/null 2>&1 &
+    local pid=$! token=""
+    sleep 0.5
+    if [[ $config == token.yml ]]; then
+        token=$(curl -s -u bench:bench-pw \
+            "http://127.0.0.1:$PORT/token?service=swregistry&scope=repository:bench/app:pull,push" \
+            | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+    fi
+    push "$PORT" "$token"
+    {
+        echo 'wrk.headers["Accept"] = "application/vnd.oci.image.manifest.v1+json"'
+        [[ -n $token ]] && echo "wrk.headers[\"Authorization\"] = \"Bearer $token\""
+    } >"$WORK/headers.lua"
+    local url="http://127.0.0.1:$PORT/v2/bench/app/manifests/v1"
+    wrk "$@" -d1s -s "$WORK/headers.lua" "$url" >/dev/null
+    local t0 t1 out requests non2xx
+    t0=$(cpu_ticks "$pid")
+    out=$(wrk "$@" -d5s -s "$WORK/headers.lua" "$url")
+    t1=$(cpu_ticks "$pid")
+    requests=$(awk '/requests in/ {print $1}' <<<"$out")
+    non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+    printf '%-9s %-10s %10s req/s  %6.1f µs CPU/request  non-2xx %s\n' "$label" "$*" \
+        "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" \
+        "$(awk -v t="$((t1 - t0))" -v n="$requests" -v hz="$(getconf CLK_TCK)" 'BEGIN {print t / hz * 1e6 / n}')" \
+        "${non2xx:-0}"
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+}
+
+echo "binary: $BIN"
+for r in $(seq "$ROUNDS"); do
+    for shape in "-t1 -c50" "-t2 -c200"; do
+        if ((r % 2)); then
+            run open.yml anonymous $shape
+            run token.yml bearer $shape
+        else
+            run token.yml bearer $shape
+            run open.yml anonymous $shape
+        fi
+    done
+done

@@ -31,7 +31,7 @@ extension RegistryResponder {
             let digest = try parseDigest(digestText)
             // Monolithic: the session lives for this request only, whatever ends it (a body cut off or malformed,
             // a wrong digest); one that a crash interrupts is recognised by its kind and deleted at start-up.
-            let upload = try store.uploads.start(name, owner: Self.uploadOwner(request), kind: .monolithic)
+            let upload = try store.uploads.start(name, owner: Self.uploadOwner(request, access), kind: .monolithic)
             do {
                 try await receive(body, into: upload)
                 try await commit(upload, digest)
@@ -46,7 +46,7 @@ extension RegistryResponder {
         // framing or never ends creates no session.
         body.limit = Self.ignoredBodyLimit
         while try await body.next() != nil {}
-        let upload = try store.uploads.start(name, owner: Self.uploadOwner(request))
+        let upload = try store.uploads.start(name, owner: Self.uploadOwner(request, access))
         store.uploads.release(upload)
         return uploadAccepted(upload, status: .accepted)
     }
@@ -81,9 +81,16 @@ extension RegistryResponder {
     /// The most bytes ignored in the body of a `POST` that opens a session; more is refused (413).
     static let ignoredBodyLimit: Int64 = 64 * 1024
 
-    /// Whom an upload session counts against (`UploadLimits.maxPerOwner`): the client's address without its
-    /// port. An IPv6 client counts by its /64, the smallest network a site is given: it can pick any address in
-    /// it. Once requests are authenticated, the user name is the better key and takes this one's place.
+    /// Whom an upload session counts against (`UploadLimits.maxPerOwner`): the authenticated user, else the
+    /// client's address (`uploadOwner(_:)`). Users behind one address (a NAT, a CI farm) each get their share,
+    /// and one user cannot take more by coming from many addresses.
+    static func uploadOwner(_ request: Request, _ access: Access) -> String {
+        // The prefix keeps a user named like an address apart from it (`UploadRegistry` makes it one safe line).
+        access.identity.user.map { "user " + $0 } ?? uploadOwner(request)
+    }
+
+    /// The client's address without its port. An IPv6 client counts by its /64, the smallest network a site is
+    /// given: it can pick any address in it. The abuse limits (`RateLimiter`) count clients by the same key.
     static func uploadOwner(_ request: Request) -> String {
         let address = request.remoteAddress
         guard address.family == AF_INET6 else { return address.host }

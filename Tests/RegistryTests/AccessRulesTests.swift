@@ -305,6 +305,23 @@ import TestSupport
         expectOCIError(try r.request("GET", "/v2/alice/app/tags/list"), 403, .denied)
     }
 
+    @Test func uploadSessionsCountPerUserOnceAuthenticated() throws {
+        let r = try RegistryFixture {
+            $0.security = Self.security(nil)
+            $0.maxUploadsPerClient = 2
+        }
+        defer { r.stop() }
+        for _ in 0..<2 {
+            #expect(try r.request("POST", "/v2/a/blobs/uploads/", headers: [("Authorization", Self.alice)]).status == 202)
+        }
+        expectOCIError(try r.request("POST", "/v2/a/blobs/uploads/", headers: [("Authorization", Self.alice)]),
+                       429, .tooManyRequests, "alice's third")
+        // bob, from the same address, has his own share; alice has no more from another address.
+        #expect(try r.request("POST", "/v2/a/blobs/uploads/", headers: [("Authorization", Self.bob)]).status == 202)
+        expectOCIError(try r.request("POST", "/v2/a/blobs/uploads/", headers: [("Authorization", Self.alice)],
+                                     from: "127.0.0.2"), 429, .tooManyRequests, "alice elsewhere")
+    }
+
     // MARK: - Reload and the token route
 
     @Test func securityIsSwappedAtRunTime() throws {

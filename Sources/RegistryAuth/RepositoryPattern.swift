@@ -28,9 +28,21 @@ public struct RepositoryPattern: Sendable, Hashable, CustomStringConvertible {
         case slashThenComponents
     }
 
+    /// The bytes every match starts with (the pattern up to its first wildcard): most patterns are rejected on
+    /// them alone, with no allocation, on the per-request path.
+    private let literalPrefix: [UInt8]
+    private let isLiteral: Bool
+
     public init(_ text: String) {
         self.text = text
         tokens = Self.compile(text)
+        var prefix: [UInt8] = []
+        for token in tokens {
+            guard case .byte(let b) = token else { break }
+            prefix.append(b)
+        }
+        literalPrefix = prefix
+        isLiteral = prefix.count == tokens.count
     }
 
     public var description: String { text }
@@ -81,6 +93,9 @@ public struct RepositoryPattern: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether `name` matches the whole pattern.
     public func matches(_ name: some StringProtocol) -> Bool {
+        if isLiteral { return name.utf8.elementsEqual(literalPrefix) }
+        guard name.utf8.starts(with: literalPrefix) else { return false }
+        if tokens.count == literalPrefix.count + 1, tokens.last == .globstar { return true }
         let text = Array(name.utf8)
         let slash = UInt8(ascii: "/")
         // memo[t * (n + 1) + i]: 0 unknown, 1 no, 2 yes — whether tokens[t...] match text[i...]. Bounded by

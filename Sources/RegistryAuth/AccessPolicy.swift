@@ -181,7 +181,8 @@ public struct AccessPolicy: Sendable {
 
     /// What a request needs.
     public enum Requirement: Sendable, Equatable {
-        /// Valid credentials, whoever they name (`/v2/`), when authentication is configured.
+        /// Valid credentials, whoever they name, a verified token included (`/v2/`), when authentication is
+        /// configured.
         case authenticated
         /// These actions on this repository.
         case repository(String, Set<Action>)
@@ -203,20 +204,24 @@ public struct AccessPolicy: Sendable {
 
     /// Decides whether `identity` meets `requirement`.
     public func decide(_ identity: Identity, _ requirement: Requirement) -> Decision {
-        let allowed: Bool, policyWouldAllow: Bool
+        let allowed: Bool
+        /// Whether the configuration alone would allow it (a better token would do); asked only on refusals.
+        let policyWouldAllow: () -> Bool
         switch requirement {
         case .authenticated:
-            allowed = !authenticationConfigured || !identity.isAnonymous
-            policyWouldAllow = allowed
+            // A verified token is valid credentials even when it names no user (an anonymous token for public
+            // repositories), as distribution accepts any valid token at `/v2/`.
+            allowed = !authenticationConfigured || !identity.isAnonymous || identity.grantedScopes != nil
+            policyWouldAllow = { false }
         case .repository(let name, let needed):
             allowed = needed.isSubset(of: actions(for: identity, repository: name))
-            policyWouldAllow = needed.isSubset(of: policyActions(user: identity.user, repository: name))
+            policyWouldAllow = { needed.isSubset(of: policyActions(user: identity.user, repository: name)) }
         case .catalog:
             allowed = canSeeCatalog(identity)
-            policyWouldAllow = policyAllowsCatalog(user: identity.user)
+            policyWouldAllow = { policyAllowsCatalog(user: identity.user) }
         }
         if allowed { return .allowed }
-        if identity.grantedScopes != nil && policyWouldAllow { return .insufficientScope }
+        if identity.grantedScopes != nil && policyWouldAllow() { return .insufficientScope }
         if identity.isAnonymous && authenticationConfigured { return .needsCredentials }
         return .denied
     }

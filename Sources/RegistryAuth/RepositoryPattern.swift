@@ -92,45 +92,69 @@ public struct RepositoryPattern: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether `name` matches the whole pattern.
-    public func matches(_ name: some StringProtocol) -> Bool {
-        if isLiteral { return name.utf8.elementsEqual(literalPrefix) }
-        guard name.utf8.starts(with: literalPrefix) else { return false }
-        if tokens.count == literalPrefix.count + 1, tokens.last == .globstar { return true }
-        let text = Array(name.utf8)
-        let slash = UInt8(ascii: "/")
-        // memo[t * (n + 1) + i]: 0 unknown, 1 no, 2 yes — whether tokens[t...] match text[i...]. Bounded by
-        // tokens × name length, so no pattern can make matching exponential.
+    public func matches(_ name: String) -> Bool {
+        var name = name
+        return name.withUTF8(matches)
+    }
+
+    /// Runs on every request that needs a policy decision: no generics, no allocation for names up to a few
+    /// hundred bytes (repository names are at most 255 in practice).
+    private func matches(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
         let n = text.count
-        var memo = [UInt8](repeating: 0, count: (tokens.count + 1) * (n + 1))
-        func match(_ t: Int, _ i: Int) -> Bool {
-            if t == tokens.count { return i == n }
-            let key = t * (n + 1) + i
-            if memo[key] != 0 { return memo[key] == 2 }
-            let result: Bool
-            switch tokens[t] {
-            case .byte(let b):
-                result = i < n && text[i] == b && match(t + 1, i + 1)
-            case .question:
-                result = i < n && text[i] != slash && match(t + 1, i + 1)
-            case .star:
-                var j = i, found = match(t + 1, j)
-                while !found && j < n && text[j] != slash {
-                    j += 1
-                    found = match(t + 1, j)
-                }
-                result = found
-            case .globstar:
-                result = (i...n).contains { match(t + 1, $0) }
-            case .componentsThenSlash:
-                // Nothing, or a run ending right after a `/`; the run must start at a component boundary, which
-                // the pattern guarantees (it follows a `/` or starts the pattern).
-                result = match(t + 1, i) || (i..<n).contains { text[$0] == slash && match(t + 1, $0 + 1) }
-            case .slashThenComponents:
-                result = match(t + 1, i) || (i < n && text[i] == slash && (i + 1...n).contains { match(t + 1, $0) })
-            }
-            memo[key] = result ? 2 : 1
-            return result
+        if isLiteral && n != literalPrefix.count { return false }
+        guard n >= literalPrefix.count else { return false }
+        for i in 0..<literalPrefix.count where text[i] != literalPrefix[i] { return false }
+        if isLiteral { return true }
+        if tokens.count == literalPrefix.count + 1, tokens.last == .globstar { return true }
+        return withUnsafeTemporaryAllocation(of: Bool.self, capacity: 2 * (n + 1)) { rows in
+            Self.dynamicMatch(tokens, text, next: UnsafeMutableBufferPointer(rebasing: rows[0...n]),
+                              current: UnsafeMutableBufferPointer(rebasing: rows[(n + 1)...]))
         }
-        return match(0, 0)
+    }
+
+    /// Dynamic programming over (token, position), from the ends backwards: after the step for token `t`,
+    /// `next[i]` tells whether `tokens[t...]` match `text[i...]`. O(tokens × length) time, whatever the pattern,
+    /// so no pattern makes matching exponential.
+    private static func dynamicMatch(_ tokens: [Token], _ text: UnsafeBufferPointer<UInt8>,
+                                     next: UnsafeMutableBufferPointer<Bool>, current: UnsafeMutableBufferPointer<Bool>) -> Bool {
+        let n = text.count
+        let slash = UInt8(ascii: "/")
+        var next = next, current = current
+        // No tokens left: only the end of the text matches.
+        for i in 0...n { next[i] = i == n }
+        for token in tokens.reversed() {
+            switch token {
+            case .byte(let b):
+                current[n] = false
+                for i in 0..<n { current[i] = text[i] == b && next[i + 1] }
+            case .question:
+                current[n] = false
+                for i in 0..<n { current[i] = text[i] != slash && next[i + 1] }
+            case .star:
+                current[n] = next[n]
+                for i in stride(from: n - 1, through: 0, by: -1) { current[i] = next[i] || (text[i] != slash && current[i + 1]) }
+            case .globstar:
+                current[n] = next[n]
+                for i in stride(from: n - 1, through: 0, by: -1) { current[i] = next[i] || current[i + 1] }
+            case .componentsThenSlash:
+                // Nothing, or a run ending with `/`: some j ≥ i with text[j] == "/" and the rest matching at j + 1.
+                var slashAhead = false
+                current[n] = next[n]
+                for i in stride(from: n - 1, through: 0, by: -1) {
+                    slashAhead = slashAhead || (text[i] == slash && next[i + 1])
+                    current[i] = next[i] || slashAhead
+                }
+            case .slashThenComponents:
+                // Nothing, or `/` followed by a run: text[i] == "/" and the rest matching somewhere after it.
+                var matchAhead = next[n]
+                current[n] = next[n]
+                for i in stride(from: n - 1, through: 0, by: -1) {
+                    current[i] = next[i] || (text[i] == slash && matchAhead)
+                    matchAhead = matchAhead || next[i]
+                }
+            }
+            swap(&next, &current)
+        }
+        return next[0]
     }
 }

@@ -113,6 +113,11 @@ import Testing
         // The policy would let carol pull other/x, the token does not: a new token can fix that.
         #expect(policy.decide(token, .repository("other/x", [.pull])) == .insufficientScope)
         #expect(policy.decide(token, .catalog) == .insufficientScope)
+        // Any verified token opens /v2/, an anonymous one too; it pulls what anonymous requests may.
+        let anonymousToken = Identity(user: nil, grantedScopes: [.repository("public/x", [.pull, .push])])
+        #expect(policy.decide(anonymousToken, .authenticated) == .allowed)
+        #expect(policy.actions(for: anonymousToken, repository: "public/x") == [.pull])
+        #expect(policy.decide(anonymousToken, .repository("public/x", [.pull, .push])) == .needsCredentials)
         // Without a policy the token decides alone.
         let noPolicy = AccessPolicy(configuration: nil, authenticationConfigured: true)
         #expect(noPolicy.actions(for: token, repository: "misc/tool") == [.pull, .push])

@@ -41,6 +41,11 @@ import Testing
         let clock = ContinuousClock()
         let elapsed = clock.measure { #expect(!p.matches(name)) }
         #expect(elapsed < .seconds(2))
+        // Long names too (the work area then comes from the heap).
+        let long = String(repeating: "ab/", count: 3000) + "app"
+        #expect(RepositoryPattern("**/app").matches(long))
+        #expect(RepositoryPattern("ab/**/b?/app").matches(long))
+        #expect(!RepositoryPattern("ab/*/app").matches(long))
     }
 
     /// zot's rule: the longest pattern is the most specific (so `team/**` beats `team/*`, as in zot).

@@ -43,9 +43,8 @@ import Testing
         #expect(elapsed < .seconds(2))
         // Long names too (the work area then comes from the heap).
         let long = String(repeating: "ab/", count: 3000) + "app"
-        #expect(RepositoryPattern("**/app").matches(long))
-        #expect(RepositoryPattern("ab/**/b?/app").matches(long))
-        #expect(!RepositoryPattern("ab/*/app").matches(long))
+        let results = ["**/app", "ab/**/a?/app", "ab/*/app", "ab/**/b?/app"].map { RepositoryPattern($0).matches(long) }
+        #expect(results == [true, true, false, false])
     }
 
     /// zot's rule: the longest pattern is the most specific (so `team/**` beats `team/*`, as in zot).

@@ -44,6 +44,15 @@ extension RegistryResponder {
         if route != .health, let wait = limiter?.admitRequest(address: address) {
             return .answer(Self.tooManyRequests(wait, "too many requests from this address"))
         }
+        // A name outside the grammar is refused as the handler would refuse it, before it is matched against
+        // patterns or written into a challenge (where a decoded CR, LF or quote would break the header).
+        switch route {
+        case .blob(let name, _), .manifest(let name, _), .tags(let name), .referrers(let name, _), .uploads(let name),
+             .upload(let name, _):
+            do { _ = try repositoryName(name) } catch { return .answer(error.httpResponse) }
+        case .base, .catalog, .health, .token, .notFound:
+            break
+        }
         var needed: (AccessPolicy.Requirement, [Scope])
         switch route {
         case .health, .notFound, .token:
@@ -65,7 +74,8 @@ extension RegistryResponder {
             // Every request of an upload session is part of a push, cancelling one included (it deletes nothing
             // stored). distribution asks for pull too, so that a client that may push can check what is there.
             needed = Self.repositoryNeed(String(name), [.pull, .push])
-            if case .uploads = route, request.query("mount") != nil, let from = request.query("from") {
+            if case .uploads = route, request.query("mount") != nil, let from = request.query("from"),
+               (try? repositoryName(from)) != nil {
                 // Named in the challenge so that a token client asks for it; the mount itself checks it and falls
                 // back to a plain upload session when it is missing (distribution-spec allows that).
                 needed.1.append(.repository(from, [.pull]))
@@ -159,8 +169,11 @@ extension RegistryResponder {
             return Self.tooManyRequests(wait, "too many failed authentications from this address")
         }
         let response = await service(request, body)
-        // Credentials come in the Authorization header, or in a POST form (OAuth2 password grant).
-        if response.status == .unauthorized, request.headers["Authorization"] != nil || request.method == "POST" {
+        // Credentials come in the Authorization header (a wrong one: 401), or in a POST form (OAuth2 password or
+        // refresh grant: a wrong one is 400 invalid_grant, RFC 6749 section 5.2).
+        let failed = response.status == .unauthorized && (request.headers["Authorization"] != nil || request.method == "POST")
+            || response.status == .badRequest && request.method == "POST"
+        if failed {
             security.rateLimiter?.recordFailure(address: address, user: nil)
         }
         return response

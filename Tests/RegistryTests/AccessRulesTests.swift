@@ -322,6 +322,21 @@ import TestSupport
                                      from: "127.0.0.2"), 429, .tooManyRequests, "alice elsewhere")
     }
 
+    @Test func malformedNamesAreRefusedBeforeAnyChallenge() throws {
+        let r = try Self.fixture()
+        defer { r.stop() }
+        r.authorization = nil
+        for target in ["/v2/Bad%0D%0AX-Injected:%201/tags/list", "/v2/UPPER/manifests/v1", "/v2/a%22b/blobs/uploads/"] {
+            let response = try r.request("GET", target)
+            expectOCIError(response, 400, .nameInvalid, target)
+            #expect(response.header("WWW-Authenticate") == nil && response.header("X-Injected") == nil, "\(target)")
+        }
+        // A malformed `from` is left out of the challenge.
+        let mount = try r.request("POST", "/v2/a/blobs/uploads/?mount=sha256:\(String(repeating: "0", count: 64))&from=a%0D%0AX:%201")
+        expectOCIError(mount, 401, .unauthorized)
+        #expect(mount.header("X") == nil)
+    }
+
     // MARK: - Reload and the token route
 
     @Test func securityIsSwappedAtRunTime() throws {
@@ -343,16 +358,20 @@ import TestSupport
             if request.headers["Authorization"] == AccessRulesTests.alice {
                 return Response(status: .ok, headers: ["Content-Type": "application/json"], bytes: Array(#"{"token":"t"}"#.utf8))
             }
-            return Response(status: .unauthorized)
+            // A wrong password: 401 to a Basic GET, 400 invalid_grant to an OAuth2 POST.
+            return Response(status: request.method == "POST" ? .badRequest : .unauthorized)
         }
         let r = try Self.fixture(Self.security(limiter: RateLimiter(failuresPerMinute: 3), tokenService: service))
         defer { r.stop() }
         r.authorization = nil
         let ok = try r.request("GET", "/token?service=svc&scope=repository:alice/app:pull", headers: [("Authorization", Self.alice)])
         #expect(ok.status == 200 && ok.text == #"{"token":"t"}"#)
-        for _ in 0..<3 {
+        for _ in 0..<2 {
             #expect(try r.request("GET", "/token", headers: [("Authorization", basicAuthorization("alice", "x"))]).status == 401)
         }
+        let form = Array("grant_type=password&username=alice&password=x&service=svc&client_id=test".utf8)
+        #expect(try r.request("POST", "/token", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                              body: form).status == 400)
         let limited = try r.request("GET", "/token", headers: [("Authorization", Self.alice)])
         expectOCIError(limited, 429, .tooManyRequests)
         #expect(calls.withLock { $0 } == 4, "a limited client does not reach the service")

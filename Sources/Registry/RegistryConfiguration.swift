@@ -19,6 +19,9 @@ public struct RegistryConfiguration: Sendable {
     public var maxUploadsPerClient: Int?
     /// Threads for blocking store work (fsync, renames, directory walks).
     public var blockingThreads = 4
+    /// Authentication, access policy, abuse limits and `storage.delete.enabled`; nil: open to everyone, as
+    /// before any of these existed. Replaced at run time by `RegistryResponder.updateSecurity(_:)`.
+    public var security: RegistrySecurity?
 
     public init(storagePath: String) {
         self.storagePath = storagePath

@@ -26,14 +26,16 @@ extension RegistryResponder {
         return Response(status: .ok, headers: headers, bytes: JSONCoding.encodeInfallibly(TagList(name: name.value, tags: page)))
     }
 
-    /// `GET /v2/_catalog[?n=&last=]`: repositories, bounded by `catalogMaxEntries`.
-    func catalog(_ request: Request) async throws -> Response {
+    /// `GET /v2/_catalog[?n=&last=]`: the repositories the caller may pull, bounded by `catalogMaxEntries`.
+    func catalog(_ request: Request, _ access: Access) async throws -> Response {
         let maximum = configuration.catalogMaxEntries
         let n = try pageSize(request, maximum: maximum) ?? maximum
         let last = request.query("last")
         let store = store
         let all = try await blocking { () throws(StoreError) in try store.repositories() }
-        let (page, more) = paginate(all, after: last, count: n)
+        let (page, more) = access.isOpen
+            ? paginate(all, after: last, count: n)
+            : paginate(all, after: last, count: n, where: access.catalogShows)
         var headers = Self.apiHeaders
         if more, let lastReturned = page.last {
             headers.set("Link", "</v2/_catalog?last=\(escape(lastReturned))&n=\(n)>; rel=\"next\"")
@@ -76,6 +78,22 @@ extension RegistryResponder {
         }
         guard let count else { return (Array(rest), false) }
         return (Array(rest.prefix(count)), rest.count > count)
+    }
+
+    /// As `paginate(_:after:count:)` over the entries for which `visible` holds: the scan goes on past hidden
+    /// entries until the page has `count` visible ones, then looks for one more to tell whether a next page
+    /// exists (so a `Link` never leads to an empty page, and no visible entry is skipped between pages).
+    private func paginate(_ all: [String], after last: String?, count: Int, where visible: (String) -> Bool) -> ([String], Bool) {
+        var rest = all[...]
+        if let last {
+            rest = rest.drop { !last.utf8.lexicographicallyPrecedes($0.utf8) }
+        }
+        var page: [String] = []
+        for entry in rest where visible(entry) {
+            if page.count == count { return (page, true) }
+            page.append(entry)
+        }
+        return (page, false)
     }
 
     /// Percent-encodes a query value (RFC 3986 unreserved characters and `/` stay as they are).

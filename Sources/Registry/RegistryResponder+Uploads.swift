@@ -7,16 +7,19 @@ import SystemIO
 extension RegistryResponder {
     /// `POST /v2/<name>/blobs/uploads/`: mount (`?mount=&from=`, or automatic when the blob is stored), monolithic
     /// upload (`?digest=` with the body), or a new session (202).
-    func startUpload(_ request: Request, _ name: RepositoryName, body: RequestBody) async throws -> Response {
+    ///
+    /// A mount needs `pull` on the repository it takes the blob from (the caller has push on `name` already);
+    /// without it the answer is a plain upload session, as distribution-spec allows, and tells nothing about
+    /// whether the blob exists.
+    func startUpload(_ request: Request, _ name: RepositoryName, _ access: Access, body: RequestBody) async throws -> Response {
         if let mountText = request.query("mount") {
             let digest = try parseDigest(mountText)
             let mountable: Bool
             if let fromText = request.query("from") {
                 let from = try repositoryName(fromText)
-                mountable = store.isLinked(from, digest)
+                mountable = access.mayPull(from.value) && store.isLinked(from, digest)
             } else {
-                // Automatic mount: the blob is in the store, whichever repository brought it.
-                mountable = store.blobSize(digest) != nil
+                mountable = try await automaticMountSource(digest, into: name, access)
             }
             if mountable {
                 let store = store
@@ -28,7 +31,7 @@ extension RegistryResponder {
             let digest = try parseDigest(digestText)
             // Monolithic: the session lives for this request only, whatever ends it (a body cut off or malformed,
             // a wrong digest); one that a crash interrupts is recognised by its kind and deleted at start-up.
-            let upload = try store.uploads.start(name, owner: Self.uploadOwner(request), kind: .monolithic)
+            let upload = try store.uploads.start(name, owner: Self.uploadOwner(request, access), kind: .monolithic)
             do {
                 try await receive(body, into: upload)
                 try await commit(upload, digest)
@@ -43,17 +46,51 @@ extension RegistryResponder {
         // framing or never ends creates no session.
         body.limit = Self.ignoredBodyLimit
         while try await body.next() != nil {}
-        let upload = try store.uploads.start(name, owner: Self.uploadOwner(request))
+        let upload = try store.uploads.start(name, owner: Self.uploadOwner(request, access))
         store.uploads.release(upload)
         return uploadAccepted(upload, status: .accepted)
+    }
+
+    /// Whether an automatic mount (no `from`) may link `digest` into `name`.
+    ///
+    /// On an open registry, whenever the blob is stored, whichever repository brought it. Otherwise only from a
+    /// repository the caller may pull: a blob's existence must not leak across tenants (zot GHSA-55r9-5mx9-qq7r,
+    /// where an automatic mount let anyone probe for, and then pull, other tenants' layers). A bearer token names
+    /// the repositories it may pull; for other callers the repositories are walked on the pool.
+    private func automaticMountSource(_ digest: Digest, into name: RepositoryName, _ access: Access) async throws -> Bool {
+        guard store.blobSize(digest) != nil else { return false }
+        if access.isOpen || store.isLinked(name, digest) { return true }
+        let store = store
+        if let scopes = access.identity.grantedScopes {
+            return scopes.contains { scope in
+                guard scope.type == "repository", access.mayPull(scope.name),
+                      let candidate = try? RepositoryName(validating: scope.name) else { return false }
+                return store.isLinked(candidate, digest)
+            }
+        }
+        return try await blocking { () throws(StoreError) in
+            try store.repositories().contains { repository in
+                guard access.mayPull(repository), let candidate = try? RepositoryName(validating: repository) else {
+                    return false
+                }
+                return store.isLinked(candidate, digest)
+            }
+        }
     }
 
     /// The most bytes ignored in the body of a `POST` that opens a session; more is refused (413).
     static let ignoredBodyLimit: Int64 = 64 * 1024
 
-    /// Whom an upload session counts against (`UploadLimits.maxPerOwner`): the client's address without its
-    /// port. An IPv6 client counts by its /64, the smallest network a site is given: it can pick any address in
-    /// it. Once requests are authenticated, the user name is the better key and takes this one's place.
+    /// Whom an upload session counts against (`UploadLimits.maxPerOwner`): the authenticated user, else the
+    /// client's address (`uploadOwner(_:)`). Users behind one address (a NAT, a CI farm) each get their share,
+    /// and one user cannot take more by coming from many addresses.
+    static func uploadOwner(_ request: Request, _ access: Access) -> String {
+        // The prefix keeps a user named like an address apart from it (`UploadRegistry` makes it one safe line).
+        access.identity.user.map { "user " + $0 } ?? uploadOwner(request)
+    }
+
+    /// The client's address without its port. An IPv6 client counts by its /64, the smallest network a site is
+    /// given: it can pick any address in it. The abuse limits (`RateLimiter`) count clients by the same key.
     static func uploadOwner(_ request: Request) -> String {
         let address = request.remoteAddress
         guard address.family == AF_INET6 else { return address.host }

@@ -3,6 +3,8 @@ import Glibc
 import HTTPServer
 import Logging
 import OCIModel
+import RegistryAuth
+import Synchronization
 import SystemIO
 
 /// The registry's HTTP face: routes distribution-spec v1.1 requests to the store and renders the answers.
@@ -16,6 +18,8 @@ public final class RegistryResponder: HTTPResponder {
     let logger: Logger
     /// Rendered manifest answers (see `ResponseCache`).
     let responses = ResponseCache()
+    /// The security snapshot in force (see `updateSecurity`); read once per request.
+    private let securityState: Mutex<RegistrySecurity?>
 
     /// Opens the store (creating it if needed), which removes the upload sessions that no client can continue
     /// or that expired while the server was down.
@@ -23,6 +27,7 @@ public final class RegistryResponder: HTTPResponder {
     public init(configuration: RegistryConfiguration, logger: Logger = Logger(label: "swregistry.registry")) throws {
         self.configuration = configuration
         self.logger = logger
+        securityState = Mutex(configuration.security)
         store = try BlobStore(root: configuration.storagePath, uploadLimits: configuration.uploadLimits)
         pool = BlockingPool(threadCount: configuration.blockingThreads)
         let removed = store.uploads.removedAtStart
@@ -30,14 +35,41 @@ public final class RegistryResponder: HTTPResponder {
         startExpiryTimer()
     }
 
+    /// The security in force: authenticators, policy, limits (see `RegistrySecurity`).
+    public var security: RegistrySecurity? { securityState.withLock { $0 } }
+
+    /// Puts new security settings in force (a SIGHUP reload): requests that already passed their check finish
+    /// under the old ones, every later request is checked against these. nil opens the registry to everyone.
+    public func updateSecurity(_ security: RegistrySecurity?) {
+        securityState.withLock { $0 = security }
+    }
+
     public func respond(to request: Request, body: RequestBody) async throws -> Response {
+        // Open registry: nothing to check, and a cached answer needs no routing.
+        guard let security else { return try await answer(request, nil, .open, body: body) }
+        // The access check comes first, before the response cache: a cached answer is no less protected.
+        let route = Route(path: request.path)
+        let access: Access
+        switch checkAccess(request, route, security) {
+        case .answer(let response): return response
+        case .proceed(let granted): access = granted
+        }
+        if route == .token { return await token(request, body: body, security) }
+        var response = try await answer(request, route, access, body: body)
+        response.authenticatedUser = access.identity.user
+        return response
+    }
+
+    /// The answer once access is granted: from the response cache, else from the handlers.
+    /// - Parameter route: the request's route, when already known.
+    private func answer(_ request: Request, _ route: Route?, _ access: Access, body: RequestBody) async throws -> Response {
         let method = request.method
         if method == "GET" || method == "HEAD",
            let cached = responses.response(request.path, method: method, generation: store.metadataGeneration) {
             return cached
         }
         do {
-            return try await route(request, body: body)
+            return try await self.route(request, route ?? Route(path: request.path), access, body: body)
         } catch let error as RegistryError {
             return error.httpResponse
         } catch let error as StoreError {
@@ -48,8 +80,8 @@ public final class RegistryResponder: HTTPResponder {
         }
     }
 
-    private func route(_ request: Request, body: RequestBody) async throws -> Response {
-        switch Route(path: request.path) {
+    private func route(_ request: Request, _ route: Route, _ access: Access, body: RequestBody) async throws -> Response {
+        switch route {
         case .health:
             try allow(request, "GET", "HEAD")
             return Response(status: .ok, headers: ["Content-Type": "application/json"], bytes: Array(#"{"status":"ok"}"#.utf8))
@@ -58,7 +90,7 @@ public final class RegistryResponder: HTTPResponder {
             return Response(status: .ok, headers: Self.apiHeaders, bytes: Array("{}".utf8))
         case .catalog:
             try allow(request, "GET")
-            return try await catalog(request)
+            return try await catalog(request, access)
         case .blob(let name, let digest):
             let name = try repositoryName(name)
             let digest = try parseDigest(digest)
@@ -70,7 +102,7 @@ public final class RegistryResponder: HTTPResponder {
         case .uploads(let name):
             let name = try repositoryName(name)
             try allow(request, "POST")
-            return try await startUpload(request, name, body: body)
+            return try await startUpload(request, name, access, body: body)
         case .upload(let name, let id):
             let name = try repositoryName(name)
             switch request.method {
@@ -97,8 +129,8 @@ public final class RegistryResponder: HTTPResponder {
             let digest = try parseDigest(digest)
             try allow(request, "GET")
             return try await referrers(request, name, digest)
-        case .notFound:
-            // As distribution does for paths outside the API: a plain 404.
+        case .notFound, .token:
+            // As distribution does for paths outside the API: a plain 404 (`/token` without a token service too).
             return .text(.notFound, "404 page not found")
         }
     }

@@ -15,11 +15,17 @@ enum Route: Equatable {
     case tags(name: Substring)
     case referrers(name: Substring, digest: Substring)
     case health
+    /// `/token`: the built-in token service (Docker token protocol), outside the API.
+    case token
     case notFound
 
     init(path: Substring) {
         if path == "/healthz" {
             self = .health
+            return
+        }
+        if path == "/token" {
+            self = .token
             return
         }
         guard path == "/v2" || path.utf8.starts(with: "/v2/".utf8) else {

@@ -19,9 +19,9 @@ public struct AccessControlConfiguration: Sendable, Equatable {
     public struct Repository: Sendable, Equatable {
         public var pattern: String
         public var policies: [Rule]
-        /// Actions of every authenticated user not named in `policies`.
+        /// Actions of every authenticated user, in addition to those `policies` give it (zot's reading).
         public var defaultPolicy: Set<Action>
-        /// Actions of anonymous requests.
+        /// Actions of anonymous requests (authenticated users may do them too; see `AccessPolicy`).
         public var anonymousPolicy: Set<Action>
 
         public init(pattern: String, policies: [Rule] = [], defaultPolicy: Set<Action> = [],

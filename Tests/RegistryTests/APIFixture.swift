@@ -20,8 +20,11 @@ final class RegistryFixture {
     let storagePath: String
     let configuration: RegistryConfiguration
     private(set) var server: HTTPServer
+    private(set) var responder: RegistryResponder
     var port: UInt16 { server.localAddress.port }
     private var stopped = false
+    /// Sent as `Authorization` with every request that has none of its own (the helpers below push with it).
+    var authorization: String?
 
     /// Starts a registry.
     /// - Parameter configure: Adjusts the configuration (limits) before the responder is made.
@@ -34,27 +37,28 @@ final class RegistryFixture {
         configure(&config)
         configuration = config
         do {
-            server = try Self.makeServer(config)
+            (server, responder) = try Self.makeServer(config)
         } catch {
             removeTree(sandbox)
             throw error
         }
     }
 
-    private static func makeServer(_ config: RegistryConfiguration) throws -> HTTPServer {
-        let responder = try RegistryResponder(configuration: config)
+    private static func makeServer(_ config: RegistryConfiguration) throws -> (HTTPServer, RegistryResponder) {
         var quiet = Logger(label: "api-test")
         quiet.logLevel = .critical
-        return try HTTPServer(
+        let responder = try RegistryResponder(configuration: config, logger: quiet)
+        let server = try HTTPServer(
             configuration: ServerConfiguration(address: try SocketAddress(parsing: "127.0.0.1:0"), eventLoopCount: 2),
             responder: responder, logger: quiet)
+        return (server, responder)
     }
 
     /// Stops the server and starts a new one over the same store (on a new port).
     func restart() throws {
         server.shutdown(grace: 1)
         server.wait()
-        server = try Self.makeServer(configuration)
+        (server, responder) = try Self.makeServer(configuration)
     }
 
     /// Stops the server and deletes the sandbox; safe to call twice.
@@ -75,6 +79,10 @@ final class RegistryFixture {
     func request(_ method: String, _ target: String, headers: [(String, String)] = [],
                  body: [UInt8] = [], from source: String? = nil) throws -> TestClient.Response {
         let client = try TestClient(port: port, timeoutSeconds: 20, source: source)
+        var headers = headers
+        if let authorization, !headers.contains(where: { $0.0.lowercased() == "authorization" }) {
+            headers.append(("Authorization", authorization))
+        }
         return try client.request(method, target, headers: headers, body: body)
     }
 

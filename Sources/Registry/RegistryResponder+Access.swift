@@ -1,0 +1,181 @@
+import BlobStore
+import HTTPServer
+import Logging
+import OCIModel
+import RegistryAuth
+
+/// What the access check established about a request, for the handlers whose answer depends on who asks (the
+/// catalog, mounts).
+struct Access: Sendable {
+    var identity: Identity
+    /// nil when no security is configured: everything is open.
+    var policy: AccessPolicy?
+
+    static let open = Access(identity: .anonymous, policy: nil)
+
+    /// Whether every repository is open to everyone (then nothing needs filtering).
+    var isOpen: Bool { policy?.isOpen ?? true }
+
+    func mayPull(_ repository: String) -> Bool {
+        guard let policy else { return true }
+        return policy.actions(for: identity, repository: repository).contains(.pull)
+    }
+
+    /// Whether the catalog shows `repository` to this caller.
+    func catalogShows(_ repository: String) -> Bool {
+        guard let policy else { return true }
+        return policy.catalogShows(repository, to: identity)
+    }
+}
+
+extension RegistryResponder {
+    /// The outcome of `checkAccess`: go on to the handler, or send this answer.
+    enum Gate {
+        case proceed(Access)
+        case answer(Response)
+    }
+
+    /// The one access check, run before anything else looks at the request (in particular before the manifest
+    /// response cache): request rate, deletes switched off, credentials, then the policy.
+    func checkAccess(_ request: Request, _ route: Route, _ security: RegistrySecurity) -> Gate {
+        let limiter = security.rateLimiter
+        // The client as the limits count it; made only when there are limits (it costs a string).
+        let address = limiter == nil ? "" : Self.uploadOwner(request)
+        if route != .health, let wait = limiter?.admitRequest(address: address) {
+            return .answer(Self.tooManyRequests(wait, "too many requests from this address"))
+        }
+        // A name outside the grammar is refused as the handler would refuse it, before it is matched against
+        // patterns or written into a challenge (where a decoded CR, LF or quote would break the header).
+        switch route {
+        case .blob(let name, _), .manifest(let name, _), .tags(let name), .referrers(let name, _), .uploads(let name),
+             .upload(let name, _):
+            do { _ = try repositoryName(name) } catch { return .answer(error.httpResponse) }
+        case .base, .catalog, .health, .token, .notFound:
+            break
+        }
+        var needed: (AccessPolicy.Requirement, [Scope])
+        switch route {
+        case .health, .notFound, .token:
+            // Open: a probe, a plain 404, and the token service (which checks credentials itself).
+            return .proceed(Access(identity: .anonymous, policy: security.policy))
+        case .base:
+            needed = (.authenticated, [])
+        case .catalog:
+            needed = (.catalog, [.catalog])
+        case .blob(let name, _), .manifest(let name, _):
+            if request.method == "DELETE" && !security.deleteEnabled {
+                return .answer(RegistryError(.unsupported, "deletes are disabled on this registry (storage.delete.enabled)")
+                    .httpResponse)
+            }
+            needed = Self.repositoryNeed(String(name), Self.actions(forMethod: request.method))
+        case .tags(let name), .referrers(let name, _):
+            needed = Self.repositoryNeed(String(name), Self.actions(forMethod: request.method))
+        case .uploads(let name), .upload(let name, _):
+            // Every request of an upload session is part of a push, cancelling one included (it deletes nothing
+            // stored). distribution asks for pull too, so that a client that may push can check what is there.
+            needed = Self.repositoryNeed(String(name), [.pull, .push])
+            if case .uploads = route, request.query("mount") != nil, let from = request.query("from"),
+               (try? repositoryName(from)) != nil {
+                // Named in the challenge so that a token client asks for it; the mount itself checks it and falls
+                // back to a plain upload session when it is missing (distribution-spec allows that).
+                needed.1.append(.repository(from, [.pull]))
+            }
+        }
+
+        var identity = Identity.anonymous
+        if !security.authenticators.isEmpty, let authorization = request.headers["Authorization"] {
+            // A guesser that is over its limit gets no answer about its credentials, and costs no bcrypt.
+            if let wait = limiter?.authenticationRetryAfter(address: address) {
+                return .answer(Self.tooManyRequests(wait, "too many failed authentications from this address"))
+            }
+            switch security.authenticate(authorization) {
+            case .anonymous:
+                break
+            case .authenticated(let authenticated):
+                // Refused as a wrong password would be, so that the answer tells nothing about the password.
+                if let user = authenticated.user, let wait = limiter?.authenticationRetryAfter(address: address, user: user) {
+                    return .answer(Self.tooManyRequests(wait, "too many failed authentications for this user"))
+                }
+                identity = authenticated
+            case .invalid(let reason, let user):
+                if let wait = limiter?.authenticationRetryAfter(address: address, user: user) {
+                    return .answer(Self.tooManyRequests(wait, "too many failed authentications for this user"))
+                }
+                limiter?.recordFailure(address: address, user: user)
+                logger.info("authentication failed", metadata: [
+                    "client": .string(Self.uploadOwner(request)), "user": .string(user ?? "-"), "reason": .string(reason),
+                ])
+                return .answer(unauthorized(security, scopes: needed.1, error: "invalid_token"))
+            }
+        }
+
+        switch security.policy.decide(identity, needed.0) {
+        case .allowed:
+            return .proceed(Access(identity: identity, policy: security.policy))
+        case .needsCredentials:
+            return .answer(unauthorized(security, scopes: needed.1, error: nil))
+        case .insufficientScope:
+            return .answer(unauthorized(security, scopes: needed.1, error: "insufficient_scope"))
+        case .denied:
+            var response = RegistryError(.denied, "requested access to the resource is denied",
+                                         detail: Self.scopeDetail(needed.1)).httpResponse
+            response.authenticatedUser = identity.user
+            return .answer(response)
+        }
+    }
+
+    /// `GET`/`HEAD` read, `DELETE` deletes, anything else writes (and, as distribution has it, reads).
+    static func actions(forMethod method: String) -> Set<Action> {
+        switch method {
+        case "GET", "HEAD": [.pull]
+        case "DELETE": [.delete]
+        default: [.pull, .push]
+        }
+    }
+
+    private static func repositoryNeed(_ name: String, _ actions: Set<Action>) -> (AccessPolicy.Requirement, [Scope]) {
+        (.repository(name, actions), [.repository(name, Array(actions))])
+    }
+
+    /// 401 with one `WWW-Authenticate` per authenticator, each naming the scopes the request needs.
+    private func unauthorized(_ security: RegistrySecurity, scopes: [Scope], error: String?) -> Response {
+        var response = RegistryError(.unauthorized, "authentication required", detail: Self.scopeDetail(scopes)).httpResponse
+        for authenticator in security.authenticators {
+            response.headers.add("WWW-Authenticate", authenticator.challenge(for: scopes, error: error))
+        }
+        return response
+    }
+
+    /// distribution's error detail for 401 and 403: the access the request needed.
+    private static func scopeDetail(_ scopes: [Scope]) -> JSONValue? {
+        guard !scopes.isEmpty else { return nil }
+        return .array(scopes.flatMap { scope in
+            scope.actions.map { action in
+                .object(["Type": .string(scope.type), "Name": .string(scope.name), "Action": .string(action)])
+            }
+        })
+    }
+
+    static func tooManyRequests(_ retryAfter: Int, _ message: String) -> Response {
+        RegistryError(.tooManyRequests, message, headers: ["Retry-After": "\(retryAfter)"]).httpResponse
+    }
+
+    /// `GET`/`POST /token`: the built-in token service, when there is one. A client whose credentials keep
+    /// failing there is limited like one failing on the API.
+    func token(_ request: Request, body: RequestBody, _ security: RegistrySecurity) async -> Response {
+        guard let service = security.tokenService else { return .text(.notFound, "404 page not found") }
+        let address = Self.uploadOwner(request)
+        if let wait = security.rateLimiter?.authenticationRetryAfter(address: address) {
+            return Self.tooManyRequests(wait, "too many failed authentications from this address")
+        }
+        let response = await service(request, body)
+        // Credentials come in the Authorization header (a wrong one: 401), or in a POST form (OAuth2 password or
+        // refresh grant: a wrong one is 400 invalid_grant, RFC 6749 section 5.2).
+        let failed = response.status == .unauthorized && (request.headers["Authorization"] != nil || request.method == "POST")
+            || response.status == .badRequest && request.method == "POST"
+        if failed {
+            security.rateLimiter?.recordFailure(address: address, user: nil)
+        }
+        return response
+    }
+}

@@ -1,0 +1,48 @@
+import HTTPServer
+import RegistryAuth
+
+/// Who may use the registry and how that is checked: the authenticators, the access policy, the abuse limits,
+/// whether deletes are allowed, and the built-in token service. One immutable snapshot; a reload (SIGHUP) builds
+/// a new one and hands it to `RegistryResponder.updateSecurity(_:)`, and each request reads the snapshot once.
+public struct RegistrySecurity: Sendable {
+    /// Checked in order; the first that accepts the credentials wins (Basic and Bearer can be offered side by
+    /// side). A 401 carries the challenge of each.
+    public var authenticators: [any Authenticator]
+    public var policy: AccessPolicy
+    /// Failed authentications and, optionally, requests per client; nil: no limits. A reload should pass the
+    /// running limiter on so that a SIGHUP does not forgive anyone.
+    public var rateLimiter: RateLimiter?
+    /// `storage.delete.enabled`: when false, every DELETE of a manifest, tag or blob answers 405 UNSUPPORTED
+    /// (cancelling an upload session still works: it deletes nothing stored, and distribution allows it too).
+    public var deleteEnabled: Bool
+    /// Answers `GET`/`POST /token` (the built-in token service); nil: `/token` is not found.
+    public var tokenService: (@Sendable (Request, RequestBody) async -> Response)?
+
+    /// - Parameters:
+    ///   - policy: nil: the policy without an `accessControl` section (with authenticators, every authenticated
+    ///     user may do everything and anonymous requests nothing; without, everything is open).
+    public init(authenticators: [any Authenticator] = [], policy: AccessPolicy? = nil, rateLimiter: RateLimiter? = nil,
+                deleteEnabled: Bool = true,
+                tokenService: (@Sendable (Request, RequestBody) async -> Response)? = nil) {
+        self.authenticators = authenticators
+        self.policy = policy ?? AccessPolicy(configuration: nil, authenticationConfigured: !authenticators.isEmpty)
+        self.rateLimiter = rateLimiter
+        self.deleteEnabled = deleteEnabled
+        self.tokenService = tokenService
+    }
+
+    /// The result of checking an `Authorization` header against every authenticator: the first acceptance, else
+    /// the first refusal, else anonymous (no authenticator recognised credentials in it).
+    func authenticate(_ authorization: String?) -> AuthResult {
+        var refusal: AuthResult?
+        for authenticator in authenticators {
+            let result = authenticator.authenticate(authorization: authorization)
+            switch result {
+            case .authenticated: return result
+            case .invalid: if refusal == nil { refusal = result }
+            case .anonymous: continue
+            }
+        }
+        return refusal ?? .anonymous
+    }
+}

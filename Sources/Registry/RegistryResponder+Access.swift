@@ -105,7 +105,7 @@ extension RegistryResponder {
                 logger.info("authentication failed", metadata: [
                     "client": .string(Self.uploadOwner(request)), "user": .string(user ?? "-"), "reason": .string(reason),
                 ])
-                return .answer(unauthorized(security, scopes: needed.1, error: "invalid_token"))
+                return .answer(unauthorized(security, request, scopes: needed.1, error: "invalid_token"))
             }
         }
 
@@ -113,9 +113,9 @@ extension RegistryResponder {
         case .allowed:
             return .proceed(Access(identity: identity, policy: security.policy))
         case .needsCredentials:
-            return .answer(unauthorized(security, scopes: needed.1, error: nil))
+            return .answer(unauthorized(security, request, scopes: needed.1, error: nil))
         case .insufficientScope:
-            return .answer(unauthorized(security, scopes: needed.1, error: "insufficient_scope"))
+            return .answer(unauthorized(security, request, scopes: needed.1, error: "insufficient_scope"))
         case .denied:
             var response = RegistryError(.denied, "requested access to the resource is denied",
                                          detail: Self.scopeDetail(needed.1)).httpResponse
@@ -138,12 +138,25 @@ extension RegistryResponder {
     }
 
     /// 401 with one `WWW-Authenticate` per authenticator, each naming the scopes the request needs.
-    private func unauthorized(_ security: RegistrySecurity, scopes: [Scope], error: String?) -> Response {
+    private func unauthorized(_ security: RegistrySecurity, _ request: Request, scopes: [Scope], error: String?) -> Response {
         var response = RegistryError(.unauthorized, "authentication required", detail: Self.scopeDetail(scopes)).httpResponse
+        let host = Self.plainHost(request.headers["Host"])
         for authenticator in security.authenticators {
-            response.headers.add("WWW-Authenticate", authenticator.challenge(for: scopes, error: error))
+            response.headers.add("WWW-Authenticate", authenticator.challenge(for: scopes, error: error, host: host))
         }
         return response
+    }
+
+    /// The `Host` header when it is a plain `host[:port]` (letters, digits, `.-:[]`), else nil: it may be written
+    /// into a challenge's realm, where a quote or a path would change what the client is told.
+    static func plainHost(_ value: String?) -> String? {
+        guard let value, !value.isEmpty, value.utf8.count <= 255 else { return nil }
+        let allowed = value.utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+                || c == UInt8(ascii: ".") || c == UInt8(ascii: "-") || c == UInt8(ascii: ":")
+                || c == UInt8(ascii: "[") || c == UInt8(ascii: "]")
+        }
+        return allowed ? value : nil
     }
 
     /// distribution's error detail for 401 and 403: the access the request needed.

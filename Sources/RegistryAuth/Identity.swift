@@ -37,4 +37,13 @@ public protocol Authenticator: Sendable {
     func authenticate(authorization: String?) -> AuthResult
     /// The `WWW-Authenticate` value of a 401 for a request that needs `scopes` (empty for `/v2/`).
     func challenge(for scopes: [Scope], error: String?) -> String
+    /// The same for a request that named `host` (its `Host` header, already checked to be a plain host[:port]):
+    /// for a challenge whose realm is this server itself. Defaults to `challenge(for:error:)`.
+    func challenge(for scopes: [Scope], error: String?, host: String?) -> String
+}
+
+extension Authenticator {
+    public func challenge(for scopes: [Scope], error: String?, host: String?) -> String {
+        challenge(for: scopes, error: error)
+    }
 }

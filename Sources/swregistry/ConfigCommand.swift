@@ -26,7 +26,7 @@ struct ConfigCommand: ParsableCommand {
             do {
                 var server = try configuration.serverConfiguration()
                 var registry = configuration.registryConfiguration()
-                try Serve.installSecurity(configuration, server: &server, registry: &registry)
+                try Serve.installSecurity(configuration, server: &server, registry: &registry, checkOnly: true)
             } catch let errors as ConfigErrors {
                 for problem in errors.errors { printError("swregistry: \(problem)") }
                 throw ExitCode(1)

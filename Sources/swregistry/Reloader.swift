@@ -32,7 +32,7 @@ final class Reloader {
             return
         }
         do {
-            try Serve.reloadSecurity(new, server: server, responder: responder)
+            try Serve.reloadSecurity(new, server: server, responder: responder, logger: logger)
         } catch {
             logger.error("reload failed, keeping the running configuration:\n\(error)")
             return

@@ -1,38 +1,90 @@
 import HTTPServer
+import Logging
 import Registry
+import RegistryAuth
 import RegistryConfig
+import SystemIO
 
-// The two functions in this file are where the TLS, authentication and policy types of issue 11 (built on other
-// branches) are wired to the configuration. Until they are, a configuration that asks for any of them is refused
-// with an error naming the key, rather than served without the protection it asked for.
+// Where the configuration's security keys become the objects that enforce them: TLS settings for the engine, and
+// the authenticators, policy, limits and token service for the registry (`RegistrySecurity`).
 extension Serve {
     /// Builds and installs what enforces `configuration.security` before the server starts.
-    ///
-    /// WIRING (lead, at merge of the tls/authcrypto/policy branches):
-    /// - `server.tls = settings.tls.map { TLSSettings(certificatePath:, keyPath:, clientCAPaths:, minimumVersion:) }`
-    ///   and `server.accessLog = !configuration.bool(.accessLogDisabled)!`;
-    /// - `registry.security = try makeRegistrySecurity(settings)` with `BasicAuthenticator(realm:users:
-    ///   HtpasswdFile(path:))`, `TokenAuthenticator(realm:service:issuer:trust: TokenTrust(rootCertBundlePath:jwksPath:))`,
-    ///   `TokenSigner(keyPath:issuer:)` + `TokenService`, `AccessPolicy(configuration: settings.accessControl,
-    ///   authenticationConfigured: settings.authenticationConfigured)`, `RateLimiter`, `deleteEnabled`;
-    /// - then drop the corresponding entries of `unavailableSecurityKeys`.
-    /// - Throws: `ConfigErrors` naming each key this build cannot honour, or (after wiring) the `AuthError`s of the
-    ///   files named (a bad htpasswd line, an unreadable certificate).
+    /// - Throws: `ConfigErrors` naming each key this build cannot honour, or the `AuthError` of a file named (a bad
+    ///   htpasswd line, an unreadable key or trust bundle).
     static func installSecurity(_ configuration: Configuration, server: inout ServerConfiguration,
-                                registry: inout RegistryConfiguration) throws {
+                                registry: inout RegistryConfiguration, logger: Logger? = nil,
+                                checkOnly: Bool = false) throws {
         let unavailable = unavailableSecurityKeys(configuration)
         guard unavailable.isEmpty else { throw ConfigErrors(unavailable) }
+        registry.security = try makeRegistrySecurity(configuration.security, keeping: nil, logger: logger,
+                                                     checkOnly: checkOnly)
     }
 
-    /// Re-reads what `installSecurity` built, on SIGHUP, after `configuration` was validated.
-    ///
-    /// WIRING (lead, at merge): rebuild the authenticators and policy from `configuration.security` (re-reading the
-    /// htpasswd file, token trust and signing key) and `responder.updateSecurity(_:)`; then `try server.reloadTLS()`
-    /// when `settings.tls` is set (it keeps the old context and throws when the new files are bad).
+    /// Re-reads what `installSecurity` built, on SIGHUP, after `configuration` was validated: the htpasswd file, the
+    /// token trust, the signing key and the policy, swapped in at once; the failure counts of the rate limiter are
+    /// kept when its limits did not change.
     /// - Throws: when the new settings cannot be applied; the caller logs it and keeps the running ones.
-    static func reloadSecurity(_ configuration: Configuration, server: HTTPServer, responder: RegistryResponder) throws {
+    static func reloadSecurity(_ configuration: Configuration, server: HTTPServer, responder: RegistryResponder,
+                               logger: Logger? = nil) throws {
         let unavailable = unavailableSecurityKeys(configuration)
         guard unavailable.isEmpty else { throw ConfigErrors(unavailable) }
+        let security = try makeRegistrySecurity(configuration.security, keeping: responder.security?.rateLimiter,
+                                                logger: logger)
+        responder.updateSecurity(security)
+    }
+
+    /// The registry's security for `settings`; nil when nothing is asked for (the open registry keeps the path
+    /// without any check).
+    /// - Parameter running: the rate limiter in force, reused when its limits are unchanged so that a reload
+    ///   forgives nobody.
+    /// - Parameter checkOnly: for `config check`: a token-signing key that does not exist yet is not created.
+    static func makeRegistrySecurity(_ settings: SecuritySettings, keeping running: RateLimiter?,
+                                     logger: Logger?, checkOnly: Bool = false) throws -> RegistrySecurity? {
+        let limits = settings.rateLimits
+        let nothingAsked = !settings.authenticationConfigured && settings.accessControl == nil && settings.deleteEnabled
+            && limits.requestsPerSecond == 0
+        if nothingAsked { return nil }
+
+        let users = try settings.htpasswd.map { htpasswd throws(AuthError) in
+            let file = try HtpasswdFile(path: htpasswd.path)
+            if let warning = file.warning { logger?.warning("\(warning)") }
+            return file
+        }
+        let basic = settings.htpasswd.flatMap { htpasswd in users.map { BasicAuthenticator(realm: htpasswd.realm, users: $0) } }
+        // Bearer first: a client that can do both then takes the token flow, and the 401 lists it first.
+        var authenticators: [any Authenticator] = []
+        if let token = settings.token {
+            let trust = try TokenTrust(rootCertBundlePath: token.rootCertBundlePath, jwksPath: token.jwksPath)
+            authenticators.append(TokenAuthenticator(realm: token.realm, service: token.service, issuer: token.issuer,
+                                                     trust: trust))
+        }
+        // The policy before the token service, so that the service grants from the same snapshot.
+        let policy = AccessPolicy(configuration: settings.accessControl,
+                                  authenticationConfigured: settings.authenticationConfigured)
+        var tokenHandler: (@Sendable (Request, RequestBody) async -> Response)?
+        if let tokenService = settings.tokenService, !checkOnly || FileSystem.exists(tokenService.keyPath) {
+            let signer = try TokenSigner(keyPath: tokenService.keyPath, issuer: tokenService.issuer)
+            let service = TokenService(service: tokenService.service, signer: signer,
+                                       expiration: Int(tokenService.expirationSeconds.rounded()), users: basic,
+                                       grant: { identity, requested in policy.grant(identity, requested: requested) })
+            let builtIn = BuiltInTokenService(service: service, realm: tokenService.realm,
+                                              scheme: settings.tls == nil ? "http" : "https")
+            authenticators.append(builtIn.authenticator)
+            tokenHandler = builtIn.handler
+        }
+        if let basic { authenticators.append(basic) }
+
+        let limiter: RateLimiter?
+        if limits.failuresPerMinute == 0 && limits.requestsPerSecond == 0 {
+            limiter = nil
+        } else if let running, running.failuresPerMinute == limits.failuresPerMinute,
+                  running.requestsPerSecond == limits.requestsPerSecond {
+            limiter = running
+        } else {
+            limiter = RateLimiter(failuresPerMinute: limits.failuresPerMinute, requestsPerSecond: limits.requestsPerSecond)
+        }
+        return RegistrySecurity(authenticators: authenticators, policy: policy, rateLimiter: limiter,
+                                deleteEnabled: settings.deleteEnabled, tokenService: tokenHandler)
     }
 
     /// Security keys set to something this build does not enforce yet.
@@ -43,15 +95,7 @@ extension Serve {
             errors.append(ConfigError(key: key.path, source: source, problem: "\(what) is not available in this build yet"))
         }
         refuse(.tlsCertificate, "TLS")
-        refuse(.htpasswdPath, "htpasswd authentication")
-        refuse(.tokenRealm, "bearer-token authentication")
-        if configuration.bool(.tokenServiceEnabled) == true { refuse(.tokenServiceEnabled, "the built-in token service") }
-        if configuration.bool(.deleteEnabled) == false { refuse(.deleteEnabled, "refusing DELETE") }
         if configuration.bool(.accessLogDisabled) == true { refuse(.accessLogDisabled, "turning the access log off") }
-        if let source = configuration.accessControlSource {
-            errors.append(ConfigError(key: ConfigKey.accessControlPath, source: source,
-                                      problem: "access-control policies are not available in this build yet"))
-        }
         return errors
     }
 }

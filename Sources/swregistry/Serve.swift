@@ -91,7 +91,7 @@ struct Serve: ParsableCommand {
             .httpResponse
         var registryConfig = configuration.registryConfiguration()
         do {
-            try Self.installSecurity(configuration, server: &serverConfig, registry: &registryConfig)
+            try Self.installSecurity(configuration, server: &serverConfig, registry: &registryConfig, logger: logger)
         } catch let errors as ConfigErrors {
             for problem in errors.errors { printError("swregistry: \(problem)") }
             throw ExitCode(1)

@@ -1,0 +1,64 @@
+import HTTPServer
+import RegistryAuth
+
+/// The built-in token service as the registry uses it: the `/token` handler, and the authenticator that verifies
+/// the tokens it signs, whose challenge names this server's own `/token` as the realm.
+public struct BuiltInTokenService: Sendable {
+    public let service: TokenService
+    /// The realm announced in challenges; nil: `<scheme>://<Host of the request>/token`.
+    public let realm: String?
+    /// `https` when the server speaks TLS, for the realm taken from the request.
+    public let scheme: String
+
+    public init(service: TokenService, realm: String?, scheme: String) {
+        self.service = service
+        self.realm = realm
+        self.scheme = scheme
+    }
+
+    /// Verifies the tokens this service signs.
+    public var authenticator: Authenticator {
+        Verifier(verifier: TokenAuthenticator(realm: realm ?? "", service: service.service,
+                                              issuer: service.signer.issuer, trust: service.signer.trust),
+                 realm: realm, scheme: scheme)
+    }
+
+    /// `GET`/`POST /token`: the form body (POST) is read up to the service's limit; a larger one is 400.
+    public var handler: @Sendable (Request, RequestBody) async -> Response {
+        let service = service
+        return { request, body in
+            var form: [UInt8]?
+            if request.method == "POST" {
+                do { form = try await body.collect(upTo: TokenService.maxFormBytes) } catch {
+                    return .text(.badRequest, "the token request's form is larger than \(TokenService.maxFormBytes) bytes")
+                }
+            }
+            let answer = service.respond(method: request.method, query: request.queryItems, form: form,
+                                         authorization: request.headers["Authorization"])
+            var headers = HTTPHeaders()
+            for (name, value) in answer.headers { headers.add(name, value) }
+            var response = Response(status: HTTPStatus(answer.status), headers: headers, bytes: answer.body)
+            if case .authenticated(let identity) = answer.authentication { response.authenticatedUser = identity.user }
+            return response
+        }
+    }
+
+    struct Verifier: Authenticator {
+        let verifier: TokenAuthenticator
+        let realm: String?
+        let scheme: String
+
+        func authenticate(authorization: String?) -> AuthResult {
+            verifier.authenticate(authorization: authorization)
+        }
+
+        func challenge(for scopes: [Scope], error: String?) -> String {
+            challenge(for: scopes, error: error, host: nil)
+        }
+
+        func challenge(for scopes: [Scope], error: String?, host: String?) -> String {
+            let realm = realm ?? "\(scheme)://\(host ?? "localhost")/token"
+            return TokenAuthenticator.challenge(realm: realm, service: verifier.service, scopes: scopes, error: error)
+        }
+    }
+}

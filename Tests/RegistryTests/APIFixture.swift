@@ -25,6 +25,10 @@ final class RegistryFixture {
     private var stopped = false
     /// Sent as `Authorization` with every request that has none of its own (the helpers below push with it).
     var authorization: String?
+    /// With `SWREGISTRY_TEST_AUTH=token` in the environment, the registry runs with the built-in token service and
+    /// `request` answers each 401 as a Docker client does: a token for the challenge's scope, then the request again
+    /// (so the conformance suites run with token authentication on, as they run without it).
+    private var tokenClient: TokenClient?
 
     /// Starts a registry.
     /// - Parameter configure: Adjusts the configuration (limits) before the responder is made.
@@ -35,6 +39,12 @@ final class RegistryFixture {
         guard mkdir(storagePath, 0o700) == 0 else { throw FixtureError("mkdir \(storagePath): errno \(errno)") }
         var config = RegistryConfiguration(storagePath: storagePath)
         configure(&config)
+        if config.security == nil, ProcessInfo.processInfo.environment["SWREGISTRY_TEST_AUTH"] == "token" {
+            // Beside the sandbox, not in it: hostile tests check the sandbox holds nothing but the store.
+            let client = try TokenClient(folder: sandbox + "-auth")
+            config.security = client.security
+            tokenClient = client
+        }
         configuration = config
         do {
             (server, responder) = try Self.makeServer(config)
@@ -68,6 +78,7 @@ final class RegistryFixture {
         server.shutdown(grace: 1)
         server.wait()
         removeTree(sandbox)
+        if tokenClient != nil { removeTree(sandbox + "-auth") }
     }
 
     deinit { stop() }
@@ -83,8 +94,23 @@ final class RegistryFixture {
         if let authorization, !headers.contains(where: { $0.0.lowercased() == "authorization" }) {
             headers.append(("Authorization", authorization))
         }
-        return try client.request(method, target, headers: headers, body: body)
+        guard let tokenClient, !headers.contains(where: { $0.0.lowercased() == "authorization" }) else {
+            return try client.request(method, target, headers: headers, body: body)
+        }
+        let first = try client.request(method, target, headers: headers + tokenClient.headers, body: body)
+        guard first.status == 401, let challenge = first.header("WWW-Authenticate"), challenge.hasPrefix("Bearer ") else {
+            return first
+        }
+        try tokenClient.fetchToken(port: port, challenge: challenge)
+        return try TestClient(port: port, timeoutSeconds: 20, source: source)
+            .request(method, target, headers: headers + tokenClient.headers, body: body)
     }
+
+    /// Whether the registry runs with the built-in token service (`SWREGISTRY_TEST_AUTH=token`).
+    var isTokenMode: Bool { tokenClient != nil }
+
+    /// The `Authorization` header of the last token fetched in token mode (for raw `TestClient` requests), else none.
+    var authorizationHeaders: [(String, String)] { tokenClient?.headers ?? [] }
 
     /// Starts an upload session (`POST /v2/<repo>/blobs/uploads/`); returns the upload URL as a request-target.
     func startUpload(_ repo: String) throws -> String {

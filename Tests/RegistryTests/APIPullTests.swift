@@ -43,8 +43,8 @@ import TestSupport
         #expect(response.header("Accept-Ranges") == "bytes")
         // The connection stays usable: no body bytes followed the HEAD response.
         let client = try TestClient(port: r.port)
-        _ = try client.request("HEAD", "/v2/pull/blob/blobs/\(digest)")
-        let again = try client.request("GET", "/v2/pull/blob/blobs/\(digest)")
+        _ = try client.request("HEAD", "/v2/pull/blob/blobs/\(digest)", headers: r.authorizationHeaders)
+        let again = try client.request("GET", "/v2/pull/blob/blobs/\(digest)", headers: r.authorizationHeaders)
         #expect(again.status == 200)
         #expect(again.body == bytes)
     }

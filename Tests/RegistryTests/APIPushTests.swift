@@ -427,6 +427,12 @@ import TestSupport
         let bytes = testBytes(2048, seed: "auto-mount")
         let digest = try r.pushBlob("mount/elsewhere", bytes)
         let response = try r.request("POST", "/v2/mount/auto/blobs/uploads/?mount=\(digest)")
+        if r.isTokenMode {
+            // The token names mount/auto only: the caller may not pull mount/elsewhere, so the blob's existence is
+            // not revealed and a normal upload session opens (the spec's fallback; zot GHSA-55r9-5mx9-qq7r).
+            #expect(response.status == 202)
+            return
+        }
         Self.expectCreated(response, "mount/auto", digest)
         try Self.expectBlob(r, "mount/auto", digest, bytes)
     }

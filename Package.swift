@@ -27,6 +27,7 @@ let package = Package(
         .target(name: "OCIModel", dependencies: ["COpenSSL"]),
         .target(name: "HTTPServer", dependencies: [
             "CLinuxShim",
+            "COpenSSL",
             "SystemIO",
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -55,6 +56,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The registry over TLS for bench/tls.sh (not a product).
+        .executableTarget(name: "swregistry-tls-bench", dependencies: [
+            "Registry", "HTTPServer", "SystemIO", .product(name: "Logging", package: "swift-log"),
+        ], path: "bench/TLSBenchServer"),
 
         // Raw-socket client and process helpers shared by the test targets.
         .target(name: "TestSupport", dependencies: [
@@ -63,7 +68,7 @@ let package = Package(
         .testTarget(name: "SystemIOTests", dependencies: ["SystemIO"]),
         .testTarget(name: "OCIModelTests", dependencies: ["OCIModel"]),
         .testTarget(name: "RegistryAuthTests", dependencies: ["RegistryAuth", "TestSupport"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO", "TestSupport"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO", "TestSupport", "COpenSSL"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "BlobStore", "HTTPServer", "TestSupport", "swregistry"]),
         .testTarget(name: "RegistryClientTests", dependencies: [
             "RegistryClient", "Registry", "HTTPServer", "OCIModel", "SystemIO", "TestSupport",

@@ -6,7 +6,11 @@ extension Connection {
         let exchange = Exchange(body: body, keepAlive: head.keepAlive,
                                 expectContinue: head.expectContinue && head.framing != .none, now: loop.now)
         transition(to: .exchanging(exchange))
-        let request = Request(head: head, remoteAddress: peer, startNanos: Clock.monotonicNanos())
+        var request = Request(head: head, remoteAddress: peer, startNanos: Clock.monotonicNanos())
+        if tls != nil {
+            request.isSecure = true
+            request.clientCertificateSubject = clientSubject
+        }
         interestMayHaveChanged()
         Task(executorPreference: loop) { [self] in
             await serve(request, exchange: exchange)

@@ -10,6 +10,9 @@ extension Connection {
         switch state {
         case .closed:
             return
+        case .handshaking(let since, _):
+            // The handshake counts against the header timeout, as the first request's head does.
+            if now &- since > UInt64(config.headerTimeout * 1e9) { close(reason: "TLS handshake timeout") }
         case .lingering(let deadline, _):
             if now >= deadline { close(reason: "lingering close over") }
         case .awaitingHead(let start):
@@ -57,8 +60,9 @@ extension Connection {
 
     func beginShutdown() {
         shuttingDown = true
-        if case .awaitingHead = state, parser.isIdle {
-            close(reason: "shutdown")
+        switch state {
+        case .awaitingHead where parser.isIdle, .handshaking: close(reason: "shutdown")
+        default: break
         }
     }
 
@@ -75,6 +79,7 @@ extension Connection {
         default:
             break
         }
+        tls?.shutdown()
         Glibc.shutdown(fd, Int32(SHUT_WR))
         transition(to: .lingering(deadline: loop.now + 2_000_000_000, budget: 1 << 20))
         interestMayHaveChanged()
@@ -85,6 +90,7 @@ extension Connection {
         let previous = state
         if case .closed = previous { return }
         transition(to: .closed)
+        tls?.shutdown()
         Glibc.close(fd)
         loop.unregister(self)
         loop.server.logger.trace("\(peer) closed: \(reason())")

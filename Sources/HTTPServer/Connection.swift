@@ -25,6 +25,18 @@ final class Connection: @unchecked Sendable {
     var writeWaiter: CheckedContinuation<Void, Error>?
     var writeStalledSince: UInt64 = 0
 
+    /// The TLS context this connection handshakes with (the server's current one when it was accepted).
+    let tlsContext: TLSContext?
+    /// The TLS session, from the first ClientHello byte on.
+    var tls: TLSSession?
+    /// The verified client certificate's subject, once the handshake is done.
+    var clientSubject: String?
+    /// A read is queued for input OpenSSL holds but the socket does not announce (see `readBufferedTLS`).
+    var tlsReadQueued = false
+    /// File bodies over TLS without kTLS: read here, then written with SSL_write (allocated on first use).
+    var fileBuffer: UnsafeMutableRawBufferPointer?
+    static let fileBufferSize = 128 * 1024
+
     init(fd: Int32, token: UInt64, peer: SocketAddress, loop: EventLoop) {
         self.fd = fd
         self.token = token
@@ -32,7 +44,12 @@ final class Connection: @unchecked Sendable {
         self.loop = loop
         parser = RequestParser(limits: loop.server.configuration.parser)
         lastActivity = loop.now
-        state = .awaitingHead(headerStart: loop.now)
+        tlsContext = loop.server.currentTLS
+        state = tlsContext == nil ? .awaitingHead(headerStart: loop.now) : .handshaking(since: loop.now, wants: .readable)
+    }
+
+    deinit {
+        fileBuffer?.deallocate()
     }
 
     var isClosed: Bool {
@@ -52,6 +69,7 @@ final class Connection: @unchecked Sendable {
 
     var wantsRead: Bool {
         switch state {
+        case .handshaking(_, let wants): return wants.contains(.readable)
         case .awaitingHead, .lingering: return true
         case .rejecting, .closed: return false
         case .exchanging(let exchange):
@@ -66,9 +84,15 @@ final class Connection: @unchecked Sendable {
     }
 
     var wantedInterest: EpollEvents {
+        if case .handshaking(_, let wants) = state { return wants }
         var events: EpollEvents = []
-        if wantsRead { events.insert(.readable) }
-        if writeWaiter != nil { events.insert(.writable) }
+        if wantsRead {
+            events.insert(.readable)
+            if let tls, tls.readWaitsForWritable { events.insert(.writable) }
+        }
+        if writeWaiter != nil {
+            events.insert(tls?.writeWaitsForReadable == true ? .readable : .writable)
+        }
         return events
     }
 
@@ -79,17 +103,36 @@ final class Connection: @unchecked Sendable {
         if case .exchanging(let exchange) = state, exchange.input.bodyOpen {
             exchange.bodyRate.setPaused(!wantsRead, now: loop.now)
         }
+        if tls != nil { readBufferedTLS() }
+    }
+
+    /// Level-triggered epoll reports bytes in the socket, not decrypted bytes OpenSSL already holds: when reading
+    /// resumes (back-pressure over, next pipelined request) and OpenSSL holds some, read them on the next turn.
+    private func readBufferedTLS() {
+        guard !tlsReadQueued, let tls, tls.hasPendingInput, wantsRead else { return }
+        if case .handshaking = state { return }
+        tlsReadQueued = true
+        loop.execute { [self] in
+            tlsReadQueued = false
+            if wantsRead { readAvailable() }
+        }
     }
 
     // MARK: - Events
 
     func handle(events: EpollEvents) {
-        if events.contains(.writable) || events.contains(.error) || events.contains(.hangup), let waiter = writeWaiter {
+        if case .handshaking = state {
+            continueHandshake()
+            return
+        }
+        let failed = events.contains(.error) || events.contains(.hangup)
+        if let waiter = writeWaiter,
+           failed || events.contains(tls?.writeWaitsForReadable == true ? .readable : .writable) {
             writeWaiter = nil
             interestMayHaveChanged()
             waiter.resume()
         }
-        if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) {
+        if events.contains(.readable) || failed || (events.contains(.writable) && tls?.readWaitsForWritable == true) {
             if wantsRead {
                 readAvailable()
             } else if events.contains(.hangup) || events.contains(.error) {
@@ -101,16 +144,18 @@ final class Connection: @unchecked Sendable {
         }
     }
 
-    private func readAvailable() {
+    func readAvailable() {
         let scratch = loop.scratch
-        for _ in 0..<8 {
+        // SSL_read returns one TLS record (16 KiB at most) per call: more rounds, and a short one says nothing.
+        let rounds = tls == nil ? 8 : 64
+        for _ in 0..<rounds {
             guard wantsRead else { return }
             let n: Int
             let asked: Int
             if let direct = readBodyDirectly() {
                 (n, asked) = direct
             } else {
-                n = Glibc.read(fd, scratch.baseAddress, scratch.count)
+                n = receive(scratch.baseAddress!, scratch.count)
                 asked = scratch.count
                 if n > 0 {
                     lastActivity = loop.now
@@ -118,17 +163,28 @@ final class Connection: @unchecked Sendable {
                 }
             }
             if n > 0 {
-                if n < asked { return }
+                if n < asked && tls == nil { return }
             } else if n == 0 {
                 peerDidClose()
                 return
             } else {
                 let e = errno
-                if e == EAGAIN || e == EINTR { return }
-                close(reason: "read: \(SystemError("read", errno: e))")
+                if e == EAGAIN || e == EINTR {
+                    if tls != nil { interestMayHaveChanged() }  // OpenSSL may wait for writability now
+                    return
+                }
+                close(reason: e == EPROTO ? "TLS: \(tls?.lastError ?? "")" : "read: \(SystemError("read", errno: e))")
                 return
             }
         }
+    }
+
+    /// As `read(2)`: from OpenSSL on a TLS connection, except while lingering, where the input is dropped unread.
+    func receive(_ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        if let tls {
+            if case .lingering = state {} else { return tls.read(buffer, count) }
+        }
+        return Glibc.read(fd, buffer, count)
     }
 
     /// Body bytes at least this many bytes from their end are read straight into a chunk (see `readBodyDirectly`).
@@ -146,10 +202,9 @@ final class Connection: @unchecked Sendable {
         var chunk = body.takeBuffer()
         var n = 0
         var readErrno: Int32 = 0
-        let fd = fd
         chunk.append(addingCapacity: size) { (span: inout OutputSpan<UInt8>) in
             span.withUnsafeMutableBufferPointer { buffer, initialized in
-                n = Glibc.read(fd, buffer.baseAddress, size)
+                n = receive(UnsafeMutableRawPointer(buffer.baseAddress!), size)
                 if n > 0 { initialized = n } else if n < 0 { readErrno = errno }
             }
         }
@@ -202,7 +257,7 @@ final class Connection: @unchecked Sendable {
                     transition(to: .lingering(deadline: deadline, budget: left))
                 }
                 return
-            case .closed, .rejecting:
+            case .closed, .rejecting, .handshaking:
                 return
             case .exchanging(let exchange) where !exchange.input.bodyOpen:
                 if case .complete = exchange.input, i < bytes.count { pendingInput.append(contentsOf: bytes[i...]) }

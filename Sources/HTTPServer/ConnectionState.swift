@@ -1,13 +1,18 @@
+import SystemIO
+
 /// Where a connection is in its life cycle; each state carries the data only it has.
 ///
 /// ```
-///   (accept) ──► awaitingHead ◄─────────► exchanging ──► lingering ──► closed
-///                     │                                    ▲
-///                     └──────────► rejecting ──────────────┘
+///   accept ─(TLS)─► handshaking ─────────► awaitingHead ◄──► exchanging ──► lingering ──► closed
+///     └─(plain)──────────│─────────────────────►│                               ▲
+///                        └───► rejecting ◄──────┘ ──────────────────────────────┘
 ///   any state ──► closed
 /// ```
 /// `Connection.transition(to:)` checks each move against this diagram and traps in debug builds on any other.
 enum ConnectionState {
+    /// TLS handshake in progress (or its first bytes not yet seen), started at `since` (the header timeout bounds
+    /// it); OpenSSL waits for `wants`.
+    case handshaking(since: UInt64, wants: EpollEvents)
     /// Between requests or reading a header section. `headerStart`: when the header timeout of the request being
     /// read started, nil while none runs — from the accept for a connection's first request (a connection that
     /// never sends a byte must not hold on for the idle timeout), from its first byte for a later one (between
@@ -25,6 +30,7 @@ enum ConnectionState {
     /// The state's name, for the trap message of an illegal transition.
     var name: String {
         switch self {
+        case .handshaking: "handshaking"
         case .awaitingHead: "awaitingHead"
         case .exchanging: "exchanging"
         case .rejecting: "rejecting"
@@ -38,6 +44,7 @@ enum ConnectionState {
         switch (self, next) {
         case (.closed, _): false
         case (_, .closed): true
+        case (.handshaking, .handshaking), (.handshaking, .awaitingHead), (.handshaking, .rejecting): true
         case (.awaitingHead, .exchanging), (.awaitingHead, .rejecting), (.awaitingHead, .awaitingHead): true
         case (.exchanging, .awaitingHead), (.exchanging, .lingering): true
         case (.rejecting, .lingering): true

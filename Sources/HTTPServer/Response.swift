@@ -20,6 +20,8 @@ public struct Response: Sendable {
     public var status: HTTPStatus
     public var headers: HTTPHeaders
     public var body: Body
+    /// Who the responder authenticated, for the access log (a user name, never a credential); nil: anonymous.
+    public var authenticatedUser: String?
 
     public init(status: HTTPStatus, headers: HTTPHeaders = HTTPHeaders(), body: Body = .empty) {
         self.status = status

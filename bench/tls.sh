@@ -93,8 +93,20 @@ head -c $((1 << 30)) /dev/urandom > "$TMP/big.bin"
 digest() { echo "sha256:$(sha256sum "$1" | cut -c1-64)"; }
 "${CURL[@]}" -o /dev/null -X POST -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/config.json" \
     "$SW/v2/bench/app/blobs/uploads/?digest=$(digest "$TMP/config.json")"
-"${CURL[@]}" -o /dev/null -X POST -H 'Content-Type: application/octet-stream' -T "$TMP/big.bin" \
-    "$SW/v2/bench/app/blobs/uploads/?digest=$(digest "$TMP/big.bin")"
+# Streamed from the file (curl -T would append the file name to a URL ending in '/').
+python3 - "$TMP" "$SW_PORT" "$(digest "$TMP/big.bin")" <<'PY'
+import http.client, os, ssl, sys
+tmp, port, digest = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+context = ssl.create_default_context(cafile=tmp + "/ca.pem")
+connection = http.client.HTTPSConnection("localhost", port, context=context)
+with open(tmp + "/big.bin", "rb") as f:
+    connection.request("POST", "/v2/bench/app/blobs/uploads/?digest=" + digest, body=f,
+                       headers={"Content-Type": "application/octet-stream",
+                                "Content-Length": str(os.path.getsize(tmp + "/big.bin"))})
+    response = connection.getresponse()
+    response.read()
+    assert response.status == 201, response.status
+PY
 "${CURL[@]}" -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
     --data-binary @"$TMP/manifest.json" "$SW/v2/bench/app/manifests/v1"
 BIG_DIGEST=$(digest "$TMP/big.bin")

@@ -44,6 +44,8 @@ extension Connection {
         case .wantsWritable:
             transition(to: .handshaking(since: since, wants: .writable))
             interestMayHaveChanged()
+        case .peerGone(let reason):
+            close(reason: "TLS handshake: \(reason)")
         case .failed(let reason):
             loop.server.logger.info("\(peer) TLS handshake failed: \(reason)")
             close(reason: "TLS handshake failed")

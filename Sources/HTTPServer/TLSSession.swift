@@ -21,6 +21,8 @@ final class TLSSession {
         case done
         case wantsReadable
         case wantsWritable
+        /// The peer closed or reset the connection mid-handshake (a client giving up, a port scanner).
+        case peerGone(String)
         case failed(String)
     }
 
@@ -49,10 +51,10 @@ final class TLSSession {
         case SSL_ERROR_WANT_WRITE: return .wantsWritable
         case SSL_ERROR_SYSCALL:
             let e = errno
-            let reason = TLSContext.takeError(orElse: e == 0 ? "peer closed" : String(cString: strerror(e)))
-            return .failed(reason)
+            return .peerGone(TLSContext.takeError(orElse: e == 0 ? "peer closed" : String(cString: strerror(e))))
         default:
             let reason = TLSContext.takeError()
+            if reason == "unexpected eof while reading" { return .peerGone(reason) }
             let verify = SSL_get_verify_result(ssl)
             if verify != X509_V_OK {
                 return .failed("\(reason) (client certificate: \(String(cString: X509_verify_cert_error_string(verify))))")

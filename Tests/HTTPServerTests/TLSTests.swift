@@ -160,6 +160,23 @@ struct TLSTests {
         #expect(Clock.monotonicNanos() - start < 3_000_000_000)
     }
 
+    @Test func connectionsOverTheLimitEndTheirHandshakeAtOnce() throws {
+        let fixture = try TLSFixture()
+        let live = try TLSLiveServer(fixture.settings()) {
+            $0.maxConnections = 1
+            $0.eventLoopCount = 1
+        }
+        defer { live.stop() }
+        let held = try TLSTestClient(port: live.port, fixture.clientOptions)
+        // A plain 503 would read as "wrong version number"; the refused client sees the stream end instead.
+        let start = Clock.monotonicNanos()
+        let error = #expect(throws: TLSTestClient.HandshakeError.self) { try TLSTestClient(port: live.port, fixture.clientOptions) }
+        #expect(error?.description.contains("wrong version number") == false, "\(error?.description ?? "")")
+        #expect(Clock.monotonicNanos() - start < 2_000_000_000)
+        try held.send("GET /held HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try held.readResponse().body == "hello /held\n")
+    }
+
     @Test func pipelinedRequestsOverTLSAnswerInOrder() throws {
         let fixture = try TLSFixture()
         let live = try TLSLiveServer(fixture.settings())

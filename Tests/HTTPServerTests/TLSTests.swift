@@ -160,6 +160,30 @@ struct TLSTests {
         #expect(Clock.monotonicNanos() - start < 3_000_000_000)
     }
 
+    @Test func garbageAfterARecordHeaderFailsTheHandshakeAndCloses() throws {
+        let fixture = try TLSFixture()
+        let live = try TLSLiveServer(fixture.settings())
+        defer { live.stop() }
+        var rng = SystemRandomNumberGenerator()
+        for length in [5, 300, 20_000] {
+            let client = try TestClient(port: live.port, timeoutSeconds: 3)
+            let garbage = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            try? client.send([0x16, 0x03, 0x01, UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + garbage)
+            // An alert or nothing, then the close: never a hang until the header timeout.
+            let start = Clock.monotonicNanos()
+            var closed = false
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while Clock.monotonicNanos() - start < 2_500_000_000 {
+                let n = chunk.withUnsafeMutableBytes { recv(client.fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { closed = true; break }
+            }
+            #expect(closed, "\(length) bytes of garbage")
+            #expect(Clock.monotonicNanos() - start < 2_500_000_000)
+        }
+        // The server still serves.
+        #expect(try TLSTestClient(port: live.port, fixture.clientOptions).version == "TLSv1.3")
+    }
+
     @Test func connectionsOverTheLimitEndTheirHandshakeAtOnce() throws {
         let fixture = try TLSFixture()
         let live = try TLSLiveServer(fixture.settings()) {

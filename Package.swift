@@ -29,6 +29,7 @@ let package = Package(
         .target(name: "OCIModel", dependencies: ["COpenSSL"]),
         .target(name: "HTTPServer", dependencies: [
             "CLinuxShim",
+            "COpenSSL",
             "SystemIO",
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -73,7 +74,7 @@ let package = Package(
         .testTarget(name: "OCIModelTests", dependencies: ["OCIModel"]),
         .testTarget(name: "RegistryConfigTests", dependencies: ["RegistryConfig", "RegistryAuth", "HTTPServer", "Registry", "TestSupport"]),
         .testTarget(name: "RegistryAuthTests", dependencies: ["RegistryAuth", "TestSupport"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO", "TestSupport"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO", "TestSupport", "COpenSSL"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistryConfig", "BlobStore", "HTTPServer", "TestSupport", "swregistry"]),
         .testTarget(name: "RegistryClientTests", dependencies: [
             "RegistryClient", "Registry", "HTTPServer", "OCIModel", "SystemIO", "TestSupport",

@@ -11,10 +11,20 @@ final class ServerContext: Sendable {
     let logger: Logger
     private let openConnections = Atomic<Int>(0)
 
-    init(configuration: ServerConfiguration, responder: any HTTPResponder, logger: Logger) {
+    /// The TLS context new connections start with; nil for plain HTTP. Replaced by `HTTPServer.reloadTLS()`.
+    private let tls: Mutex<TLSContext?>
+
+    init(configuration: ServerConfiguration, responder: any HTTPResponder, logger: Logger) throws(TLSError) {
         self.configuration = configuration
         self.responder = responder
         self.logger = logger
+        tls = Mutex(try configuration.tls.map { settings throws(TLSError) in try TLSContext(settings: settings) })
+    }
+
+    var currentTLS: TLSContext? { tls.withLock { $0 } }
+
+    func replaceTLS(_ context: TLSContext) {
+        tls.withLock { $0 = context }
     }
 
     func reserveConnection() -> Bool {
@@ -67,7 +77,7 @@ public final class HTTPServer: Sendable {
         // it to the kernel, which would make every new chunk page-fault again.
         swshim_keep_freed_memory(64 << 20, 4 << 20)
         Self.raiseDescriptorLimit()
-        context = ServerContext(configuration: configuration, responder: responder, logger: logger)
+        context = try ServerContext(configuration: configuration, responder: responder, logger: logger)
         // One listening socket, shared by every loop through a descriptor of its own, each registered with
         // EPOLLEXCLUSIVE so that a new connection wakes one loop, not all of them. A second server on the same
         // address fails here with EADDRINUSE (see `Socket.listen`). The kernel wakes the first idle loop, so
@@ -86,7 +96,25 @@ public final class HTTPServer: Sendable {
             threads.append(Thread.start(name: "swr-loop-\(loop.index)") { loop.run() })
         }
         self.threads = Mutex(threads)
-        logger.info("listening on \(localAddress.description) with \(loops.count) event loops")
+        logger.info("listening on \(localAddress.description) with \(loops.count) event loops\(configuration.tls == nil ? "" : " (TLS)")")
+        if configuration.tls != nil {
+            // Which way file bodies go out over TLS; said once, so that a slow blob GET can be explained.
+            if TLSContext.kernelTLSAvailable {
+                logger.info("TLS file bodies: kernel TLS (SSL_sendfile, zero-copy) where the negotiated cipher allows it, else read into a buffer per connection and SSL_write")
+            } else {
+                logger.info("TLS file bodies: no kernel TLS (/proc/net/tls_stat absent: `modprobe tls`), read into a \(Connection.fileBufferSize / 1024) KiB buffer per connection and SSL_write")
+            }
+        }
+    }
+
+    /// Re-reads the certificate, key and client CA files of `ServerConfiguration.tls`: connections accepted from
+    /// now on use them, connections already open keep the context they started with. Nothing to do without TLS.
+    /// - Throws: `TLSError` naming the file and OpenSSL's reason; the server then keeps its current context.
+    public func reloadTLS() throws {
+        guard let settings = context.configuration.tls else { return }
+        let fresh = try TLSContext(settings: settings)
+        context.replaceTLS(fresh)
+        context.logger.info("TLS certificate reloaded from \(settings.certificatePath)")
     }
 
     /// Open connections right now.

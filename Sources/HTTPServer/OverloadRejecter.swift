@@ -40,7 +40,10 @@ final class OverloadRejecter {
     private var lastReport: UInt64 = 0
 
     init(configuration: ServerConfiguration, logger: Logger) {
-        response = Self.serialize(configuration.overloadResponse)
+        // On a TLS port the client expects a handshake record: plain text would read as a protocol error
+        // ("wrong version number"), and encrypting costs the handshake the limit is there to avoid. It gets the
+        // end of the stream instead (after its ClientHello is drained, so not a reset): a clean handshake failure.
+        response = configuration.tls == nil ? Self.serialize(configuration.overloadResponse) : []
         capacity = max(0, configuration.maxLingeringRejects)
         limit = configuration.maxConnections
         self.logger = logger

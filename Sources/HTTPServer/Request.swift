@@ -7,6 +7,10 @@ public struct Request: Sendable {
     public var remoteAddress: SocketAddress
     /// Received time, monotonic nanoseconds.
     public var startNanos: UInt64
+    /// The request came over TLS.
+    public var isSecure = false
+    /// The subject (RFC 2253) of the client certificate, verified against `TLSSettings.clientCAPaths`.
+    public var clientCertificateSubject: String?
 
     public init(head: RequestHead, remoteAddress: SocketAddress, startNanos: UInt64 = Clock.monotonicNanos()) {
         self.head = head

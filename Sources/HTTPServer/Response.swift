@@ -20,7 +20,7 @@ public struct Response: Sendable {
     public var status: HTTPStatus
     public var headers: HTTPHeaders
     public var body: Body
-    /// The user the request authenticated as, for the access log (never a credential); nil when anonymous.
+    /// Who the responder authenticated, for the access log (a user name, never a credential); nil: anonymous.
     public var authenticatedUser: String?
 
     public init(status: HTTPStatus, headers: HTTPHeaders = HTTPHeaders(), body: Body = .empty) {

@@ -40,6 +40,10 @@ public struct ServerConfiguration: Sendable {
     public var bodyHighWater = 2 * 1024 * 1024
     /// Unread request-body bytes the server reads and drops to keep a connection alive; more and it closes.
     public var drainLimit: Int64 = 1024 * 1024
+    /// TLS on the listening port; nil: plain HTTP.
+    public var tls: TLSSettings?
+    /// One info line per request (method, target, status, bytes, duration, client, user); false: none.
+    public var accessLog = true
 
     public init(address: SocketAddress, eventLoopCount: Int = ServerConfiguration.coreCount) {
         self.address = address

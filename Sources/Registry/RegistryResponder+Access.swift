@@ -109,6 +109,11 @@ extension RegistryResponder {
             }
         }
 
+        if identity.isAnonymous, let subject = request.clientCertificateSubject {
+            // Mutual TLS: a verified client certificate names its user by its common name, as zot does; a request
+            // with credentials as well is the user of the credentials.
+            identity = Identity(user: Self.commonName(subject), clientCertificateSubject: subject)
+        }
         switch security.policy.decide(identity, needed.0) {
         case .allowed:
             return .proceed(Access(identity: identity, policy: security.policy))
@@ -122,6 +127,14 @@ extension RegistryResponder {
             response.authenticatedUser = identity.user
             return .answer(response)
         }
+    }
+
+    /// The `CN` of an RFC 2253 subject (`CN=alice,O=Team`), else the whole subject.
+    static func commonName(_ subject: String) -> String {
+        for part in subject.split(separator: ",") where part.hasPrefix("CN=") {
+            return String(part.dropFirst(3))
+        }
+        return subject
     }
 
     /// `GET`/`HEAD` read, `DELETE` deletes, anything else writes (and, as distribution has it, reads).

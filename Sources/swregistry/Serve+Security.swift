@@ -14,10 +14,15 @@ extension Serve {
     static func installSecurity(_ configuration: Configuration, server: inout ServerConfiguration,
                                 registry: inout RegistryConfiguration, logger: Logger? = nil,
                                 checkOnly: Bool = false) throws {
-        let unavailable = unavailableSecurityKeys(configuration)
-        guard unavailable.isEmpty else { throw ConfigErrors(unavailable) }
-        registry.security = try makeRegistrySecurity(configuration.security, keeping: nil, logger: logger,
-                                                     checkOnly: checkOnly)
+        let settings = configuration.security
+        server.tls = settings.tls.map { tls in
+            TLSSettings(certificatePath: tls.certificatePath, keyPath: tls.keyPath, clientCAPaths: tls.clientCAPaths,
+                        minimumVersion: tls.minimumVersion == .tls13 ? .tls13 : .tls12)
+        }
+        // The files are read here too, so that `config check` and a start with a bad certificate fail the same way.
+        try server.tls?.check()
+        server.accessLog = configuration.bool(.accessLogDisabled) != true
+        registry.security = try makeRegistrySecurity(settings, keeping: nil, logger: logger, checkOnly: checkOnly)
     }
 
     /// Re-reads what `installSecurity` built, on SIGHUP, after `configuration` was validated: the htpasswd file, the
@@ -26,10 +31,10 @@ extension Serve {
     /// - Throws: when the new settings cannot be applied; the caller logs it and keeps the running ones.
     static func reloadSecurity(_ configuration: Configuration, server: HTTPServer, responder: RegistryResponder,
                                logger: Logger? = nil) throws {
-        let unavailable = unavailableSecurityKeys(configuration)
-        guard unavailable.isEmpty else { throw ConfigErrors(unavailable) }
         let security = try makeRegistrySecurity(configuration.security, keeping: responder.security?.rateLimiter,
                                                 logger: logger)
+        // Certificates first: when they fail, nothing of the new configuration is in force.
+        try server.reloadTLS()
         responder.updateSecurity(security)
     }
 
@@ -85,17 +90,5 @@ extension Serve {
         }
         return RegistrySecurity(authenticators: authenticators, policy: policy, rateLimiter: limiter,
                                 deleteEnabled: settings.deleteEnabled, tokenService: tokenHandler)
-    }
-
-    /// Security keys set to something this build does not enforce yet.
-    static func unavailableSecurityKeys(_ configuration: Configuration) -> [ConfigError] {
-        var errors: [ConfigError] = []
-        func refuse(_ key: ConfigKey, _ what: String) {
-            guard let source = configuration.source(of: key), source != .defaultValue else { return }
-            errors.append(ConfigError(key: key.path, source: source, problem: "\(what) is not available in this build yet"))
-        }
-        refuse(.tlsCertificate, "TLS")
-        if configuration.bool(.accessLogDisabled) == true { refuse(.accessLogDisabled, "turning the access log off") }
-        return errors
     }
 }

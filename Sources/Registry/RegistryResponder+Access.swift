@@ -154,7 +154,7 @@ extension RegistryResponder {
     private func unauthorized(_ security: RegistrySecurity, _ request: Request, scopes: [Scope], error: String?) -> Response {
         var response = RegistryError(.unauthorized, "authentication required", detail: Self.scopeDetail(scopes)).httpResponse
         let host = Self.plainHost(request.headers["Host"])
-        for authenticator in security.authenticators {
+        for authenticator in security.challengers ?? security.authenticators {
             response.headers.add("WWW-Authenticate", authenticator.challenge(for: scopes, error: error, host: host))
         }
         return response

@@ -8,6 +8,11 @@ public struct RegistrySecurity: Sendable {
     /// Checked in order; the first that accepts the credentials wins (Basic and Bearer can be offered side by
     /// side). A 401 carries the challenge of each.
     public var authenticators: [any Authenticator]
+    /// The authenticators whose challenge a 401 carries; nil: all of them. With bearer tokens on, only the Bearer
+    /// challenge is sent (as distribution does): several `WWW-Authenticate` fields are merged into one by many
+    /// clients (Python's requests, hence oras-py), which then read the Basic realm as the token realm. Basic
+    /// credentials sent anyway are still accepted.
+    public var challengers: [any Authenticator]?
     public var policy: AccessPolicy
     /// Failed authentications and, optionally, requests per client; nil: no limits. A reload should pass the
     /// running limiter on so that a SIGHUP does not forgive anyone.

@@ -77,6 +77,7 @@ extension Serve {
             authenticators.append(builtIn.authenticator)
             tokenHandler = builtIn.handler
         }
+        let bearers = authenticators
         if let basic { authenticators.append(basic) }
 
         let limiter: RateLimiter?
@@ -88,7 +89,9 @@ extension Serve {
         } else {
             limiter = RateLimiter(failuresPerMinute: limits.failuresPerMinute, requestsPerSecond: limits.requestsPerSecond)
         }
-        return RegistrySecurity(authenticators: authenticators, policy: policy, rateLimiter: limiter,
-                                deleteEnabled: settings.deleteEnabled, tokenService: tokenHandler)
+        var security = RegistrySecurity(authenticators: authenticators, policy: policy, rateLimiter: limiter,
+                                        deleteEnabled: settings.deleteEnabled, tokenService: tokenHandler)
+        if !bearers.isEmpty { security.challengers = bearers }
+        return security
     }
 }

@@ -107,11 +107,24 @@ public final class HTTPServer: Sendable {
         }
     }
 
-    /// Re-reads the certificate, key and client CA files of `ServerConfiguration.tls`: connections accepted from
-    /// now on use them, connections already open keep the context they started with. Nothing to do without TLS.
+    /// Re-reads the certificate, key and client CA files in force (those of `ServerConfiguration.tls`, or of the
+    /// last `reloadTLS(_:)`): connections accepted from now on use them, connections already open keep the context
+    /// they started with. Nothing to do without TLS.
     /// - Throws: `TLSError` naming the file and OpenSSL's reason; the server then keeps its current context.
     public func reloadTLS() throws {
-        guard let settings = context.configuration.tls else { return }
+        try reloadTLS(context.currentTLS?.settings)
+    }
+
+    /// Puts new TLS settings (other files, another minimum version, other client CAs) in force for new
+    /// connections. TLS cannot be turned on or off on a listening server: that needs a restart.
+    /// - Throws: `TLSError`; the server then keeps its current context.
+    public func reloadTLS(_ settings: TLSSettings?) throws {
+        let running = context.currentTLS
+        guard let settings else {
+            if running != nil { throw TLSError("turning TLS off needs a restart (the server keeps serving TLS)") }
+            return
+        }
+        guard running != nil else { throw TLSError("turning TLS on needs a restart (the server keeps serving plain HTTP)") }
         let fresh = try TLSContext(settings: settings)
         context.replaceTLS(fresh)
         context.logger.info("TLS certificate reloaded from \(settings.certificatePath)")

@@ -71,6 +71,11 @@ extension RegistryResponder {
         case .tags(let name), .referrers(let name, _):
             needed = Self.repositoryNeed(String(name), Self.actions(forMethod: request.method))
         case .uploads(let name), .upload(let name, _):
+            if request.method == "DELETE" && !security.deleteEnabled {
+                // Every DELETE, as the configuration key promises; an abandoned session expires by itself.
+                return .answer(RegistryError(.unsupported, "deletes are disabled on this registry (storage.delete.enabled)")
+                    .httpResponse)
+            }
             // Every request of an upload session is part of a push, cancelling one included (it deletes nothing
             // stored). distribution asks for pull too, so that a client that may push can check what is there.
             needed = Self.repositoryNeed(String(name), [.pull, .push])

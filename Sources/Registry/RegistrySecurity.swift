@@ -17,8 +17,8 @@ public struct RegistrySecurity: Sendable {
     /// Failed authentications and, optionally, requests per client; nil: no limits. A reload should pass the
     /// running limiter on so that a SIGHUP does not forgive anyone.
     public var rateLimiter: RateLimiter?
-    /// `storage.delete.enabled`: when false, every DELETE of a manifest, tag or blob answers 405 UNSUPPORTED
-    /// (cancelling an upload session still works: it deletes nothing stored, and distribution allows it too).
+    /// `storage.delete.enabled`: when false, every DELETE answers 405 UNSUPPORTED: manifests, tags, blobs, and the
+    /// cancelling of an upload session (which then expires by itself).
     public var deleteEnabled: Bool
     /// Answers `GET`/`POST /token` (the built-in token service); nil: `/token` is not found.
     public var tokenService: (@Sendable (Request, RequestBody) async -> Response)?

@@ -15,12 +15,7 @@ extension Serve {
                                 registry: inout RegistryConfiguration, logger: Logger? = nil,
                                 checkOnly: Bool = false) throws {
         let settings = configuration.security
-        server.tls = settings.tls.map { tls in
-            TLSSettings(certificatePath: tls.certificatePath, keyPath: tls.keyPath, clientCAPaths: tls.clientCAPaths,
-                        minimumVersion: tls.minimumVersion == .tls13 ? .tls13 : .tls12)
-        }
-        // The files are read here too, so that `config check` and a start with a bad certificate fail the same way.
-        try server.tls?.check()
+        try installTLS(settings, &server)
         server.accessLog = configuration.bool(.accessLogDisabled) != true
         registry.security = try makeRegistrySecurity(settings, keeping: nil, logger: logger, checkOnly: checkOnly)
     }
@@ -34,8 +29,20 @@ extension Serve {
         let security = try makeRegistrySecurity(configuration.security, keeping: responder.security?.rateLimiter,
                                                 logger: logger)
         // Certificates first: when they fail, nothing of the new configuration is in force.
-        try server.reloadTLS()
+        var engine = ServerConfiguration(address: server.localAddress)
+        try installTLS(configuration.security, &engine)
+        try server.reloadTLS(engine.tls)
         responder.updateSecurity(security)
+    }
+
+    /// Sets the engine's TLS from `http.tls.*` and reads its files, so that `config check` and a start with a bad
+    /// certificate fail the same way.
+    static func installTLS(_ settings: SecuritySettings, _ server: inout ServerConfiguration) throws {
+        server.tls = settings.tls.map { tls in
+            TLSSettings(certificatePath: tls.certificatePath, keyPath: tls.keyPath, clientCAPaths: tls.clientCAPaths,
+                        minimumVersion: tls.minimumVersion == .tls13 ? .tls13 : .tls12)
+        }
+        try server.tls?.check()
     }
 
     /// The registry's security for `settings`; nil when nothing is asked for (the open registry keeps the path

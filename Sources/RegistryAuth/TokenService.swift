@@ -233,7 +233,8 @@ public struct TokenService: Sendable {
     }
 
     /// For each requested resource (repeated ones merged), the requested actions that `granted` allows for the same
-    /// type and name (a granted `*` allows any). Whatever the policy answers, a token never holds more than asked.
+    /// type and name (a granted `*` allows any; a requested `*` gets every action granted). Whatever the policy
+    /// answers, a token never holds more than asked.
     static func intersect(granted: [Scope], requested: [Scope]) -> [Scope] {
         var merged: [Scope] = []
         for scope in requested {
@@ -244,9 +245,15 @@ public struct TokenService: Sendable {
             }
         }
         return merged.map { wanted in
-            let allowed = Set(granted.filter { $0.type == wanted.type && $0.name == wanted.name }.flatMap(\.actions))
-            return Scope(type: wanted.type, name: wanted.name,
-                         actions: wanted.actions.filter { allowed.contains($0) || allowed.contains("*") })
+            let allowed = granted.filter { $0.type == wanted.type && $0.name == wanted.name }.flatMap(\.actions)
+            var actions: [String] = []
+            for action in wanted.actions {
+                // A requested `*` (`repository:team/app:*`) asks for everything: it gets what was granted.
+                let kept = action == "*" ? (allowed.contains("*") ? ["*"] : allowed)
+                    : (allowed.contains(action) || allowed.contains("*") ? [action] : [])
+                for action in kept where !actions.contains(action) { actions.append(action) }
+            }
+            return Scope(type: wanted.type, name: wanted.name, actions: actions)
         }
     }
 

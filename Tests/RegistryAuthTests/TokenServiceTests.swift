@@ -43,6 +43,17 @@ import TestSupport
         return identity
     }
 
+    /// A requested `*` gets every action the policy grants, and never more than was asked.
+    @Test func requestedWildcardGetsWhatIsGranted() {
+        let granted: [Scope] = [.repository("team/app", [.pull, .push]), .catalog]
+        let requested = [Scope(parsing: "repository:team/app:*")!, Scope(parsing: "repository:other:*")!,
+                         Scope(parsing: "registry:catalog:*")!]
+        let token = TokenService.intersect(granted: granted, requested: requested)
+        #expect(token.map(\.description) == ["repository:team/app:pull,push", "repository:other:", "registry:catalog:*"])
+        #expect(TokenService.intersect(granted: granted, requested: [Scope(parsing: "repository:team/app:pull")!])
+            .map(\.description) == ["repository:team/app:pull"])
+    }
+
     @Test func signerKeyIsCreatedPrivateAndReused() throws {
         let path = "\(directory)/token-key.pem"
         var st = stat()

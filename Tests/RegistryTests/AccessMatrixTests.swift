@@ -36,25 +36,88 @@ import TestSupport
                 "tok-root": Identity(user: "root", grantedScopes: everything)]
     }()
 
-    static func security(bearer: Bool) -> RegistrySecurity {
-        let authenticator: any Authenticator = bearer
-            ? FixedTokenAuthenticator(realm: "https://auth.test/token", service: "test", tokens: tokenIdentities)
-            : FixedPasswordAuthenticator(realm: "matrix", passwords: passwords)
-        return RegistrySecurity(authenticators: [authenticator],
-                                policy: AccessPolicy(configuration: accessControl, authenticationConfigured: true))
+    /// How the callers prove who they are: the test fixtures (the registry's enforcement alone), and the product's
+    /// own authenticators: htpasswd (bcrypt), JWTs of an external token server (trusted through its JWKS), and the
+    /// built-in token service (tokens fetched from it, granting what the policy allows).
+    enum Kind: String, CaseIterable {
+        case fixedBasic, fixedBearer, htpasswd, externalTokens, builtInTokens
+        var isBearer: Bool { self == .fixedBearer || self == .externalTokens || self == .builtInTokens }
     }
 
-    static func authorization(_ caller: Caller, bearer: Bool) -> String? {
-        switch (caller, bearer) {
-        case (.anonymous, _): nil
-        case (.reader, false): basicAuthorization("reader", "r-pw")
-        case (.writer, false): basicAuthorization("writer", "w-pw")
-        case (.admin, false): basicAuthorization("root", "root-pw")
-        case (.wrongPassword, false): basicAuthorization("reader", "not-the-password")
-        case (.reader, true): "Bearer tok-reader"
-        case (.writer, true): "Bearer tok-writer"
-        case (.admin, true): "Bearer tok-root"
-        case (.wrongPassword, true): "Bearer forged"
+    /// A registry's security for one kind, and the `Authorization` each caller sends.
+    struct Credentials {
+        let security: RegistrySecurity
+        let authorization: [Caller: String]
+
+        init(_ kind: Kind, folder: String) throws {
+            let policy = AccessPolicy(configuration: AccessMatrixTests.accessControl, authenticationConfigured: true)
+            let users = ["reader": "r-pw", "writer": "w-pw", "admin": "root-pw", "wrongPassword": "not-the-password"]
+            let names: [Caller: String] = [.reader: "reader", .writer: "writer", .admin: "root", .wrongPassword: "reader"]
+            func basic() -> [Caller: String] {
+                var all: [Caller: String] = [:]
+                for (caller, name) in names { all[caller] = basicAuthorization(name, users[caller.rawValue]!) }
+                return all
+            }
+            switch kind {
+            case .fixedBasic:
+                security = RegistrySecurity(
+                    authenticators: [FixedPasswordAuthenticator(realm: "matrix", passwords: AccessMatrixTests.passwords)],
+                    policy: policy)
+                authorization = basic()
+            case .fixedBearer:
+                security = RegistrySecurity(
+                    authenticators: [FixedTokenAuthenticator(realm: "https://auth.test/token", service: "test",
+                                                             tokens: AccessMatrixTests.tokenIdentities)],
+                    policy: policy)
+                authorization = [.reader: "Bearer tok-reader", .writer: "Bearer tok-writer", .admin: "Bearer tok-root",
+                                 .wrongPassword: "Bearer forged"]
+            case .htpasswd:
+                security = RegistrySecurity(authenticators: [BasicAuthenticator(realm: "matrix", users: try Self.htpasswd())],
+                                            policy: policy)
+                authorization = basic()
+            case .externalTokens:
+                let server = try TokenSigner(keyPath: folder + "/external-key.pem", issuer: "auth.test")
+                let stranger = try TokenSigner(keyPath: folder + "/stranger-key.pem", issuer: "auth.test")
+                let verifier = TokenAuthenticator(realm: "https://auth.test/token", service: "test", issuer: "auth.test",
+                                                  trust: try TokenTrust(jwks: server.publicJWKS))
+                security = RegistrySecurity(authenticators: [verifier], policy: policy)
+                var all: [Caller: String] = [:]
+                for (caller, name) in names {
+                    let signer = caller == .wrongPassword ? stranger : server
+                    let access = AccessMatrixTests.tokenIdentities["tok-\(name)"]!.grantedScopes!
+                    all[caller] = "Bearer " + (try signer.makeToken(subject: name, audience: "test", access: access,
+                                                                    lifetime: 600))
+                }
+                authorization = all
+            case .builtInTokens:
+                let signer = try TokenSigner(keyPath: folder + "/token-key.pem", issuer: "swregistry")
+                let service = TokenService(service: "test", signer: signer,
+                                           users: BasicAuthenticator(realm: "matrix", users: try Self.htpasswd()),
+                                           grant: { policy.grant($0, requested: $1) })
+                let builtIn = BuiltInTokenService(service: service, realm: "https://auth.test/token", scheme: "https")
+                security = RegistrySecurity(authenticators: [builtIn.authenticator], policy: policy,
+                                            tokenService: builtIn.handler)
+                let everything = AccessMatrixTests.tokenIdentities["tok-root"]!.grantedScopes!.map(\.description)
+                var all: [Caller: String] = [.wrongPassword: "Bearer " + (try TokenSigner(
+                    keyPath: folder + "/stranger-key.pem", issuer: "swregistry")
+                    .makeToken(subject: "reader", audience: "test", access: [], lifetime: 600))]
+                for (caller, header) in basic() where caller != .wrongPassword {
+                    let answer = service.respond(method: "GET", query: [("service", "test")] + everything.map { ("scope", $0) },
+                                                 form: nil, authorization: header)
+                    let json = try JSONSerialization.jsonObject(with: Data(answer.body)) as? [String: Any]
+                    all[caller] = "Bearer " + (try #require(json?["token"] as? String, "\(caller): \(answer.status)"))
+                }
+                authorization = all
+            }
+        }
+
+        /// The test users as bcrypt htpasswd entries (cost 4: the lowest, the matrix checks many requests).
+        static func htpasswd() throws -> HtpasswdFile {
+            var text = ""
+            for (user, password) in AccessMatrixTests.passwords {
+                text += "\(user):\(try #require(HtpasswdFile.makeBcryptHash(password: password, cost: 4)))\n"
+            }
+            return try HtpasswdFile(contents: Array(text.utf8), path: "<matrix users>")
         }
     }
 
@@ -135,15 +198,19 @@ import TestSupport
         ]
     }
 
-    func runMatrix(bearer: Bool) throws {
-        let admin = try #require(Self.authorization(.admin, bearer: bearer))
+    func runMatrix(_ kind: Kind) throws {
+        let folder = makeTemporaryDirectory(prefix: "swr-matrix")
+        defer { removeTree(folder) }
+        let credentials = try Credentials(kind, folder: folder)
+        let bearer = kind.isBearer
+        let admin = try #require(credentials.authorization[.admin])
         for caller in Caller.allCases {
-            let r = try RegistryFixture { $0.security = Self.security(bearer: bearer) }
+            let r = try RegistryFixture { $0.security = credentials.security }
             defer { r.stop() }
             let endpoints = try Self.prepare(r, admin: admin)
-            let authorization = Self.authorization(caller, bearer: bearer)
+            let authorization = credentials.authorization[caller]
             for endpoint in endpoints {
-                let context = "\(bearer ? "bearer" : "basic") \(caller) \(endpoint.name):"
+                let context = "\(kind) \(caller) \(endpoint.name):"
                 var headers: [(String, String)] = []
                 if let authorization { headers.append(("Authorization", authorization)) }
                 if endpoint.name == "manifest PUT" { headers.append(("Content-Type", MediaType.ociManifest.rawValue)) }
@@ -188,11 +255,7 @@ import TestSupport
         Digest.sha256(of: testBytes(88, seed: "matrix-src"))
     }
 
-    @Test func basicCredentials() throws {
-        try runMatrix(bearer: false)
-    }
-
-    @Test func bearerTokens() throws {
-        try runMatrix(bearer: true)
+    @Test(arguments: Kind.allCases) func everyEndpointForEveryCaller(_ kind: Kind) throws {
+        try runMatrix(kind)
     }
 }

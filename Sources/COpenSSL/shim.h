@@ -86,6 +86,29 @@ static inline int swssl_peer_subject(SSL *ssl, char *buffer, int capacity) {
     return length;
 }
 
+/// The peer certificate's one commonName (UTF-8) into `buffer` (NUL-terminated). Returns its length, or -1 when
+/// there is no peer certificate, no CN, more than one CN, a CN with a NUL, or one that does not fit: read from the
+/// name's entries, never from a printed DN, where an escaped `\,CN=` in another field could pass for it.
+static inline int swssl_peer_common_name(SSL *ssl, char *buffer, int capacity) {
+    X509 *cert = SSL_get1_peer_certificate(ssl);
+    if (cert == NULL) return -1;
+    X509_NAME *name = X509_get_subject_name(cert);
+    int length = -1;
+    int index = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    if (index >= 0 && X509_NAME_get_index_by_NID(name, NID_commonName, index) < 0) {
+        unsigned char *utf8 = NULL;
+        int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index)));
+        if (n > 0 && n < capacity && memchr(utf8, 0, (size_t)n) == NULL) {
+            memcpy(buffer, utf8, (size_t)n);
+            buffer[n] = 0;
+            length = n;
+        }
+        OPENSSL_free(utf8);
+    }
+    X509_free(cert);
+    return length;
+}
+
 /// The oldest error on this thread's OpenSSL queue as text ("" when none), then clears the queue.
 static inline void swssl_take_error(char *buffer, size_t capacity) {
     unsigned long code = ERR_get_error();

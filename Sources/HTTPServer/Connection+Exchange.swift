@@ -10,6 +10,7 @@ extension Connection {
         if tls != nil {
             request.isSecure = true
             request.clientCertificateSubject = clientSubject
+            request.clientCertificateCommonName = clientCommonName
         }
         interestMayHaveChanged()
         Task(executorPreference: loop) { [self] in

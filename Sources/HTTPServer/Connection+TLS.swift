@@ -34,6 +34,7 @@ extension Connection {
         switch tls.handshake() {
         case .done:
             clientSubject = tls.peerSubject
+            clientCommonName = tls.peerCommonName
             transition(to: .awaitingHead(headerStart: since))
             interestMayHaveChanged()
             // The client may have sent its request with its last handshake flight.

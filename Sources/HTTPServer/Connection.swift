@@ -31,6 +31,7 @@ final class Connection: @unchecked Sendable {
     var tls: TLSSession?
     /// The verified client certificate's subject, once the handshake is done.
     var clientSubject: String?
+    var clientCommonName: String?
     /// A read is queued for input OpenSSL holds but the socket does not announce (see `readBufferedTLS`).
     var tlsReadQueued = false
     /// File bodies over TLS without kTLS: read here, then written with SSL_write (allocated on first use).

@@ -11,6 +11,9 @@ public struct Request: Sendable {
     public var isSecure = false
     /// The subject (RFC 2253) of the client certificate, verified against `TLSSettings.clientCAPaths`.
     public var clientCertificateSubject: String?
+    /// The client certificate's common name when it has exactly one, read from the certificate's entries (not
+    /// parsed out of the printed subject): the name mutual TLS gives its user.
+    public var clientCertificateCommonName: String?
 
     public init(head: RequestHead, remoteAddress: SocketAddress, startNanos: UInt64 = Clock.monotonicNanos()) {
         self.head = head

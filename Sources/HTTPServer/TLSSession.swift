@@ -130,6 +130,14 @@ final class TLSSession {
         return String(decoding: buffer[0..<Int(n)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// The client certificate's common name, when it has exactly one (see `swssl_peer_common_name`).
+    var peerCommonName: String? {
+        var buffer = [CChar](repeating: 0, count: 1024)
+        let n = swssl_peer_common_name(ssl, &buffer, Int32(buffer.count))
+        guard n >= 0 else { return nil }
+        return String(decoding: buffer[0..<Int(n)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// Sends close_notify once, without waiting for the peer's (RFC 8446 §6.1 lets the closer not wait).
     func shutdown() {
         guard !shutdownSent, SSL_is_init_finished(ssl) == 1 else { return }

@@ -39,9 +39,16 @@ extension RegistryResponder {
     /// response cache): request rate, deletes switched off, credentials, then the policy.
     func checkAccess(_ request: Request, _ route: Route, _ security: RegistrySecurity) -> Gate {
         let limiter = security.rateLimiter
-        // The client as the limits count it; made only when there are limits (it costs a string).
-        let address = limiter == nil ? "" : Self.uploadOwner(request)
-        if route != .health, let wait = limiter?.admitRequest(address: address) {
+        // The client as the limits count it, made when first needed (it costs a string on every request).
+        var addressMade: String?
+        func address() -> String {
+            if let addressMade { return addressMade }
+            let made = Self.uploadOwner(request)
+            addressMade = made
+            return made
+        }
+        if route != .health, let limiter, limiter.requestsPerSecond > 0,
+           let wait = limiter.admitRequest(address: address()) {
             return .answer(Self.tooManyRequests(wait, "too many requests from this address"))
         }
         // A name outside the grammar is refused as the handler would refuse it, before it is matched against
@@ -90,34 +97,40 @@ extension RegistryResponder {
         var identity = Identity.anonymous
         if !security.authenticators.isEmpty, let authorization = request.headers["Authorization"] {
             // A guesser that is over its limit gets no answer about its credentials, and costs no bcrypt.
-            if let wait = limiter?.authenticationRetryAfter(address: address) {
+            if let limiter, limiter.mayLimitAuthentication,
+               let wait = limiter.authenticationRetryAfter(address: address()) {
                 return .answer(Self.tooManyRequests(wait, "too many failed authentications from this address"))
             }
             switch security.authenticate(authorization) {
             case .anonymous:
                 break
             case .authenticated(let authenticated):
-                // Refused as a wrong password would be, so that the answer tells nothing about the password.
-                if let user = authenticated.user, let wait = limiter?.authenticationRetryAfter(address: address, user: user) {
+                // A password of a user under attack is refused as a wrong one would be, so that the answer tells the
+                // guesser nothing. A verified token is not: it proves a password checked before the attack.
+                if authenticated.grantedScopes == nil, let user = authenticated.user, let limiter,
+                   limiter.mayLimitAuthentication,
+                   let wait = limiter.authenticationRetryAfter(address: address(), user: user) {
                     return .answer(Self.tooManyRequests(wait, "too many failed authentications for this user"))
                 }
                 identity = authenticated
             case .invalid(let reason, let user):
-                if let wait = limiter?.authenticationRetryAfter(address: address, user: user) {
+                if let wait = limiter?.authenticationRetryAfter(address: address(), user: user) {
                     return .answer(Self.tooManyRequests(wait, "too many failed authentications for this user"))
                 }
-                limiter?.recordFailure(address: address, user: user)
+                limiter?.recordFailure(address: address(), user: user)
+                // The claimed name is the client's text: escaped, so that it cannot forge a log line.
                 logger.info("authentication failed", metadata: [
-                    "client": .string(Self.uploadOwner(request)), "user": .string(user ?? "-"), "reason": .string(reason),
+                    "client": .string(Self.uploadOwner(request)), "user": .string(Self.loggable(user ?? "-")),
+                    "reason": .string(Self.loggable(reason)),
                 ])
                 return .answer(unauthorized(security, request, scopes: needed.1, error: "invalid_token"))
             }
         }
 
         if identity.isAnonymous, let subject = request.clientCertificateSubject {
-            // Mutual TLS: a verified client certificate names its user by its common name, as zot does; a request
-            // with credentials as well is the user of the credentials.
-            identity = Identity(user: Self.commonName(subject), clientCertificateSubject: subject)
+            // Mutual TLS: a verified client certificate names its user by its one common name, as zot does (none,
+            // or several: no user); a request with credentials as well is the user of the credentials.
+            identity = Identity(user: request.clientCertificateCommonName, clientCertificateSubject: subject)
         }
         switch security.policy.decide(identity, needed.0) {
         case .allowed:
@@ -134,12 +147,19 @@ extension RegistryResponder {
         }
     }
 
-    /// The `CN` of an RFC 2253 subject (`CN=alice,O=Team`), else the whole subject.
-    static func commonName(_ subject: String) -> String {
-        for part in subject.split(separator: ",") where part.hasPrefix("CN=") {
-            return String(part.dropFirst(3))
+    /// `text` with control characters and backslashes escaped (`\n`, `\u{1b}`), for a log line.
+    static func loggable(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if scalar == "\\" {
+                out += "\\\\"
+            } else if scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value) {
+                out += scalar.escaped(asASCII: true)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
         }
-        return subject
+        return out
     }
 
     /// `GET`/`HEAD` read, `DELETE` deletes, anything else writes (and, as distribution has it, reads).

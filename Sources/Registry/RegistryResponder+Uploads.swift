@@ -53,28 +53,19 @@ extension RegistryResponder {
 
     /// Whether an automatic mount (no `from`) may link `digest` into `name`.
     ///
-    /// On an open registry, whenever the blob is stored, whichever repository brought it. Otherwise only from a
-    /// repository the caller may pull: a blob's existence must not leak across tenants (zot GHSA-55r9-5mx9-qq7r,
-    /// where an automatic mount let anyone probe for, and then pull, other tenants' layers). A bearer token names
-    /// the repositories it may pull; for other callers the repositories are walked on the pool.
+    /// On an open registry, whenever the blob is stored, whichever repository brought it. Otherwise only from the
+    /// target itself or from a repository a bearer token names and the caller may pull: a blob's existence must
+    /// not leak across tenants (zot GHSA-55r9-5mx9-qq7r, where an automatic mount let anyone probe for, and then
+    /// pull, other tenants' layers). The candidates are fixed by the request, never found by looking at where the
+    /// blob is stored, so neither the answer nor its timing says whether the blob exists elsewhere; a Basic user
+    /// who wants a blob from another repository names it with `from`.
     private func automaticMountSource(_ digest: Digest, into name: RepositoryName, _ access: Access) async throws -> Bool {
-        guard store.blobSize(digest) != nil else { return false }
-        if access.isOpen || store.isLinked(name, digest) { return true }
-        let store = store
-        if let scopes = access.identity.grantedScopes {
-            return scopes.contains { scope in
-                guard scope.type == "repository", access.mayPull(scope.name),
-                      let candidate = try? RepositoryName(validating: scope.name) else { return false }
-                return store.isLinked(candidate, digest)
-            }
-        }
-        return try await blocking { () throws(StoreError) in
-            try store.repositories().contains { repository in
-                guard access.mayPull(repository), let candidate = try? RepositoryName(validating: repository) else {
-                    return false
-                }
-                return store.isLinked(candidate, digest)
-            }
+        if access.isOpen { return store.blobSize(digest) != nil }
+        if store.isLinked(name, digest) { return true }
+        return (access.identity.grantedScopes ?? []).contains { scope in
+            guard scope.type == "repository", scope.name != name.value, access.mayPull(scope.name),
+                  let candidate = try? RepositoryName(validating: scope.name) else { return false }
+            return store.isLinked(candidate, digest)
         }
     }
 

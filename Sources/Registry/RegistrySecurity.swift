@@ -37,14 +37,18 @@ public struct RegistrySecurity: Sendable {
     }
 
     /// The result of checking an `Authorization` header against every authenticator: the first acceptance, else
-    /// the first refusal, else anonymous (no authenticator recognised credentials in it).
+    /// the refusal that names a user (the authenticator of the scheme sent: the Bearer one refuses Basic
+    /// credentials without reading them, and the per-user limit needs the name), else the first refusal, else
+    /// anonymous (no authenticator recognised credentials in it).
     func authenticate(_ authorization: String?) -> AuthResult {
         var refusal: AuthResult?
         for authenticator in authenticators {
             let result = authenticator.authenticate(authorization: authorization)
             switch result {
             case .authenticated: return result
-            case .invalid: if refusal == nil { refusal = result }
+            case .invalid(_, let user):
+                if refusal == nil { refusal = result }
+                if user != nil, case .invalid(_, nil)? = refusal { refusal = result }
             case .anonymous: continue
             }
         }

@@ -96,8 +96,8 @@ public struct AccessPolicy: Sendable {
 
     /// The actions `identity` may do on `repository`.
     public func actions(for identity: Identity, repository: String) -> Set<Action> {
-        if let scopes = identity.grantedScopes {
-            let granted = Self.tokenActions(scopes, repository: repository)
+        if identity.grantedScopes != nil {
+            let granted = identity.repositoryGrants[repository] ?? []
             if case .policy = regime { return granted.intersection(policyActions(user: identity.user, repository: repository)) }
             return granted
         }
@@ -126,15 +126,6 @@ public struct AccessPolicy: Sendable {
             if isAdmin(user: user, groups: groups) { result.formUnion(adminActions) }
             return result
         }
-    }
-
-    /// The repository actions a token's `access` claim grants on `repository`.
-    static func tokenActions(_ scopes: [Scope], repository: String) -> Set<Action> {
-        var result: Set<Action> = []
-        for scope in scopes where scope.type == "repository" && scope.name == repository {
-            result.formUnion(scope.repositoryActions)
-        }
-        return result
     }
 
     /// Whether `identity` is an administrator (a user or a member of a group of `adminPolicy`).
@@ -236,10 +227,13 @@ public struct AccessPolicy: Sendable {
     public func grant(_ identity: Identity, requested: [Scope]) -> [Scope] {
         // Merge requests for the same resource, in the order first asked.
         var order: [Scope] = []
+        var index: [String: Int] = [:]
         for scope in requested {
-            if let i = order.firstIndex(where: { $0.type == scope.type && $0.name == scope.name }) {
+            let key = scope.type + ":" + scope.name
+            if let i = index[key] {
                 order[i].actions += scope.actions.filter { !order[i].actions.contains($0) }
             } else {
+                index[key] = order.count
                 order.append(scope)
             }
         }

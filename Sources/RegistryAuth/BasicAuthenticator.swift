@@ -21,7 +21,9 @@ public struct BasicAuthenticator: Authenticator {
     }
 
     public func authenticate(authorization: String?) -> AuthResult {
-        guard let authorization, !authorization.trimmingWhitespace.isEmpty else { return .anonymous }
+        guard let authorization, authorization.utf8.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else {
+            return .anonymous
+        }
         switch Self.parse(authorization: authorization) {
         case .failure(let reason):
             return .invalid(reason: reason.description, user: nil)

@@ -15,10 +15,16 @@ enum Challenge {
     /// Splits `Scheme credentials` into the scheme (lower-cased: schemes are case-insensitive) and the credentials
     /// with surrounding spaces removed; nil when there is no credential part.
     static func split(authorization: String) -> (scheme: String, credentials: Substring)? {
-        let trimmed = authorization.trimmingWhitespace
-        guard let space = trimmed.firstIndex(where: { $0 == " " || $0 == "\t" }) else { return nil }
-        let credentials = String(trimmed[space...]).trimmingWhitespace
-        guard !credentials.isEmpty else { return nil }
-        return (trimmed[..<space].lowercased(), credentials)
+        // On UTF-8 code units, not Characters: this runs for every request with credentials.
+        let utf8 = authorization.utf8
+        func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0D }
+        guard let start = utf8.firstIndex(where: { !isSpace($0) }),
+              let last = utf8.lastIndex(where: { !isSpace($0) }) else { return nil }
+        let end = utf8.index(after: last)
+        guard let space = utf8[start..<end].firstIndex(where: { $0 == 0x20 || $0 == 0x09 }) else { return nil }
+        guard let credentialsStart = utf8[space..<end].firstIndex(where: { !isSpace($0) }) else { return nil }
+        let scheme = authorization[start..<space]
+        let lowered = scheme.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) ? scheme.lowercased() : String(scheme)
+        return (lowered, authorization[credentialsStart..<end])
     }
 }

@@ -32,7 +32,7 @@ public struct HtpasswdFile: Sendable {
         guard let bytes else { throw AuthError("htpasswd \(path): no such file") }
         try self.init(contents: bytes, path: path)
         var st = stat()
-        self = HtpasswdFile(hashes: hashes, path: path, warning: stat(path, &st) == 0 && st.st_mode & 0o004 != 0
+        self = HtpasswdFile(hashes: hashes, path: path, decoyHash: decoyHash, warning: stat(path, &st) == 0 && st.st_mode & 0o004 != 0
             ? "htpasswd \(path) is readable by other users (mode \(String(st.st_mode & 0o777, radix: 8))): "
                 + "chmod o-r it so that its bcrypt hashes cannot be attacked offline"
             : nil)
@@ -61,26 +61,33 @@ public struct HtpasswdFile: Sendable {
                 throw AuthError("\(place): user \"\(user)\" appears twice")
             }
         }
-        self.init(hashes: hashes, path: path, warning: nil)
+        // The decoy costs what the dearest entry costs (`htpasswd -B` writes cost 5, not 10): an unknown user then
+        // takes at least as long as a known one with a wrong password.
+        let cost = hashes.values.compactMap { Int($0.dropFirst(4).prefix(2)) }.max() ?? 10
+        self.init(hashes: hashes, path: path,
+                  decoyHash: Self.makeBcryptHash(password: Base64.encodeURL(randomBytes(18)), cost: cost) ?? "",
+                  warning: nil)
     }
 
-    private init(hashes: [String: String], path: String, warning: String?) {
+    private init(hashes: [String: String], path: String, decoyHash: String, warning: String?) {
         self.hashes = hashes
         self.path = path
+        self.decoyHash = decoyHash
         self.warning = warning
     }
+
+    /// A bcrypt hash of a random password at the cost of the file's dearest entry, checked for unknown users.
+    private let decoyHash: String
 
     /// Checks a password against the user's bcrypt hash (libxcrypt's `crypt_r`, then a constant-time compare).
     /// Costs one bcrypt computation (tens to hundreds of milliseconds) whether or not the user exists, so that the
     /// time taken does not tell which user names exist.
     public func verify(user: String, password: String) -> Bool {
         let known = hashes[user]
-        let ok = Self.bcryptMatches(password: password, hash: known ?? Self.decoyHash)
+        let ok = Self.bcryptMatches(password: password, hash: known ?? decoyHash)
         return known != nil && ok
     }
 
-    /// A bcrypt hash (cost 10) of a random password, checked for unknown users.
-    static let decoyHash: String = makeBcryptHash(password: Base64.encodeURL(randomBytes(18)), cost: 10) ?? ""
 
     /// A new `$2b$` hash of `password` with a random salt (libxcrypt's `crypt_gensalt_rn` reads the OS's random
     /// source when given no bytes). nil when libxcrypt refuses (cost out of range, NUL in the password).

@@ -4,7 +4,11 @@ public struct Identity: Sendable, Hashable {
     public var user: String?
     /// For a bearer token: the access its `access` claim grants (the token server already decided). nil when the
     /// credentials say only who the user is (Basic), so the local policy alone decides.
-    public var grantedScopes: [Scope]?
+    public var grantedScopes: [Scope]? {
+        didSet { repositoryGrants = Self.repositoryGrants(grantedScopes) }
+    }
+    /// `grantedScopes` by repository name, made once (a verified token is cached, then checked on every request).
+    public private(set) var repositoryGrants: [String: Set<Action>] = [:]
     /// The subject of a verified TLS client certificate (mTLS), for policies and logs.
     public var clientCertificateSubject: String?
 
@@ -12,6 +16,15 @@ public struct Identity: Sendable, Hashable {
         self.user = user
         self.grantedScopes = grantedScopes
         self.clientCertificateSubject = clientCertificateSubject
+        repositoryGrants = Self.repositoryGrants(grantedScopes)
+    }
+
+    private static func repositoryGrants(_ scopes: [Scope]?) -> [String: Set<Action>] {
+        var grants: [String: Set<Action>] = [:]
+        for scope in scopes ?? [] where scope.type == "repository" {
+            grants[scope.name, default: []].formUnion(scope.repositoryActions)
+        }
+        return grants
     }
 
     public static let anonymous = Identity(user: nil)

@@ -18,6 +18,8 @@ public final class RateLimiter: Sendable {
     private let failures: Mutex<TokenBuckets>
     private let requests: Mutex<TokenBuckets>
     private let clock: @Sendable () -> Double
+    /// When the last failure was recorded (`clock` milliseconds); see `mayLimitAuthentication`.
+    private let lastFailureMillis = Atomic<Int64>(Int64.min / 2)
 
     /// - Parameters:
     ///   - failuresPerMinute: failed authentications per minute per client address and per user name (0: off).
@@ -59,10 +61,20 @@ public final class RateLimiter: Sendable {
         }
     }
 
+    /// Whether any failure was recorded within the last minute: if not, every bucket is full and no credentials
+    /// can be limited, so the caller may skip `authenticationRetryAfter` (and making the client's address string).
+    public var mayLimitAuthentication: Bool {
+        guard failuresPerMinute > 0 else { return false }
+        let last = lastFailureMillis.load(ordering: .relaxed)
+        // A bucket refills from empty in 60 s; one more second for rounding.
+        return Int64(clock() * 1000) - last < 61_000
+    }
+
     /// Counts one failed authentication against `address` and, when the claimed name is known, `user`.
     public func recordFailure(address: String, user: String?) {
         guard failuresPerMinute > 0 else { return }
         let now = clock()
+        lastFailureMillis.store(Int64(now * 1000), ordering: .relaxed)
         failures.withLock { buckets in
             buckets.take(Self.addressKey(address), now: now)
             if let user { buckets.take(Self.userKey(user), now: now) }

@@ -2,13 +2,17 @@ import COpenSSL
 
 /// SHA-256 of some bytes (libcrypto's one-shot digest).
 func sha256(_ bytes: some Collection<UInt8>) -> [UInt8] {
-    let input = Array(bytes)
+    // Contiguous input (a String's or Substring's UTF-8, an Array) is hashed in place: this runs for every request
+    // that carries a token, and an element-by-element copy of ~1 KiB cost more than the hash itself.
+    if let digest = bytes.withContiguousStorageIfAvailable({ sha256(UnsafeRawBufferPointer($0)) }) { return digest }
+    return Array(bytes).withUnsafeBytes { sha256($0) }
+}
+
+func sha256(_ input: UnsafeRawBufferPointer) -> [UInt8] {
     var digest = [UInt8](repeating: 0, count: 32)
     var length: UInt32 = 0
-    let ok = input.withUnsafeBytes { raw in
-        digest.withUnsafeMutableBufferPointer { out in
-            EVP_Digest(raw.baseAddress, raw.count, out.baseAddress, &length, EVP_sha256(), nil)
-        }
+    let ok = digest.withUnsafeMutableBufferPointer { out in
+        EVP_Digest(input.baseAddress, input.count, out.baseAddress, &length, EVP_sha256(), nil)
     }
     precondition(ok == 1 && length == 32, "EVP_Digest(SHA-256) failed")
     return digest

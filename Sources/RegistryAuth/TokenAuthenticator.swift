@@ -20,7 +20,9 @@ public struct TokenAuthenticator: Authenticator {
     }
 
     public func authenticate(authorization: String?) -> AuthResult {
-        guard let authorization, !authorization.trimmingWhitespace.isEmpty else { return .anonymous }
+        guard let authorization, authorization.utf8.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else {
+            return .anonymous
+        }
         guard let (scheme, token) = Challenge.split(authorization: authorization) else {
             return .invalid(reason: "malformed Authorization header", user: nil)
         }

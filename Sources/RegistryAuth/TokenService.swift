@@ -148,7 +148,8 @@ public struct TokenService: Sendable {
         }
     }
 
-    /// A refresh token of ours, unexpired, whose user still exists.
+    /// A refresh token of ours, unexpired, whose user still exists with the password it had when the token was
+    /// issued (a changed password revokes the refresh tokens its old one obtained).
     private func checkRefreshToken(_ token: String, now: Int64) -> AuthResult {
         switch refreshVerifier.verify(token[...], now: now) {
         case .failure(let error):
@@ -157,14 +158,23 @@ public struct TokenService: Sendable {
             guard let user = verified.claims["sub"]?.string, !user.isEmpty else {
                 return .invalid(reason: "refresh token without a subject", user: nil)
             }
-            guard users?.users.hashes[user] != nil else {
+            guard let entry = users?.users.hashes[user] else {
                 return .invalid(reason: "refresh token of a user no longer in the htpasswd file", user: user)
+            }
+            guard verified.claims["pwd"]?.string == Self.passwordBinding(entry) else {
+                return .invalid(reason: "refresh token issued before the user's password changed", user: user)
             }
             return .authenticated(Identity(user: user))
         }
     }
 
     private enum Refresh { case none, new, same(String) }
+
+    /// What a refresh token records of its user's htpasswd entry: 128 bits of a SHA-256 of the bcrypt string,
+    /// which says nothing usable about the password, and changes whenever the password does.
+    static func passwordBinding(_ entry: String) -> String {
+        Base64.encodeURL(Array(sha256(Array("swregistry refresh binding\u{0}\(entry)".utf8)).prefix(16)))
+    }
 
     private func issue(to identity: Identity, requested: [Scope], refresh: Refresh, oauth: Bool,
                        authentication: AuthResult, now: Int64) -> Response {
@@ -183,9 +193,10 @@ public struct TokenService: Sendable {
             case .same(let token): body["refresh_token"] = .string(token)
             case .new:
                 // Only a user can be refreshed: an anonymous client just asks again.
-                if let user = identity.user {
+                if let user = identity.user, let entry = users?.users.hashes[user] {
                     body["refresh_token"] = .string(try signer.sign([
                         "sub": .string(user), "aud": .string(service + "#refresh"),
+                        "pwd": .string(Self.passwordBinding(entry)),
                         "exp": .number(Double(now + Int64(refreshExpiration))), "iat": .number(Double(now)),
                         "jti": .string(Base64.encodeURL(randomBytes(16))),
                     ]))
@@ -226,34 +237,42 @@ public struct TokenService: Sendable {
     static func parseScopes(_ text: String) -> [Scope]? {
         var scopes: [Scope] = []
         for item in text.split(whereSeparator: { $0 == " " }) {
-            guard let scope = Scope(parsing: item) else { return nil }
+            // A client asks for a handful (a push with mounts: three); thousands would only make a token the
+            // verifier refuses (over 32 KiB) at a cost to the event loop.
+            guard scopes.count < maxScopes, let scope = Scope(parsing: item) else { return nil }
             scopes.append(scope)
         }
         return scopes
     }
 
+    /// Most scopes one token request may name; more is `400 invalid_scope`.
+    public static let maxScopes = 64
+
     /// For each requested resource (repeated ones merged), the requested actions that `granted` allows for the same
     /// type and name (a granted `*` allows any; a requested `*` gets every action granted). Whatever the policy
     /// answers, a token never holds more than asked.
     static func intersect(granted: [Scope], requested: [Scope]) -> [Scope] {
-        var merged: [Scope] = []
+        var allowed: [String: [String]] = [:]
+        for scope in granted { allowed[scope.type + ":" + scope.name, default: []] += scope.actions }
+        var order: [String] = []
+        var wanted: [String: Scope] = [:]
         for scope in requested {
-            if let i = merged.firstIndex(where: { $0.type == scope.type && $0.name == scope.name }) {
-                for action in scope.actions where !merged[i].actions.contains(action) { merged[i].actions.append(action) }
-            } else {
-                merged.append(scope)
-            }
+            let key = scope.type + ":" + scope.name
+            if wanted[key] == nil { order.append(key) }
+            wanted[key, default: Scope(type: scope.type, name: scope.name, actions: [])].actions += scope.actions
         }
-        return merged.map { wanted in
-            let allowed = granted.filter { $0.type == wanted.type && $0.name == wanted.name }.flatMap(\.actions)
+        // Resources with nothing granted are left out: an empty entry says nothing and only makes the token longer.
+        return order.compactMap { key in
+            let scope = wanted[key]!
+            let granted = allowed[key] ?? []
             var actions: [String] = []
-            for action in wanted.actions {
+            for action in scope.actions {
                 // A requested `*` (`repository:team/app:*`) asks for everything: it gets what was granted.
-                let kept = action == "*" ? (allowed.contains("*") ? ["*"] : allowed)
-                    : (allowed.contains(action) || allowed.contains("*") ? [action] : [])
+                let kept = action == "*" ? (granted.contains("*") ? ["*"] : granted)
+                    : (granted.contains(action) || granted.contains("*") ? [action] : [])
                 for action in kept where !actions.contains(action) { actions.append(action) }
             }
-            return Scope(type: wanted.type, name: wanted.name, actions: actions)
+            return actions.isEmpty ? nil : Scope(type: scope.type, name: scope.name, actions: actions)
         }
     }
 

@@ -1,23 +1,7 @@
 extension Configuration {
-    /// First words after `SWREGISTRY_` that make a variable look like a key: the file's sections and the words
-    /// today's variables start with. A variable such as `SWREGISTRY_BIN` (used by scripts) is left alone; a typo
-    /// such as `SWREGISTRY_HTTP_ADRR` or `SWREGISTRY_THREAD` is an error rather than silently ignored.
-    static let keyLikeWords: Set<String> = {
-        var words: Set<String> = [ConfigKey.accessControlPath.uppercased()]
-        for key in ConfigKey.all {
-            for name in key.variables {
-                let rest = name.dropFirst(ConfigKey.variablePrefix.count)
-                words.insert(String(rest.prefix { $0 != "_" }))
-            }
-        }
-        return words
-    }()
-
-    /// A first word that is one of `keyLikeWords`, or a shortening or lengthening of one (`THREAD`, `HTTPS`).
-    static func looksLikeKey(_ word: String) -> Bool {
-        keyLikeWords.contains(word)
-            || (word.count >= 3 && keyLikeWords.contains { $0.hasPrefix(word) || word.hasPrefix($0) })
-    }
+    /// `SWREGISTRY_` variables that are not configuration (the benchmark scripts' binary); `SWREGISTRY_TEST_…`
+    /// belong to the test suite.
+    static let notConfiguration: Set<String> = ["SWREGISTRY_BIN"]
 
     /// Reads the `SWREGISTRY_…` variables into the entries. A key set by both its mechanical name and its older
     /// name takes the mechanical one. - Returns: what is wrong with them.
@@ -35,7 +19,9 @@ extension Configuration {
             if word == ConfigKey.accessControlPath.uppercased() {
                 errors.append(ConfigError(key: ConfigKey.accessControlPath, source: .environment(name),
                                           problem: "is read from the configuration file only (structured)"))
-            } else if Self.looksLikeKey(word) {
+            } else if !Self.notConfiguration.contains(name) && !name.hasPrefix("SWREGISTRY_TEST_") {
+                // Every other SWREGISTRY_ variable is a mistake: a misspelt one (SWREGISTRY_ATUH_HTPASSWD_PATH) that
+                // were ignored would start the server without what it was meant to turn on.
                 errors.append(ConfigError(key: "", source: .environment(name),
                                           problem: "not a configuration variable (did you mean \(Self.nearest(to: name))?)",
                                           accepted: "SWREGISTRY_ and a key upper-cased with dots as underscores, see the README's Configuration"))

@@ -152,6 +152,12 @@ public struct Configuration: Sendable, Equatable {
                                           problem: "choose one token issuer: auth.token (external) or auth.tokenservice"))
             }
         }
+        // Shorter tokens would expire in flight on a slow pull (the service would otherwise raise it silently).
+        if let expiration = duration(.tokenServiceExpiration), expiration < 60,
+           let source = source(of: .tokenServiceExpiration) {
+            errors.append(ConfigError(key: ConfigKey.tokenServiceExpiration.path, source: source,
+                                      problem: "\(expiration) seconds is too short", accepted: "a duration of at least 60s"))
+        }
         return errors
     }
 }

@@ -50,7 +50,7 @@ final class Reloader {
         }
         LogLevelControl.shared.level = new.logLevel
         running = new
-        logger.notice("configuration reloaded\(source.file.map { " from \($0)" } ?? "")\(changed.isEmpty ? " (unchanged)" : "")")
+        logger.notice("configuration reloaded\(source.file.map { " from \($0)" } ?? "")\(changed.isEmpty ? " (no key changed; the htpasswd file, token trust and certificates were re-read)" : "")")
     }
 
     private static func describe(_ configuration: Configuration, _ key: ConfigKey) -> String {

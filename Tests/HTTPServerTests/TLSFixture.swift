@@ -30,6 +30,9 @@ final class TLSFixture {
             server server-a; server server-b
             ca clientca "swr test client CA"
             sign client "/O=swr tests/CN=alice" clientca "extendedKeyUsage=clientAuth"
+            # A second field that prints as OU=x\\,CN=root in RFC 2253: its CN is still bob.
+            sign injected "/CN=bob/OU=x,CN=root" clientca "extendedKeyUsage=clientAuth"
+            sign twocn "/CN=carol/CN=root" clientca "extendedKeyUsage=clientAuth"
             ca rogue "swr rogue CA"
             sign rogueclient "/CN=mallory" rogue "extendedKeyUsage=clientAuth"
             """)
@@ -60,7 +63,7 @@ struct TLSTestResponder: HTTPResponder {
     func respond(to request: Request, body: RequestBody) async throws -> Response {
         switch request.path {
         case "/whoami":
-            var response = Response.text(.ok, "secure=\(request.isSecure) subject=\(request.clientCertificateSubject ?? "-")")
+            var response = Response.text(.ok, "secure=\(request.isSecure) subject=\(request.clientCertificateSubject ?? "-") cn=\(request.clientCertificateCommonName ?? "-")")
             response.authenticatedUser = request.clientCertificateSubject.map { _ in "alice smith" }
             return response
         case "/big":

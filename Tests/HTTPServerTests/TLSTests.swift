@@ -22,7 +22,7 @@ struct TLSTests {
         try client.send("GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n")
         let response = try client.readResponse()
         #expect(response.status == 200)
-        #expect(response.body == "secure=true subject=-\n")
+        #expect(response.body == "secure=true subject=- cn=-\n")
     }
 
     @Test func curlVerifiesTheChainOverEachVersion() throws {
@@ -67,7 +67,19 @@ struct TLSTests {
         options.keyPath = fixture.path("client.key")
         let client = try TLSTestClient(port: live.port, options)
         try client.send("GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n")
-        #expect(try client.readResponse().body == "secure=true subject=CN=alice,O=swr tests\n")
+        #expect(try client.readResponse().body == "secure=true subject=CN=alice,O=swr tests cn=alice\n")
+
+        // The common name is read from the certificate's entries: an escaped `\,CN=` inside another field is not
+        // one, and a certificate with two CNs names nobody.
+        for (name, cn) in [("injected", "bob"), ("twocn", "-")] {
+            var other = fixture.clientOptions
+            other.certificatePath = fixture.path("\(name).pem")
+            other.keyPath = fixture.path("\(name).key")
+            let client = try TLSTestClient(port: live.port, other)
+            try client.send("GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n")
+            let body = try client.readResponse().body
+            #expect(body.hasSuffix(" cn=\(cn)\n"), "\(name): \(body)")
+        }
 
         // No certificate, or one from a CA the server does not trust: no request gets through. (With TLS 1.3
         // the client finishes its side first and learns of the refusal when it reads.)
@@ -278,7 +290,7 @@ struct AccessLogTests {
         let live = try TLSLiveServer(nil, logger: Logger(label: "access") { _ in CapturingLogHandler(store: store) })
         let client = try TestClient(port: live.port)
         try client.send("GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n")
-        #expect(try client.readResponse().text == "secure=false subject=-\n")
+        #expect(try client.readResponse().text == "secure=false subject=- cn=-\n")
         live.stop()
         let line = store.messages.first { $0.message.hasPrefix("GET /whoami 200 ") }?.message ?? ""
         #expect(line.split(separator: " ").count == 6 && !line.contains("user="))

@@ -49,9 +49,17 @@ import TestSupport
         let requested = [Scope(parsing: "repository:team/app:*")!, Scope(parsing: "repository:other:*")!,
                          Scope(parsing: "registry:catalog:*")!]
         let token = TokenService.intersect(granted: granted, requested: requested)
-        #expect(token.map(\.description) == ["repository:team/app:pull,push", "repository:other:", "registry:catalog:*"])
+        #expect(token.map(\.description) == ["repository:team/app:pull,push", "registry:catalog:*"])
         #expect(TokenService.intersect(granted: granted, requested: [Scope(parsing: "repository:team/app:pull")!])
             .map(\.description) == ["repository:team/app:pull"])
+    }
+
+    /// A request naming more scopes than any client needs is refused before any work on them.
+    @Test func tooManyScopesAreRefused() {
+        let many = (0...TokenService.maxScopes).map { "repository:r\($0):pull" }.joined(separator: " ")
+        #expect(TokenService.parseScopes(many) == nil)
+        #expect(TokenService.parseScopes(many.split(separator: " ").dropLast().joined(separator: " "))?.count
+                == TokenService.maxScopes)
     }
 
     @Test func signerKeyIsCreatedPrivateAndReused() throws {
@@ -94,9 +102,9 @@ import TestSupport
         #expect(json["expires_in"] == .number(300))
         #expect(json["issued_at"]?.string?.hasSuffix("Z") == true)
         #expect(json["refresh_token"] == nil)
+        // team/app: nothing granted, so not in the token at all.
         #expect(try identity(of: response) == Identity(user: nil, grantedScopes: [
             Scope(type: "repository", name: "public/app", actions: ["pull"]),
-            Scope(type: "repository", name: "team/app", actions: []),
         ]))
     }
 
@@ -158,6 +166,21 @@ import TestSupport
         // An access token is not a refresh token.
         let access = try #require(try body(second)["access_token"]?.string)
         #expect(post("grant_type=refresh_token&refresh_token=\(access)&service=registry.test&client_id=c").status == 401)
+    }
+
+    /// A changed password revokes the refresh tokens the old one obtained (the user is still there).
+    @Test func aPasswordChangeRevokesRefreshTokens() throws {
+        let first = post("grant_type=password&username=alice&password=s3cret&service=registry.test"
+            + "&client_id=c&access_type=offline&scope=repository%3Ateam%2Fapp%3Apull")
+        let refresh = try #require(try body(first)["refresh_token"]?.string)
+        let line = try HtpasswdTests.bcryptLine(user: "alice", password: "changed")
+        let users = BasicAuthenticator(realm: "swregistry", users: try HtpasswdFile(contents: Array((line + "\n").utf8),
+                                                                                    path: "changed"))
+        let changed = TokenService(service: "registry.test", signer: signer, expiration: 300, users: users,
+                                   grant: Self.grant)
+        let form = "grant_type=refresh_token&refresh_token=\(refresh)&service=registry.test&client_id=c"
+        #expect(changed.respond(method: "POST", query: [], form: Array(form.utf8), authorization: nil).status == 401)
+        #expect(post(form).status == 200, "the unchanged service still accepts it")
     }
 
     @Test func postRefusals() throws {

@@ -38,19 +38,8 @@ extension RegistryResponder {
     /// The one access check, run before anything else looks at the request (in particular before the manifest
     /// response cache): request rate, deletes switched off, credentials, then the policy.
     func checkAccess(_ request: Request, _ route: Route, _ security: RegistrySecurity) -> Gate {
-        let limiter = security.rateLimiter
-        // The client as the limits count it, made when first needed (it costs a string on every request).
-        var addressMade: String?
-        func address() -> String {
-            if let addressMade { return addressMade }
-            let made = Self.uploadOwner(request)
-            addressMade = made
-            return made
-        }
-        if route != .health, let limiter, limiter.requestsPerSecond > 0,
-           let wait = limiter.admitRequest(address: address()) {
-            return .answer(Self.tooManyRequests(wait, "too many requests from this address"))
-        }
+        var client = Client(request)
+        if route != .health, let refused = Self.admit(&client, security) { return .answer(refused) }
         // A name outside the grammar is refused as the handler would refuse it, before it is matched against
         // patterns or written into a challenge (where a decoded CR, LF or quote would break the header).
         switch route {
@@ -93,12 +82,49 @@ extension RegistryResponder {
                 needed.1.append(.repository(from, [.pull]))
             }
         }
+        return authorize(request, needed, security, &client)
+    }
+
+    /// The check for a `GET`/`HEAD` the manifest response cache can answer: `repository` was validated when the
+    /// answer was cached, so only the request rate, the credentials and `pull` remain to check.
+    func checkCachedAccess(_ request: Request, repository: String, _ security: RegistrySecurity) -> Gate {
+        var client = Client(request)
+        if let refused = Self.admit(&client, security) { return .answer(refused) }
+        return authorize(request, Self.repositoryNeed(repository, [.pull]), security, &client)
+    }
+
+    /// The client as the limits count it, made when first needed (it costs a string).
+    struct Client {
+        let request: Request
+        private var made: String?
+
+        init(_ request: Request) { self.request = request }
+
+        mutating func address() -> String {
+            if let made { return made }
+            let address = RegistryResponder.uploadOwner(request)
+            made = address
+            return address
+        }
+    }
+
+    /// The per-address request limit; nil when the request may go on.
+    private static func admit(_ client: inout Client, _ security: RegistrySecurity) -> Response? {
+        guard let limiter = security.rateLimiter, limiter.requestsPerSecond > 0,
+              let wait = limiter.admitRequest(address: client.address()) else { return nil }
+        return tooManyRequests(wait, "too many requests from this address")
+    }
+
+    /// Credentials, then the policy, for what the request needs.
+    private func authorize(_ request: Request, _ needed: (AccessPolicy.Requirement, [Scope]), _ security: RegistrySecurity,
+                           _ client: inout Client) -> Gate {
+        let limiter = security.rateLimiter
 
         var identity = Identity.anonymous
         if !security.authenticators.isEmpty, let authorization = request.headers["Authorization"] {
             // A guesser that is over its limit gets no answer about its credentials, and costs no bcrypt.
             if let limiter, limiter.mayLimitAuthentication,
-               let wait = limiter.authenticationRetryAfter(address: address()) {
+               let wait = limiter.authenticationRetryAfter(address: client.address()) {
                 return .answer(Self.tooManyRequests(wait, "too many failed authentications from this address"))
             }
             switch security.authenticate(authorization) {
@@ -109,15 +135,15 @@ extension RegistryResponder {
                 // guesser nothing. A verified token is not: it proves a password checked before the attack.
                 if authenticated.grantedScopes == nil, let user = authenticated.user, let limiter,
                    limiter.mayLimitAuthentication,
-                   let wait = limiter.authenticationRetryAfter(address: address(), user: user) {
+                   let wait = limiter.authenticationRetryAfter(address: client.address(), user: user) {
                     return .answer(Self.tooManyRequests(wait, "too many failed authentications for this user"))
                 }
                 identity = authenticated
             case .invalid(let reason, let user):
-                if let wait = limiter?.authenticationRetryAfter(address: address(), user: user) {
+                if let wait = limiter?.authenticationRetryAfter(address: client.address(), user: user) {
                     return .answer(Self.tooManyRequests(wait, "too many failed authentications for this user"))
                 }
-                limiter?.recordFailure(address: address(), user: user)
+                limiter?.recordFailure(address: client.address(), user: user)
                 // The claimed name is the client's text: escaped, so that it cannot forge a log line.
                 logger.info("authentication failed", metadata: [
                     "client": .string(Self.uploadOwner(request)), "user": .string(Self.loggable(user ?? "-")),

@@ -40,7 +40,8 @@ extension RegistryResponder {
         let get = Response(status: .ok, headers: headers.prepared(), body: .bytes(manifest.bytes))
         headers.add("Content-Length", String(manifest.bytes.count))
         let head = Response(status: .ok, headers: headers.prepared())
-        responses.insert(request.path, ResponseCache.Entry(get: get, head: head), generation: generation)
+        responses.insert(request.path, ResponseCache.Entry(get: get, head: head, repository: name.value),
+                         generation: generation)
         return request.method == "HEAD" ? head : get
     }
 

@@ -47,7 +47,19 @@ public final class RegistryResponder: HTTPResponder {
     public func respond(to request: Request, body: RequestBody) async throws -> Response {
         // Open registry: nothing to check, and a cached answer needs no routing.
         guard let security else { return try await answer(request, nil, .open, body: body) }
-        // The access check comes first, before the response cache: a cached answer is no less protected.
+        // The access check comes first, before the response cache: a cached answer is no less protected. A cached
+        // manifest knows its repository, so its check needs no routing.
+        let method = request.method
+        if method == "GET" || method == "HEAD",
+           let (cached, repository) = responses.lookUp(request.path, method: method, generation: store.metadataGeneration) {
+            switch checkCachedAccess(request, repository: repository, security) {
+            case .answer(let response): return response
+            case .proceed(let granted):
+                var response = cached
+                response.authenticatedUser = granted.identity.user
+                return response
+            }
+        }
         let route = Route(path: request.path)
         let access: Access
         switch checkAccess(request, route, security) {

@@ -15,6 +15,8 @@ final class ResponseCache: Sendable {
     struct Entry: Sendable {
         let get: Response
         let head: Response
+        /// The repository of the path, validated when the answer was made (for the access check of a cache hit).
+        let repository: String
     }
 
     private struct State {
@@ -37,9 +39,14 @@ final class ResponseCache: Sendable {
 
     /// The answer for `path`, if one was made at `generation` (the store's current one).
     func response(_ path: Substring, method: String, generation: UInt64) -> Response? {
-        state.withLock { s -> Response? in
+        lookUp(path, method: method, generation: generation)?.response
+    }
+
+    /// The answer for `path` and its repository, if one was made at `generation`.
+    func lookUp(_ path: Substring, method: String, generation: UInt64) -> (response: Response, repository: String)? {
+        state.withLock { s -> (response: Response, repository: String)? in
             guard s.generation == generation, let entry = s.entries[path] else { return nil }
-            return method == "HEAD" ? entry.head : entry.get
+            return (method == "HEAD" ? entry.head : entry.get, entry.repository)
         }
     }
 

@@ -68,7 +68,7 @@ import TestSupport
 @Suite struct ResponseCacheBoundsTests {
     private func entry(_ size: Int) -> ResponseCache.Entry {
         ResponseCache.Entry(get: Response(status: .ok, body: .bytes([UInt8](repeating: 1, count: size))),
-                            head: Response(status: .ok))
+                            head: Response(status: .ok), repository: "bounds/test")
     }
 
     @Test func staleAndOverflowingEntriesAreDropped() {

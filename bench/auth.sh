@@ -2,6 +2,8 @@
 # Authenticated against anonymous manifest GET: the same swregistry binary served open, and with htpasswd + the
 # built-in token service (every request carries a Bearer token, verified once and then cached), alternating rounds,
 # same wrk shapes, one run. Prints req/s and the server's CPU time per request (utime+stime from /proc).
+# A third variant, "padded", is anonymous with a dummy header as long as the Authorization one: wrk shares the two
+# cores, so the bytes of a ~1 KiB token alone cost throughput; padded vs bearer isolates what checking costs.
 # Usage: bash bench/auth.sh [SWREGISTRY_BINARY] [ROUNDS]     (default: a release build of this checkout, 3 rounds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,7 +54,8 @@ PY
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 run() {  # config label shape...
-    local config=$1 label=$2; shift 2
+    local config=$1 label=$2 pad=""; shift 2
+    if [[ $label == padded ]]; then pad=$(head -c "$TOKEN_LENGTH" /dev/zero | tr '\0' x); fi
     rm -rf "$WORK/store" "$WORK/token-key.pem"
     "$BIN" serve --config "$WORK/$config" --address "127.0.0.1:$PORT" --storage "$WORK/store" >/dev/null 2>&1 &
     local pid=$! token=""
@@ -66,6 +69,7 @@ run() {  # config label shape...
     {
         echo 'wrk.headers["Accept"] = "application/vnd.oci.image.manifest.v1+json"'
         [[ -n $token ]] && echo "wrk.headers[\"Authorization\"] = \"Bearer $token\""
+        [[ -n $pad ]] && echo "wrk.headers[\"X-Padding\"] = \"$pad\""
     } >"$WORK/headers.lua"
     local url="http://127.0.0.1:$PORT/v2/bench/app/manifests/v1"
     wrk "$@" -d1s -s "$WORK/headers.lua" "$url" >/dev/null
@@ -75,6 +79,7 @@ run() {  # config label shape...
     t1=$(cpu_ticks "$pid")
     requests=$(awk '/requests in/ {print $1}' <<<"$out")
     non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+    [[ -n $token ]] && TOKEN_LENGTH=$((${#token} + 7))
     printf '%-9s %-10s %10s req/s  %6.1f µs CPU/request  non-2xx %s\n' "$label" "$*" \
         "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" \
         "$(awk -v t="$((t1 - t0))" -v n="$requests" -v hz="$(getconf CLK_TCK)" 'BEGIN {print t / hz * 1e6 / n}')" \
@@ -84,13 +89,17 @@ run() {  # config label shape...
 }
 
 echo "binary: $BIN"
+TOKEN_LENGTH=0
+run token.yml bearer -t1 -c10 >/dev/null   # learns the token's length for the padded runs
 for r in $(seq "$ROUNDS"); do
     for shape in "-t1 -c50" "-t2 -c200"; do
         if ((r % 2)); then
             run open.yml anonymous $shape
+            run open.yml padded $shape
             run token.yml bearer $shape
         else
             run token.yml bearer $shape
+            run open.yml padded $shape
             run open.yml anonymous $shape
         fi
     done

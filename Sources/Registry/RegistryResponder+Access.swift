@@ -49,23 +49,23 @@ extension RegistryResponder {
         case .base, .catalog, .health, .token, .notFound:
             break
         }
-        var needed: (AccessPolicy.Requirement, [Scope])
+        var needed: Need
         switch route {
         case .health, .notFound, .token:
             // Open: a probe, a plain 404, and the token service (which checks credentials itself).
             return .proceed(Access(identity: .anonymous, policy: security.policy))
         case .base:
-            needed = (.authenticated, [])
+            needed = Need(.authenticated)
         case .catalog:
-            needed = (.catalog, [.catalog])
+            needed = Need(.catalog)
         case .blob(let name, _), .manifest(let name, _):
             if request.method == "DELETE" && !security.deleteEnabled {
                 return .answer(RegistryError(.unsupported, "deletes are disabled on this registry (storage.delete.enabled)")
                     .httpResponse)
             }
-            needed = Self.repositoryNeed(String(name), Self.actions(forMethod: request.method))
+            needed = Need(.repository(String(name), Self.actions(forMethod: request.method)))
         case .tags(let name), .referrers(let name, _):
-            needed = Self.repositoryNeed(String(name), Self.actions(forMethod: request.method))
+            needed = Need(.repository(String(name), Self.actions(forMethod: request.method)))
         case .uploads(let name), .upload(let name, _):
             if request.method == "DELETE" && !security.deleteEnabled {
                 // Every DELETE, as the configuration key promises; an abandoned session expires by itself.
@@ -74,12 +74,12 @@ extension RegistryResponder {
             }
             // Every request of an upload session is part of a push, cancelling one included (it deletes nothing
             // stored). distribution asks for pull too, so that a client that may push can check what is there.
-            needed = Self.repositoryNeed(String(name), [.pull, .push])
+            needed = Need(.repository(String(name), [.pull, .push]))
             if case .uploads = route, request.query("mount") != nil, let from = request.query("from"),
                (try? repositoryName(from)) != nil {
                 // Named in the challenge so that a token client asks for it; the mount itself checks it and falls
                 // back to a plain upload session when it is missing (distribution-spec allows that).
-                needed.1.append(.repository(from, [.pull]))
+                needed.mountFrom = from
             }
         }
         return authorize(request, needed, security, &client)
@@ -90,7 +90,7 @@ extension RegistryResponder {
     func checkCachedAccess(_ request: Request, repository: String, _ security: RegistrySecurity) -> Gate {
         var client = Client(request)
         if let refused = Self.admit(&client, security) { return .answer(refused) }
-        return authorize(request, Self.repositoryNeed(repository, [.pull]), security, &client)
+        return authorize(request, Need(.repository(repository, [.pull])), security, &client)
     }
 
     /// The client as the limits count it, made when first needed (it costs a string).
@@ -116,7 +116,7 @@ extension RegistryResponder {
     }
 
     /// Credentials, then the policy, for what the request needs.
-    private func authorize(_ request: Request, _ needed: (AccessPolicy.Requirement, [Scope]), _ security: RegistrySecurity,
+    private func authorize(_ request: Request, _ needed: Need, _ security: RegistrySecurity,
                            _ client: inout Client) -> Gate {
         let limiter = security.rateLimiter
 
@@ -149,7 +149,7 @@ extension RegistryResponder {
                     "client": .string(Self.uploadOwner(request)), "user": .string(Self.loggable(user ?? "-")),
                     "reason": .string(Self.loggable(reason)),
                 ])
-                return .answer(unauthorized(security, request, scopes: needed.1, error: "invalid_token"))
+                return .answer(unauthorized(security, request, scopes: needed.scopes, error: "invalid_token"))
             }
         }
 
@@ -158,16 +158,16 @@ extension RegistryResponder {
             // or several: no user); a request with credentials as well is the user of the credentials.
             identity = Identity(user: request.clientCertificateCommonName, clientCertificateSubject: subject)
         }
-        switch security.policy.decide(identity, needed.0) {
+        switch security.policy.decide(identity, needed.requirement) {
         case .allowed:
             return .proceed(Access(identity: identity, policy: security.policy))
         case .needsCredentials:
-            return .answer(unauthorized(security, request, scopes: needed.1, error: nil))
+            return .answer(unauthorized(security, request, scopes: needed.scopes, error: nil))
         case .insufficientScope:
-            return .answer(unauthorized(security, request, scopes: needed.1, error: "insufficient_scope"))
+            return .answer(unauthorized(security, request, scopes: needed.scopes, error: "insufficient_scope"))
         case .denied:
             var response = RegistryError(.denied, "requested access to the resource is denied",
-                                         detail: Self.scopeDetail(needed.1)).httpResponse
+                                         detail: Self.scopeDetail(needed.scopes)).httpResponse
             response.authenticatedUser = identity.user
             return .answer(response)
         }
@@ -197,8 +197,25 @@ extension RegistryResponder {
         }
     }
 
-    private static func repositoryNeed(_ name: String, _ actions: Set<Action>) -> (AccessPolicy.Requirement, [Scope]) {
-        (.repository(name, actions), [.repository(name, Array(actions))])
+    /// What a request needs, and the scopes a challenge names for it (made only for a 401 or 403: an allowed
+    /// request, the common case, pays for no strings).
+    struct Need {
+        var requirement: AccessPolicy.Requirement
+        /// A mount's `from`, named in the challenge so that a token client asks for it (the mount itself checks it).
+        var mountFrom: String?
+
+        init(_ requirement: AccessPolicy.Requirement) { self.requirement = requirement }
+
+        var scopes: [Scope] {
+            var scopes: [Scope]
+            switch requirement {
+            case .authenticated: scopes = []
+            case .catalog: scopes = [.catalog]
+            case .repository(let name, let actions): scopes = [.repository(name, Array(actions))]
+            }
+            if let mountFrom { scopes.append(.repository(mountFrom, [.pull])) }
+            return scopes
+        }
     }
 
     /// 401 with one `WWW-Authenticate` per authenticator, each naming the scopes the request needs.

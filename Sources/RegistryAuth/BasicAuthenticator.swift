@@ -57,7 +57,7 @@ public struct BasicAuthenticator: Authenticator {
         guard let (scheme, credentials) = Challenge.split(authorization: authorization) else {
             return .failure(AuthError("malformed Authorization header"))
         }
-        guard scheme == "basic" else { return .failure(AuthError("\(scheme) credentials sent to a Basic realm")) }
+        guard Challenge.isScheme(scheme, "basic") else { return .failure(AuthError("\(scheme.lowercased()) credentials sent to a Basic realm")) }
         guard let decoded = Base64.decodeStandard(credentials) else {
             return .failure(AuthError("Basic credentials are not valid base64"))
         }

@@ -8,11 +8,15 @@ func sha256(_ bytes: some Collection<UInt8>) -> [UInt8] {
     return Array(bytes).withUnsafeBytes { sha256($0) }
 }
 
+/// SHA-256 fetched once: `EVP_sha256()` makes OpenSSL 3 look the algorithm up in its provider table (a lock and a
+/// hash lookup) on every digest, which showed in the per-request profile of token checks.
+nonisolated(unsafe) private let sha256Method: OpaquePointer? = EVP_MD_fetch(nil, "SHA256", nil) ?? EVP_sha256()
+
 func sha256(_ input: UnsafeRawBufferPointer) -> [UInt8] {
     var digest = [UInt8](repeating: 0, count: 32)
     var length: UInt32 = 0
     let ok = digest.withUnsafeMutableBufferPointer { out in
-        EVP_Digest(input.baseAddress, input.count, out.baseAddress, &length, EVP_sha256(), nil)
+        EVP_Digest(input.baseAddress, input.count, out.baseAddress, &length, sha256Method, nil)
     }
     precondition(ok == 1 && length == 32, "EVP_Digest(SHA-256) failed")
     return digest

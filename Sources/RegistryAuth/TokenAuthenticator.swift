@@ -26,7 +26,7 @@ public struct TokenAuthenticator: Authenticator {
         guard let (scheme, token) = Challenge.split(authorization: authorization) else {
             return .invalid(reason: "malformed Authorization header", user: nil)
         }
-        guard scheme == "bearer" else { return .invalid(reason: "\(scheme) credentials sent to a Bearer realm", user: nil) }
+        guard Challenge.isScheme(scheme, "bearer") else { return .invalid(reason: "\(scheme.lowercased()) credentials sent to a Bearer realm", user: nil) }
         return authenticate(token: token, now: currentUnixTime())
     }
 

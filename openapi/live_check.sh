@@ -96,8 +96,10 @@ cmp -s "$WORK/body" "$WORK/manifest" || fail "seeding: the manifest read back di
 # ---- schemathesis
 # Path parameters go out percent-encoded (a digest as `sha256%3A<hex>`); swregistry decodes path segments, so
 # schemathesis exercises that too.
+# The server runs open (no authentication), where /token does not exist (404 for every method, as any path
+# outside the API); the token service is tested by the Swift suites and Tests/e2e/auth_tls_e2e.sh.
 CMD=(schemathesis run "$SPEC" --url "$BASE" --checks "$CHECKS" --phases "$PHASES" --max-examples "$MAX_EXAMPLES"
-     --seed "$SEED" --workers 1 --request-timeout 10 --max-failures 100 --no-color
+     --exclude-path /token --seed "$SEED" --workers 1 --request-timeout 10 --max-failures 100 --no-color
      --report junit --report-junit-path "$WORK/junit.xml")
 echo "live_check: ${CMD[*]}" >&2
 set +e

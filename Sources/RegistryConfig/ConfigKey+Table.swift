@@ -105,7 +105,7 @@ extension ConfigKey {
     public static let tokenServiceEnabled = ConfigKey("auth.tokenservice.enabled", .bool, .bool(false), reloadable: true,
         help: "Serve the built-in token service at /token (users from auth.htpasswd).")
     public static let tokenServiceRealm = ConfigKey("auth.tokenservice.realm", .url, nil,
-        defaultText: "https://HOST/token from the request's Host", reloadable: true,
+        defaultText: "https://HOST/token (http:// without TLS) from the request's Host", reloadable: true,
         help: "Realm announced in the Bearer challenge.")
     public static let tokenServiceService = ConfigKey("auth.tokenservice.service", .string, .string("swregistry"),
         reloadable: true, help: "Service (audience) of the tokens issued.")

@@ -24,13 +24,14 @@ public struct BuiltInTokenService: Sendable {
     }
 
     /// `GET`/`POST /token`: the form body (POST) is read up to the service's limit; a larger one is 400.
-    public var handler: @Sendable (Request, RequestBody) async -> Response {
+    public var handler: TokenHandler {
         let service = service
         return { request, body in
             var form: [UInt8]?
             if request.method == "POST" {
                 do { form = try await body.collect(upTo: TokenService.maxFormBytes) } catch {
-                    return .text(.badRequest, "the token request's form is larger than \(TokenService.maxFormBytes) bytes")
+                    return TokenAnswer(.text(.badRequest, "the token request's form is larger than \(TokenService.maxFormBytes) bytes"),
+                                       outcome: .anonymous)
                 }
             }
             let answer = service.respond(method: request.method, query: request.queryItems, form: form,
@@ -39,7 +40,7 @@ public struct BuiltInTokenService: Sendable {
             for (name, value) in answer.headers { headers.add(name, value) }
             var response = Response(status: HTTPStatus(answer.status), headers: headers, bytes: answer.body)
             if case .authenticated(let identity) = answer.authentication { response.authenticatedUser = identity.user }
-            return response
+            return TokenAnswer(response, outcome: answer.authentication)
         }
     }
 

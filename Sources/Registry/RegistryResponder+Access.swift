@@ -254,22 +254,32 @@ extension RegistryResponder {
         RegistryError(.tooManyRequests, message, headers: ["Retry-After": "\(retryAfter)"]).httpResponse
     }
 
-    /// `GET`/`POST /token`: the built-in token service, when there is one. A client whose credentials keep
-    /// failing there is limited like one failing on the API.
+    /// `GET`/`POST /token`: the built-in token service, when there is one. Its credentials count against the
+    /// same limits as the API's: a client address over its limit is not served, wrong credentials count against
+    /// the address and the claimed user, and the right password of a user under attack is refused like a wrong one.
     func token(_ request: Request, body: RequestBody, _ security: RegistrySecurity) async -> Response {
         guard let service = security.tokenService else { return .text(.notFound, "404 page not found") }
-        let address = Self.uploadOwner(request)
-        if let wait = security.rateLimiter?.authenticationRetryAfter(address: address) {
+        var client = Client(request)
+        let limiter = security.rateLimiter
+        if let limiter, limiter.mayLimitAuthentication, let wait = limiter.authenticationRetryAfter(address: client.address()) {
             return Self.tooManyRequests(wait, "too many failed authentications from this address")
         }
-        let response = await service(request, body)
-        // Credentials come in the Authorization header (a wrong one: 401), or in a POST form (OAuth2 password or
-        // refresh grant: a wrong one is 400 invalid_grant, RFC 6749 section 5.2).
-        let failed = response.status == .unauthorized && (request.headers["Authorization"] != nil || request.method == "POST")
-            || response.status == .badRequest && request.method == "POST"
-        if failed {
-            security.rateLimiter?.recordFailure(address: address, user: nil)
+        let answer = await service(request, body)
+        switch answer.outcome {
+        case .invalid(let reason, let user):
+            limiter?.recordFailure(address: client.address(), user: user)
+            logger.info("token request refused", metadata: [
+                "client": .string(client.address()), "user": .string(Self.loggable(user ?? "-")),
+                "reason": .string(Self.loggable(reason)),
+            ])
+        case .authenticated(let identity):
+            if let user = identity.user, let limiter, limiter.mayLimitAuthentication,
+               let wait = limiter.authenticationRetryAfter(address: client.address(), user: user) {
+                return Self.tooManyRequests(wait, "too many failed authentications for this user")
+            }
+        case .anonymous:
+            break
         }
-        return response
+        return answer.response
     }
 }

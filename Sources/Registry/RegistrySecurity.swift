@@ -21,14 +21,14 @@ public struct RegistrySecurity: Sendable {
     /// cancelling of an upload session (which then expires by itself).
     public var deleteEnabled: Bool
     /// Answers `GET`/`POST /token` (the built-in token service); nil: `/token` is not found.
-    public var tokenService: (@Sendable (Request, RequestBody) async -> Response)?
+    public var tokenService: TokenHandler?
 
     /// - Parameters:
     ///   - policy: nil: the policy without an `accessControl` section (with authenticators, every authenticated
     ///     user may do everything and anonymous requests nothing; without, everything is open).
     public init(authenticators: [any Authenticator] = [], policy: AccessPolicy? = nil, rateLimiter: RateLimiter? = nil,
                 deleteEnabled: Bool = true,
-                tokenService: (@Sendable (Request, RequestBody) async -> Response)? = nil) {
+                tokenService: TokenHandler? = nil) {
         self.authenticators = authenticators
         self.policy = policy ?? AccessPolicy(configuration: nil, authenticationConfigured: !authenticators.isEmpty)
         self.rateLimiter = rateLimiter
@@ -53,5 +53,20 @@ public struct RegistrySecurity: Sendable {
             }
         }
         return refusal ?? .anonymous
+    }
+}
+
+/// The built-in token service's handler: the answer, and whose credentials it checked (for the abuse limits).
+public typealias TokenHandler = @Sendable (Request, RequestBody) async -> TokenAnswer
+
+public struct TokenAnswer: Sendable {
+    public var response: Response
+    /// `.invalid` with the claimed user for wrong credentials or a refused refresh token; `.authenticated` when a
+    /// token was issued to a user; `.anonymous` otherwise (no credentials, a malformed request).
+    public var outcome: AuthResult
+
+    public init(_ response: Response, outcome: AuthResult) {
+        self.response = response
+        self.outcome = outcome
     }
 }

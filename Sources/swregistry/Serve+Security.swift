@@ -73,7 +73,7 @@ extension Serve {
         // The policy before the token service, so that the service grants from the same snapshot.
         let policy = AccessPolicy(configuration: settings.accessControl,
                                   authenticationConfigured: settings.authenticationConfigured)
-        var tokenHandler: (@Sendable (Request, RequestBody) async -> Response)?
+        var tokenHandler: TokenHandler?
         if let tokenService = settings.tokenService, !checkOnly || FileSystem.exists(tokenService.keyPath) {
             let signer = try TokenSigner(keyPath: tokenService.keyPath, issuer: tokenService.issuer)
             let service = TokenService(service: tokenService.service, signer: signer,

@@ -31,7 +31,7 @@ import TestSupport
 
     static func security(_ access: AccessControlConfiguration? = AccessRulesTests.tenants, limiter: RateLimiter? = nil,
                          deleteEnabled: Bool = true,
-                         tokenService: (@Sendable (Request, RequestBody) async -> Response)? = nil) -> RegistrySecurity {
+                         tokenService: TokenHandler? = nil) -> RegistrySecurity {
         RegistrySecurity(authenticators: [FixedPasswordAuthenticator(realm: "rules", passwords: passwords)],
                          policy: AccessPolicy(configuration: access, authenticationConfigured: true),
                          rateLimiter: limiter, deleteEnabled: deleteEnabled, tokenService: tokenService)
@@ -356,13 +356,16 @@ import TestSupport
 
     @Test func tokenRouteCallsTheTokenServiceAndLimitsItsFailures() throws {
         let calls = Mutex(0)
-        let service: @Sendable (Request, RequestBody) async -> Response = { request, _ in
+        let service: TokenHandler = { request, _ in
             calls.withLock { $0 += 1 }
             if request.headers["Authorization"] == AccessRulesTests.alice {
-                return Response(status: .ok, headers: ["Content-Type": "application/json"], bytes: Array(#"{"token":"t"}"#.utf8))
+                return TokenAnswer(Response(status: .ok, headers: ["Content-Type": "application/json"],
+                                            bytes: Array(#"{"token":"t"}"#.utf8)),
+                                   outcome: .authenticated(Identity(user: "alice")))
             }
             // A wrong password: 401 to a Basic GET, 400 invalid_grant to an OAuth2 POST.
-            return Response(status: request.method == "POST" ? .badRequest : .unauthorized)
+            return TokenAnswer(Response(status: request.method == "POST" ? .badRequest : .unauthorized),
+                               outcome: .invalid(reason: "wrong password", user: "alice"))
         }
         let r = try Self.fixture(Self.security(limiter: RateLimiter(failuresPerMinute: 3), tokenService: service))
         defer { r.stop() }
@@ -378,6 +381,9 @@ import TestSupport
         let limited = try r.request("GET", "/token", headers: [("Authorization", Self.alice)])
         expectOCIError(limited, 429, .tooManyRequests)
         #expect(calls.withLock { $0 } == 4, "a limited client does not reach the service")
+        // From another address, alice's right password is refused too: the failures named her.
+        let elsewhere = try r.request("GET", "/token", headers: [("Authorization", Self.alice)], from: "127.0.0.3")
+        expectOCIError(elsewhere, 429, .tooManyRequests)
         // Without a token service, /token is not found.
         let plain = try Self.fixture()
         defer { plain.stop() }

@@ -142,6 +142,15 @@ t_buildah_basic() {
 check "buildah (tls+basic): push" t_buildah_basic
 
 CTRD="$WORK/containerd"
+CTRD_PID=""
+# Started here, in the script's own shell (a check runs in a subshell), and stopped on every exit.
+stop_containerd() {
+    [ -n "$CTRD_PID" ] || return 0
+    kill "$CTRD_PID" 2>/dev/null || true
+    wait "$CTRD_PID" 2>/dev/null || true
+    CTRD_PID=""
+}
+trap 'rc=$?; stop_containerd; (exit $rc); cleanup' EXIT
 start_containerd() {
     mkdir -p "$CTRD"
     cat >"$CTRD/config.toml" <<EOF
@@ -168,8 +177,9 @@ ctr_hosts() {
     echo "--hosts-dir=$WORK/ctr-hosts"
 }
 
+start_containerd || echo "containerd did not start; see $WORK/logs/containerd.log"
 t_ctr_basic() {
-    start_containerd
+    [ -S "$CTRD/containerd.sock" ]
     local hosts
     hosts=$(ctr_hosts)
     ct images pull "$hosts" --user reader:reader-pw "$REG/e2e/img:v1"
@@ -243,7 +253,6 @@ t_catalog_filtered() {
 check "catalog: a reader sees only what it may pull" t_catalog_filtered
 
 stop_server
-[ -n "${CTRD_PID:-}" ] && kill "$CTRD_PID" 2>/dev/null || true
 
 # ---------------------------------------------------------------------------------------------------------
 # Phase 2: the built-in token service (Bearer), same store, same users
@@ -292,7 +301,7 @@ t_buildah_token() {
 check "buildah (token): push" t_buildah_token
 
 t_ctr_token() {
-    [ -S "$CTRD/containerd.sock" ] || start_containerd
+    [ -S "$CTRD/containerd.sock" ]
     local hosts
     hosts=$(ctr_hosts)
     ct images pull "$hosts" --user reader:reader-pw "$REG/e2e/token:v1"
@@ -316,6 +325,6 @@ t_swcopy_token() {
 check "swcopy (token): login, copy, prepare" t_swcopy_token
 
 stop_server
-[ -n "${CTRD_PID:-}" ] && { kill "$CTRD_PID" 2>/dev/null || true; wait "$CTRD_PID" 2>/dev/null || true; }
+stop_containerd
 summary
 [ "$FAIL" -eq 0 ]

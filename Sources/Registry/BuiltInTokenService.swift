@@ -53,6 +53,10 @@ public struct BuiltInTokenService: Sendable {
             verifier.authenticate(authorization: authorization)
         }
 
+        func answersQuickly(authorization: String?) -> Bool {
+            verifier.answersQuickly(authorization: authorization)
+        }
+
         func challenge(for scopes: [Scope], error: String?) -> String {
             challenge(for: scopes, error: error, host: nil)
         }

@@ -37,7 +37,7 @@ extension RegistryResponder {
 
     /// The one access check, run before anything else looks at the request (in particular before the manifest
     /// response cache): request rate, deletes switched off, credentials, then the policy.
-    func checkAccess(_ request: Request, _ route: Route, _ security: RegistrySecurity) -> Gate {
+    func checkAccess(_ request: Request, _ route: Route, _ security: RegistrySecurity) async -> Gate {
         var client = Client(request)
         if route != .health, let refused = Self.admit(&client, security) { return .answer(refused) }
         // A name outside the grammar is refused as the handler would refuse it, before it is matched against
@@ -82,15 +82,15 @@ extension RegistryResponder {
                 needed.mountFrom = from
             }
         }
-        return authorize(request, needed, security, &client)
+        return await authorize(request, needed, security, &client)
     }
 
     /// The check for a `GET`/`HEAD` the manifest response cache can answer: `repository` was validated when the
     /// answer was cached, so only the request rate, the credentials and `pull` remain to check.
-    func checkCachedAccess(_ request: Request, repository: String, _ security: RegistrySecurity) -> Gate {
+    func checkCachedAccess(_ request: Request, repository: String, _ security: RegistrySecurity) async -> Gate {
         var client = Client(request)
         if let refused = Self.admit(&client, security) { return .answer(refused) }
-        return authorize(request, Need(.repository(repository, [.pull])), security, &client)
+        return await authorize(request, Need(.repository(repository, [.pull])), security, &client)
     }
 
     /// The client as the limits count it, made when first needed (it costs a string).
@@ -117,7 +117,7 @@ extension RegistryResponder {
 
     /// Credentials, then the policy, for what the request needs.
     private func authorize(_ request: Request, _ needed: Need, _ security: RegistrySecurity,
-                           _ client: inout Client) -> Gate {
+                           _ client: inout Client) async -> Gate {
         let limiter = security.rateLimiter
 
         var identity = Identity.anonymous
@@ -127,7 +127,11 @@ extension RegistryResponder {
                let wait = limiter.authenticationRetryAfter(address: client.address()) {
                 return .answer(Self.tooManyRequests(wait, "too many failed authentications from this address"))
             }
-            switch security.authenticate(authorization) {
+            // A cached result is taken here; a bcrypt or a signature check runs on the authentication pool, so that
+            // a stream of fresh credentials cannot stall the event loop and every connection on it.
+            let result = security.answersQuickly(authorization) ? security.authenticate(authorization)
+                : await authenticateOffLoop(security, authorization)
+            switch result {
             case .anonymous:
                 break
             case .authenticated(let authenticated):
@@ -171,6 +175,11 @@ extension RegistryResponder {
             response.authenticatedUser = identity.user
             return .answer(response)
         }
+    }
+
+    private func authenticateOffLoop(_ security: RegistrySecurity, _ authorization: String) async -> AuthResult {
+        (try? await (authenticationPool ?? pool).run { security.authenticate(authorization) })
+            ?? .invalid(reason: "authentication could not run", user: nil)
     }
 
     /// `text` with control characters and backslashes escaped (`\n`, `\u{1b}`), for a log line.

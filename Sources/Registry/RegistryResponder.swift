@@ -15,6 +15,10 @@ public final class RegistryResponder: HTTPResponder {
     public let configuration: RegistryConfiguration
     public let store: BlobStore
     let pool: BlockingPool
+    /// Where credentials that need real work are checked (bcrypt, a token's signature): off the event loops, and
+    /// apart from `pool` so that a burst of logins does not hold back store work. Made only for a registry that
+    /// starts with security (one that gains it on a reload uses `pool`).
+    let authenticationPool: BlockingPool?
     let logger: Logger
     /// Rendered manifest answers (see `ResponseCache`).
     let responses = ResponseCache()
@@ -30,6 +34,7 @@ public final class RegistryResponder: HTTPResponder {
         securityState = Mutex(configuration.security)
         store = try BlobStore(root: configuration.storagePath, uploadLimits: configuration.uploadLimits)
         pool = BlockingPool(threadCount: configuration.blockingThreads)
+        authenticationPool = configuration.security == nil ? nil : BlockingPool(threadCount: 2)
         let removed = store.uploads.removedAtStart
         if removed > 0 { logger.info("removed \(removed) abandoned or expired upload sessions") }
         startExpiryTimer()
@@ -52,7 +57,7 @@ public final class RegistryResponder: HTTPResponder {
         let method = request.method
         if method == "GET" || method == "HEAD",
            let (cached, repository) = responses.lookUp(request.path, method: method, generation: store.metadataGeneration) {
-            switch checkCachedAccess(request, repository: repository, security) {
+            switch await checkCachedAccess(request, repository: repository, security) {
             case .answer(let response): return response
             case .proceed(let granted):
                 var response = cached
@@ -62,7 +67,7 @@ public final class RegistryResponder: HTTPResponder {
         }
         let route = Route(path: request.path)
         let access: Access
-        switch checkAccess(request, route, security) {
+        switch await checkAccess(request, route, security) {
         case .answer(let response): return response
         case .proceed(let granted): access = granted
         }

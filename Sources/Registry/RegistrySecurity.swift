@@ -40,6 +40,11 @@ public struct RegistrySecurity: Sendable {
     /// the refusal that names a user (the authenticator of the scheme sent: the Bearer one refuses Basic
     /// credentials without reading them, and the per-user limit needs the name), else the first refusal, else
     /// anonymous (no authenticator recognised credentials in it).
+    /// Whether `authenticate` answers at once for this header (see `Authenticator.answersQuickly`).
+    func answersQuickly(_ authorization: String?) -> Bool {
+        authenticators.allSatisfy { $0.answersQuickly(authorization: authorization) }
+    }
+
     func authenticate(_ authorization: String?) -> AuthResult {
         var refusal: AuthResult?
         for authenticator in authenticators {

@@ -32,13 +32,27 @@ public struct BasicAuthenticator: Authenticator {
         }
     }
 
+    /// Quick when the header is not Basic credentials, or when these credentials were checked recently (cached);
+    /// anything else costs a bcrypt.
+    public func answersQuickly(authorization: String?) -> Bool {
+        guard let authorization, case .success(let (user, password)) = Self.parse(authorization: authorization) else {
+            return true
+        }
+        guard let hash = users.hashes[user] else { return false }
+        return cache.value(for: cacheKey(user, password, hash)) == true
+    }
+
+    private func cacheKey(_ user: String, _ password: String, _ hash: String) -> [UInt8] {
+        sha256(fields: [cacheSalt, Array(user.utf8), Array(password.utf8), Array(hash.utf8)])
+    }
+
     /// Checks a user name and password (the Basic header's, or an OAuth2 `grant_type=password` form's).
     public func check(user: String, password: String) -> AuthResult {
         guard let hash = users.hashes[user] else {
             _ = users.verify(user: user, password: password)  // the same cost as a known user
             return .invalid(reason: "unknown user", user: user)
         }
-        let key = sha256(fields: [cacheSalt, Array(user.utf8), Array(password.utf8), Array(hash.utf8)])
+        let key = cacheKey(user, password, hash)
         if cache.value(for: key) == true { return .authenticated(Identity(user: user)) }
         guard HtpasswdFile.bcryptMatches(password: password, hash: hash) else {
             return .invalid(reason: "wrong password", user: user)

@@ -30,6 +30,14 @@ public struct TokenAuthenticator: Authenticator {
         return authenticate(token: token, now: currentUnixTime())
     }
 
+    /// Quick when the header is no bearer token, or when the token was verified before (cached); a signature check
+    /// otherwise.
+    public func answersQuickly(authorization: String?) -> Bool {
+        guard let authorization, let (scheme, token) = Challenge.split(authorization: authorization),
+              Challenge.isScheme(scheme, "bearer") else { return true }
+        return cache.value(for: sha256(token.utf8), now: currentUnixTime()) != nil
+    }
+
     /// Verifies a bearer token at time `now` (Unix seconds).
     public func authenticate(token: Substring, now: Int64) -> AuthResult {
         let key = sha256(token.utf8)

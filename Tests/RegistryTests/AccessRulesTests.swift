@@ -212,6 +212,42 @@ import TestSupport
 
     // MARK: - Abuse limits
 
+    /// A bcrypt (here cost 12, a few hundred milliseconds) runs off the event loops: while fresh credentials are
+    /// being checked, other requests on the same loops are answered at once.
+    @Test func freshCredentialsAreCheckedOffTheEventLoops() throws {
+        let hash = try #require(HtpasswdFile.makeBcryptHash(password: "pw", cost: 12))
+        let users = try HtpasswdFile(contents: Array("slow:\(hash)\n".utf8), path: "<slow users>")
+        let r = try RegistryFixture {
+            $0.security = RegistrySecurity(authenticators: [BasicAuthenticator(realm: "slow", users: users)])
+        }
+        defer { r.stop() }
+        let port = r.port
+        let times = Mutex<[String: Double]>([:])
+        @Sendable func now() -> Double { Double(Clock.monotonicNanos()) / 1e9 }
+        let group = DispatchGroup()
+        // Wrong passwords: never cached, each a full bcrypt.
+        for i in 0..<4 {
+            group.enter()
+            DispatchQueue.global().async {
+                _ = try? TestClient(port: port).request("GET", "/v2/", headers: [("Authorization", basicAuthorization("slow", "x\(i)"))])
+                let t = now()
+                times.withLock { $0["slow\(i)"] = t }
+                group.leave()
+            }
+        }
+        usleep(50_000)
+        for i in 0..<4 {
+            #expect(try TestClient(port: port).request("GET", "/healthz").status == 200)
+            let t = now()
+            times.withLock { $0["health\(i)"] = t }
+        }
+        group.wait()
+        let all = times.withLock { $0 }
+        let lastHealth = (0..<4).compactMap { all["health\($0)"] }.max() ?? .infinity
+        let firstSlow = (0..<4).compactMap { all["slow\($0)"] }.min() ?? 0
+        #expect(lastHealth < firstSlow, "health answered at \(lastHealth), first login refused at \(firstSlow)")
+    }
+
     @Test func theEleventhFailedAuthenticationGetsTooManyRequests() throws {
         let limiter = RateLimiter(failuresPerMinute: 10)
         let r = try Self.fixture(Self.security(limiter: limiter))

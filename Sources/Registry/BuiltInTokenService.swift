@@ -26,7 +26,7 @@ public struct BuiltInTokenService: Sendable {
     /// `GET`/`POST /token`: the form body (POST) is read up to the service's limit; a larger one is 400.
     public var handler: TokenHandler {
         let service = service
-        return { request, body in
+        return { request, body, work in
             var form: [UInt8]?
             if request.method == "POST" {
                 do { form = try await body.collect(upTo: TokenService.maxFormBytes) } catch {
@@ -34,8 +34,11 @@ public struct BuiltInTokenService: Sendable {
                                        outcome: .anonymous)
                 }
             }
-            let answer = service.respond(method: request.method, query: request.queryItems, form: form,
-                                         authorization: request.headers["Authorization"])
+            let query = request.queryItems, method = request.method, authorization = request.headers["Authorization"]
+            let formBytes = form
+            let answer = await work {
+                service.respond(method: method, query: query, form: formBytes, authorization: authorization)
+            }
             var headers = HTTPHeaders()
             for (name, value) in answer.headers { headers.add(name, value) }
             var response = Response(status: HTTPStatus(answer.status), headers: headers, bytes: answer.body)

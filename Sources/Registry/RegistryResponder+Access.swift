@@ -273,7 +273,10 @@ extension RegistryResponder {
         if let limiter, limiter.mayLimitAuthentication, let wait = limiter.authenticationRetryAfter(address: client.address()) {
             return Self.tooManyRequests(wait, "too many failed authentications from this address")
         }
-        let answer = await service(request, body)
+        let pool = authenticationPool ?? self.pool
+        let answer = await service(request, body) { work in
+            await withCheckedContinuation { continuation in pool.execute { continuation.resume(returning: work()) } }
+        }
         switch answer.outcome {
         case .invalid(let reason, let user):
             limiter?.recordFailure(address: client.address(), user: user)

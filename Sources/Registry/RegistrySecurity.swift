@@ -61,8 +61,12 @@ public struct RegistrySecurity: Sendable {
     }
 }
 
-/// The built-in token service's handler: the answer, and whose credentials it checked (for the abuse limits).
-public typealias TokenHandler = @Sendable (Request, RequestBody) async -> TokenAnswer
+/// The built-in token service's handler: the answer, and whose credentials it checked (for the abuse limits). It
+/// runs its checks (a bcrypt, a signature) through `TokenWork`, which takes them off the event loop.
+public typealias TokenHandler = @Sendable (Request, RequestBody, TokenWork) async -> TokenAnswer
+
+/// Runs a token service's checks on the registry's authentication pool and returns their answer.
+public typealias TokenWork = @Sendable (@escaping @Sendable () -> TokenService.Response) async -> TokenService.Response
 
 public struct TokenAnswer: Sendable {
     public var response: Response

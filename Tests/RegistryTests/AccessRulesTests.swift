@@ -392,7 +392,7 @@ import TestSupport
 
     @Test func tokenRouteCallsTheTokenServiceAndLimitsItsFailures() throws {
         let calls = Mutex(0)
-        let service: TokenHandler = { request, _ in
+        let service: TokenHandler = { request, _, _ in
             calls.withLock { $0 += 1 }
             if request.headers["Authorization"] == AccessRulesTests.alice {
                 return TokenAnswer(Response(status: .ok, headers: ["Content-Type": "application/json"],

@@ -56,8 +56,8 @@ public struct BuiltInTokenService: Sendable {
             verifier.authenticate(authorization: authorization)
         }
 
-        func answersQuickly(authorization: String?) -> Bool {
-            verifier.answersQuickly(authorization: authorization)
+        func quickResult(authorization: String?) -> AuthResult? {
+            verifier.quickResult(authorization: authorization)
         }
 
         func challenge(for scopes: [Scope], error: String?) -> String {

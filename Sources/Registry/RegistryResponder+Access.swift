@@ -129,8 +129,8 @@ extension RegistryResponder {
             }
             // A cached result is taken here; a bcrypt or a signature check runs on the authentication pool, so that
             // a stream of fresh credentials cannot stall the event loop and every connection on it.
-            let result = security.answersQuickly(authorization) ? security.authenticate(authorization)
-                : await authenticateOffLoop(security, authorization)
+            let quick = security.quickAuthenticate(authorization)
+            let result = quick != nil ? quick! : await authenticateOffLoop(security, authorization)
             switch result {
             case .anonymous:
                 break

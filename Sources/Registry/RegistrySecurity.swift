@@ -40,15 +40,22 @@ public struct RegistrySecurity: Sendable {
     /// the refusal that names a user (the authenticator of the scheme sent: the Bearer one refuses Basic
     /// credentials without reading them, and the per-user limit needs the name), else the first refusal, else
     /// anonymous (no authenticator recognised credentials in it).
-    /// Whether `authenticate` answers at once for this header (see `Authenticator.answersQuickly`).
-    func answersQuickly(_ authorization: String?) -> Bool {
-        authenticators.allSatisfy { $0.answersQuickly(authorization: authorization) }
+    func authenticate(_ authorization: String?) -> AuthResult {
+        combine(authenticators.lazy.map { $0.authenticate(authorization: authorization) })!
     }
 
-    func authenticate(_ authorization: String?) -> AuthResult {
+    /// `authenticate`'s result when every authenticator has it at once (see `Authenticator.quickResult`); nil when
+    /// one needs real work.
+    func quickAuthenticate(_ authorization: String?) -> AuthResult? {
+        combine(authenticators.lazy.map { $0.quickResult(authorization: authorization) })
+    }
+
+    /// The first acceptance, else the refusal naming a user, else the first refusal, else anonymous; nil as soon as
+    /// a result is missing.
+    private func combine(_ results: some Sequence<AuthResult?>) -> AuthResult? {
         var refusal: AuthResult?
-        for authenticator in authenticators {
-            let result = authenticator.authenticate(authorization: authorization)
+        for result in results {
+            guard let result else { return nil }
             switch result {
             case .authenticated: return result
             case .invalid(_, let user):

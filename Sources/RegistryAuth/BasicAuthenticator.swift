@@ -32,14 +32,19 @@ public struct BasicAuthenticator: Authenticator {
         }
     }
 
-    /// Quick when the header is not Basic credentials, or when these credentials were checked recently (cached);
-    /// anything else costs a bcrypt.
-    public func answersQuickly(authorization: String?) -> Bool {
-        guard let authorization, case .success(let (user, password)) = Self.parse(authorization: authorization) else {
-            return true
+    /// At once when the header is no Basic credentials or these were checked recently (cached); nil when they cost
+    /// a bcrypt.
+    public func quickResult(authorization: String?) -> AuthResult? {
+        guard let authorization, authorization.utf8.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else {
+            return .anonymous
         }
-        guard let hash = users.hashes[user] else { return false }
-        return cache.value(for: cacheKey(user, password, hash)) == true
+        switch Self.parse(authorization: authorization) {
+        case .failure(let reason):
+            return .invalid(reason: reason.description, user: nil)
+        case .success(let (user, password)):
+            guard let hash = users.hashes[user], cache.value(for: cacheKey(user, password, hash)) == true else { return nil }
+            return .authenticated(Identity(user: user))
+        }
     }
 
     private func cacheKey(_ user: String, _ password: String, _ hash: String) -> [UInt8] {

@@ -53,14 +53,14 @@ public protocol Authenticator: Sendable {
     /// The same for a request that named `host` (its `Host` header, already checked to be a plain host[:port]):
     /// for a challenge whose realm is this server itself. Defaults to `challenge(for:error:)`.
     func challenge(for scopes: [Scope], error: String?, host: String?) -> String
-    /// Whether `authenticate(authorization:)` answers at once (a cached result, or nothing to check) rather than
-    /// doing seconds-scale work such as bcrypt or a signature check, which the caller then runs off its event loop.
-    /// Defaults to true.
-    func answersQuickly(authorization: String?) -> Bool
+    /// The result of `authenticate(authorization:)` when it costs nothing (a cached result, or nothing to check);
+    /// nil when it needs real work (a bcrypt, a signature check), which the caller then runs off its event loop.
+    /// Defaults to `authenticate(authorization:)`.
+    func quickResult(authorization: String?) -> AuthResult?
 }
 
 extension Authenticator {
-    public func answersQuickly(authorization: String?) -> Bool { true }
+    public func quickResult(authorization: String?) -> AuthResult? { authenticate(authorization: authorization) }
 
     public func challenge(for scopes: [Scope], error: String?, host: String?) -> String {
         challenge(for: scopes, error: error)

@@ -30,12 +30,12 @@ public struct TokenAuthenticator: Authenticator {
         return authenticate(token: token, now: currentUnixTime())
     }
 
-    /// Quick when the header is no bearer token, or when the token was verified before (cached); a signature check
-    /// otherwise.
-    public func answersQuickly(authorization: String?) -> Bool {
+    /// At once when the header is no bearer token or the token was verified before (cached); nil when it needs a
+    /// signature check.
+    public func quickResult(authorization: String?) -> AuthResult? {
         guard let authorization, let (scheme, token) = Challenge.split(authorization: authorization),
-              Challenge.isScheme(scheme, "bearer") else { return true }
-        return cache.value(for: sha256(token.utf8), now: currentUnixTime()) != nil
+              Challenge.isScheme(scheme, "bearer") else { return authenticate(authorization: authorization) }
+        return cache.value(for: sha256(token.utf8), now: currentUnixTime()).map { .authenticated($0) }
     }
 
     /// Verifies a bearer token at time `now` (Unix seconds).

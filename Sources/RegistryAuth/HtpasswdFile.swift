@@ -77,7 +77,7 @@ public struct HtpasswdFile: Sendable {
     }
 
     /// A bcrypt hash of a random password at the cost of the file's dearest entry, checked for unknown users.
-    private let decoyHash: String
+    let decoyHash: String
 
     /// Checks a password against the user's bcrypt hash (libxcrypt's `crypt_r`, then a constant-time compare).
     /// Costs one bcrypt computation (tens to hundreds of milliseconds) whether or not the user exists, so that the

@@ -4,6 +4,16 @@ import Testing
 import TestSupport
 
 @Suite struct HtpasswdTests {
+    /// An unknown user is checked against a decoy as dear as the file's dearest entry (`htpasswd -B` writes cost 5):
+    /// a cheaper or dearer decoy would tell by its time which user names exist.
+    @Test func theDecoyCostsWhatTheEntriesCost() throws {
+        for cost in [4, 5, 7] {
+            let hash = try #require(HtpasswdFile.makeBcryptHash(password: "pw", cost: cost))
+            let file = try HtpasswdFile(contents: Array("alice:\(hash)\n".utf8), path: "t")
+            #expect(file.decoyHash.dropFirst(4).prefix(3) == String(format: "%02d$", cost), "\(file.decoyHash.prefix(7))")
+        }
+    }
+
     /// A bcrypt entry as `htpasswd -B` writes it when apache2-utils is installed, else from libxcrypt itself.
     static func bcryptLine(user: String, password: String, cost: Int = 5) throws -> String {
         if (try? shell("command -v htpasswd")) != nil {

@@ -258,6 +258,7 @@ import Testing
               "SWREGISTRY_AUTH_TOKEN_ISSUER": "i"], "auth.token.realm: needs auth.token.rootcertbundle or auth.token.jwks"),
             (["SWREGISTRY_AUTH_TOKEN_JWKS": "/j.json"], "auth.token.jwks: needs auth.token.realm"),
             (["SWREGISTRY_AUTH_TOKENSERVICE_ENABLED": "yes"], "the token service needs auth.htpasswd.path"),
+            (["SWREGISTRY_AUTH_TOKENSERVICE_EXPIRATION": "30s"], "auth.tokenservice.expiration: 30.0 seconds is too short"),
         ]
         for (environment, message) in cases {
             let error = try #require(throws: ConfigErrors.self) { try Configuration.load(file: nil, environment: environment) }

@@ -129,8 +129,15 @@ extension RegistryResponder {
             }
             // A cached result is taken here; a bcrypt or a signature check runs on the authentication pool, so that
             // a stream of fresh credentials cannot stall the event loop and every connection on it.
-            let quick = security.quickAuthenticate(authorization)
-            let result = quick != nil ? quick! : await authenticateOffLoop(security, authorization)
+            let result: AuthResult
+            if let quick = security.quickAuthenticate(authorization) {
+                result = quick
+            } else {
+                let address = client.address()
+                if let refused = Self.refusal(authenticationGate.enter(address)) { return .answer(refused) }
+                result = await authenticateOffLoop(security, authorization)
+                authenticationGate.leave(address)
+            }
             switch result {
             case .anonymous:
                 break
@@ -174,6 +181,16 @@ extension RegistryResponder {
                                          detail: Self.scopeDetail(needed.scopes)).httpResponse
             response.authenticatedUser = identity.user
             return .answer(response)
+        }
+    }
+
+    /// The answer when the authentication gate refuses a slow check; nil when it admitted it.
+    static func refusal(_ entry: AuthenticationGate.Entry) -> Response? {
+        switch entry {
+        case .admitted: nil
+        case .addressBusy: tooManyRequests(1, "too many authentications in progress from this address")
+        case .full:
+            RegistryError(.unavailable, "too many authentications in progress", headers: ["Retry-After": "1"]).httpResponse
         }
     }
 
@@ -274,9 +291,13 @@ extension RegistryResponder {
             return Self.tooManyRequests(wait, "too many failed authentications from this address")
         }
         let pool = authenticationPool ?? self.pool
+        // Every token request checks credentials or signs: it takes a slot of the gate like a slow API check.
+        let address = client.address()
+        if let refused = Self.refusal(authenticationGate.enter(address)) { return refused }
         let answer = await service(request, body) { work in
             await withCheckedContinuation { continuation in pool.execute { continuation.resume(returning: work()) } }
         }
+        authenticationGate.leave(address)
         switch answer.outcome {
         case .invalid(let reason, let user):
             limiter?.recordFailure(address: client.address(), user: user)

@@ -19,6 +19,8 @@ public final class RegistryResponder: HTTPResponder {
     /// apart from `pool` so that a burst of logins does not hold back store work. Made only for a registry that
     /// starts with security (one that gains it on a reload uses `pool`).
     let authenticationPool: BlockingPool?
+    /// Bounds what waits for `authenticationPool` (see `AuthenticationGate`).
+    let authenticationGate = AuthenticationGate()
     let logger: Logger
     /// Rendered manifest answers (see `ResponseCache`).
     let responses = ResponseCache()

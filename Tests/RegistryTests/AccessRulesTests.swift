@@ -228,8 +228,10 @@ import TestSupport
         // Wrong passwords: never cached, each a full bcrypt.
         for i in 0..<4 {
             group.enter()
-            DispatchQueue.global().async {
-                _ = try? TestClient(port: port).request("GET", "/v2/", headers: [("Authorization", basicAuthorization("slow", "x\(i)"))])
+            Thread.detachNewThread {  // an OS thread each: all in flight at once
+                // From four addresses: the authentication gate lets each have two checks in flight.
+                _ = try? TestClient(port: port, source: "127.0.0.\(i + 2)")
+                    .request("GET", "/v2/", headers: [("Authorization", basicAuthorization("slow", "x\(i)"))])
                 let t = now()
                 times.withLock { $0["slow\(i)"] = t }
                 group.leave()
@@ -274,6 +276,48 @@ import TestSupport
                        429, .tooManyRequests)
         #expect(try r.request("GET", "/v2/", headers: [("Authorization", token)], from: "127.0.0.6").status == 200)
         #expect(RegistryResponder.loggable("eve\n2026 info forged\\") == "eve\\n2026 info forged\\\\")
+    }
+
+    /// One address cannot queue slow checks (here cost-12 bcrypts): two at a time, the others are refused at once
+    /// rather than making every later login wait behind them.
+    @Test func oneAddressHasAtMostTwoSlowChecksInFlight() throws {
+        let hash = try #require(HtpasswdFile.makeBcryptHash(password: "pw", cost: 12))
+        let users = try HtpasswdFile(contents: Array("slow:\(hash)\n".utf8), path: "<slow users>")
+        let r = try RegistryFixture {
+            $0.security = RegistrySecurity(authenticators: [BasicAuthenticator(realm: "slow", users: users)])
+        }
+        defer { r.stop() }
+        let port = r.port
+        let statuses = Mutex<[Int]>([])
+        let group = DispatchGroup()
+        for i in 0..<6 {
+            group.enter()
+            Thread.detachNewThread {  // an OS thread each: all in flight at once
+                let status = (try? TestClient(port: port).request(
+                    "GET", "/v2/", headers: [("Authorization", basicAuthorization("nobody\(i)", "guess"))]))?.status ?? 0
+                statuses.withLock { $0.append(status) }
+                group.leave()
+            }
+        }
+        group.wait()
+        let all = statuses.withLock { $0 }
+        #expect(all.filter { $0 == 429 }.count >= 2, "\(all)")
+        #expect(all.allSatisfy { $0 == 401 || $0 == 429 }, "\(all)")
+        #expect(r.responder.authenticationGate.inFlight == 0)
+    }
+
+    @Test func theAuthenticationGateBoundsPerAddressAndInAll() {
+        let gate = AuthenticationGate(perAddress: 2, total: 3)
+        #expect(gate.enter("a") == .admitted)
+        #expect(gate.enter("a") == .admitted)
+        #expect(gate.enter("a") == .addressBusy)
+        #expect(gate.enter("b") == .admitted)
+        #expect(gate.enter("c") == .full)
+        gate.leave("a")
+        #expect(gate.enter("c") == .admitted)
+        for address in ["a", "b", "c"] { gate.leave(address) }
+        #expect(gate.inFlight == 0)
+        #expect(gate.enter("a") == .admitted && gate.enter("a") == .admitted, "a's slots were given back")
     }
 
     @Test func theEleventhFailedAuthenticationGetsTooManyRequests() throws {

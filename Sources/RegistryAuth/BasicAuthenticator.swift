@@ -21,29 +21,38 @@ public struct BasicAuthenticator: Authenticator {
     }
 
     public func authenticate(authorization: String?) -> AuthResult {
-        guard let authorization, authorization.utf8.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else {
-            return .anonymous
-        }
-        switch Self.parse(authorization: authorization) {
-        case .failure(let reason):
-            return .invalid(reason: reason.description, user: nil)
-        case .success(let (user, password)):
-            return check(user: user, password: password)
+        switch Self.credentials(authorization) {
+        case .settled(let result): return result
+        case .check(let user, let password): return check(user: user, password: password)
         }
     }
 
     /// At once when the header is no Basic credentials or these were checked recently (cached); nil when they cost
     /// a bcrypt.
     public func quickResult(authorization: String?) -> AuthResult? {
-        guard let authorization, authorization.utf8.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else {
-            return .anonymous
-        }
-        switch Self.parse(authorization: authorization) {
-        case .failure(let reason):
-            return .invalid(reason: reason.description, user: nil)
-        case .success(let (user, password)):
+        switch Self.credentials(authorization) {
+        case .settled(let result):
+            return result
+        case .check(let user, let password):
             guard let hash = users.hashes[user], cache.value(for: cacheKey(user, password, hash)) == true else { return nil }
             return .authenticated(Identity(user: user))
+        }
+    }
+
+    /// What an `Authorization` header comes to before any password is checked.
+    private enum Credentials {
+        /// No credentials, or malformed ones: the result needs no check.
+        case settled(AuthResult)
+        case check(user: String, password: String)
+    }
+
+    private static func credentials(_ authorization: String?) -> Credentials {
+        guard let authorization, authorization.utf8.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else {
+            return .settled(.anonymous)
+        }
+        switch parse(authorization: authorization) {
+        case .failure(let reason): return .settled(.invalid(reason: reason.description, user: nil))
+        case .success(let (user, password)): return .check(user: user, password: password)
         }
     }
 

@@ -27,12 +27,8 @@ struct ConfigCommand: ParsableCommand {
                 var server = try configuration.serverConfiguration()
                 var registry = configuration.registryConfiguration()
                 try Serve.installSecurity(configuration, server: &server, registry: &registry, checkOnly: true)
-            } catch let errors as ConfigErrors {
-                for problem in errors.errors { printError("swregistry: \(problem)") }
-                throw ExitCode(1)
             } catch {
-                printError("swregistry: \(error)")
-                throw ExitCode(1)
+                throw Serve.configurationFailure(error)
             }
             print("ok")
         }

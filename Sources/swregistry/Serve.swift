@@ -92,12 +92,8 @@ struct Serve: ParsableCommand {
         var registryConfig = configuration.registryConfiguration()
         do {
             try Self.installSecurity(configuration, server: &serverConfig, registry: &registryConfig, logger: logger)
-        } catch let errors as ConfigErrors {
-            for problem in errors.errors { printError("swregistry: \(problem)") }
-            throw ExitCode(1)
         } catch {
-            printError("swregistry: \(error)")
-            throw ExitCode(1)
+            throw Self.configurationFailure(error)
         }
 
         let responder: RegistryResponder
@@ -145,6 +141,16 @@ struct Serve: ParsableCommand {
         server.wait()
         withExtendedLifetime(storeLock) {}
         logger.notice("stopped")
+    }
+
+    /// Prints what is wrong with the configuration (each problem on a line of its own) and gives the exit status.
+    static func configurationFailure(_ error: any Error) -> ExitCode {
+        if let errors = error as? ConfigErrors {
+            for problem in errors.errors { printError("swregistry: \(problem)") }
+        } else {
+            printError("swregistry: \(error)")
+        }
+        return ExitCode(1)
     }
 
     static func isLoopback(_ address: SocketAddress) -> Bool {

@@ -1,7 +1,8 @@
 import Synchronization
 
 /// Bounds the credential checks that need real work (a bcrypt, a token's signature) waiting for the authentication
-/// pool: a few per client address, a few dozen in all. Without it, one address could queue a hundred bcrypts
+/// pool: eight per client address (clients open several connections at once: podman pushes three blobs in parallel,
+/// each after its own token request), 64 in all. Without it, one address could queue a hundred bcrypts
 /// before its first failure counts against it (the rate limiter counts failures once they are known), and every new
 /// login would wait behind them; with it, the excess is refused at once (429 for the address, 503 when the pool is
 /// full) and a real user's login waits for at most `total` checks.
@@ -18,7 +19,7 @@ final class AuthenticationGate: Sendable {
     let total: Int
     private let state = Mutex<(inFlight: [String: Int], total: Int)>(([:], 0))
 
-    init(perAddress: Int = 2, total: Int = 32) {
+    init(perAddress: Int = 8, total: Int = 64) {
         self.perAddress = perAddress
         self.total = total
     }

@@ -291,13 +291,15 @@ extension RegistryResponder {
             return Self.tooManyRequests(wait, "too many failed authentications from this address")
         }
         let pool = authenticationPool ?? self.pool
-        // Every token request checks credentials or signs: it takes a slot of the gate like a slow API check.
+        // A token request whose credentials need a bcrypt (not cached, or sent in a POST form) takes a slot of the
+        // gate like a slow API check; one with recently checked Basic credentials signs at once.
         let address = client.address()
-        if let refused = Self.refusal(authenticationGate.enter(address)) { return refused }
+        let slow = request.headers["Authorization"].map { security.quickAuthenticate($0) == nil } ?? true
+        if slow, let refused = Self.refusal(authenticationGate.enter(address)) { return refused }
         let answer = await service(request, body) { work in
             await withCheckedContinuation { continuation in pool.execute { continuation.resume(returning: work()) } }
         }
-        authenticationGate.leave(address)
+        if slow { authenticationGate.leave(address) }
         switch answer.outcome {
         case .invalid(let reason, let user):
             limiter?.recordFailure(address: client.address(), user: user)

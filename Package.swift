@@ -13,6 +13,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // YAML for `swregistry serve --config` and `swcopy sync --src-yaml`: its Node API keeps each value's line.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // Metrics are recorded through swift-metrics' API and exposed by swift-prometheus (neither pulls in NIO).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C shims: Linux calls that `import Glibc` lacks. `_GNU_SOURCE` lives only in the .c file.
@@ -33,12 +36,21 @@ let package = Package(
             "SystemIO",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "BlobStore", dependencies: ["SystemIO", "OCIModel", "CLinuxShim"]),
+        .target(name: "BlobStore", dependencies: [
+            "SystemIO", "OCIModel", "CLinuxShim", .product(name: "Metrics", package: "swift-metrics"),
+        ]),
         // Credentials (htpasswd, bearer JWTs, the built-in token service) and per-repository policies.
         .target(name: "RegistryAuth", dependencies: ["COpenSSL", "CCrypt", "SystemIO"]),
         .target(name: "Registry", dependencies: [
             "HTTPServer", "RegistryAuth", "OCIModel", "SystemIO", "BlobStore",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ]),
+        // Offline and online store maintenance: garbage collection, retention, verification, usage.
+        .target(name: "StoreMaintenance", dependencies: [
+            "BlobStore", "OCIModel", "SystemIO", "RegistryAuth",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
         ]),
         // The one table of configuration keys; YAML file ← SWREGISTRY_* environment ← flags.
         .target(name: "RegistryConfig", dependencies: [
@@ -46,9 +58,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "swregistry", dependencies: [
-            "Registry", "RegistryConfig", "RegistryAuth", "HTTPServer", "SystemIO", "BlobStore",
+            "Registry", "RegistryConfig", "RegistryAuth", "HTTPServer", "SystemIO", "BlobStore", "StoreMaintenance",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // Client side (swcopy): transfer engine, image transports, tar streams, layer cache.
         .target(name: "RegistryClient", dependencies: [
@@ -76,6 +90,9 @@ let package = Package(
         .testTarget(name: "RegistryAuthTests", dependencies: ["RegistryAuth", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO", "TestSupport", "COpenSSL"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistryConfig", "BlobStore", "HTTPServer", "TestSupport", "swregistry"]),
+        .testTarget(name: "StoreMaintenanceTests", dependencies: [
+            "StoreMaintenance", "BlobStore", "OCIModel", "SystemIO", "TestSupport",
+        ]),
         .testTarget(name: "RegistryClientTests", dependencies: [
             "RegistryClient", "Registry", "HTTPServer", "OCIModel", "SystemIO", "TestSupport",
         ]),

@@ -20,8 +20,13 @@ public struct Response: Sendable {
     public var status: HTTPStatus
     public var headers: HTTPHeaders
     public var body: Body
+    /// What the responder tells the engine for logs and metrics (see `ExchangeRecord`); never sent.
+    public var context = ResponseContext()
     /// Who the responder authenticated, for the access log (a user name, never a credential); nil: anonymous.
-    public var authenticatedUser: String?
+    public var authenticatedUser: String? {
+        get { context.user }
+        set { context.user = newValue }
+    }
 
     public init(status: HTTPStatus, headers: HTTPHeaders = HTTPHeaders(), body: Body = .empty) {
         self.status = status

@@ -44,6 +44,8 @@ public struct ServerConfiguration: Sendable {
     public var tls: TLSSettings?
     /// One info line per request (method, target, status, bytes, duration, client, user); false: none.
     public var accessLog = true
+    /// Told of every finished exchange, on the event loop (the access log and request metrics build on this).
+    public var observers: [any ExchangeObserver] = []
 
     public init(address: SocketAddress, eventLoopCount: Int = ServerConfiguration.coreCount) {
         self.address = address

@@ -37,9 +37,12 @@ extension RegistryResponder {
         let digest = manifest.digest.description
         var headers = Self.headers(("Content-Type", manifest.mediaType), ("Docker-Content-Digest", digest),
                                    ("ETag", "\"" + digest + "\""))
-        let get = Response(status: .ok, headers: headers.prepared(), body: .bytes(manifest.bytes))
+        var get = Response(status: .ok, headers: headers.prepared(), body: .bytes(manifest.bytes))
         headers.add("Content-Length", String(manifest.bytes.count))
-        let head = Response(status: .ok, headers: headers.prepared())
+        var head = Response(status: .ok, headers: headers.prepared())
+        // Cached answers carry what the access log and metrics say about them, so a hit needs no routing.
+        get.context = ResponseContext(route: "manifest", repository: name.value, reference: String(referenceText))
+        head.context = get.context
         responses.insert(request.path, ResponseCache.Entry(get: get, head: head, repository: name.value),
                          generation: generation)
         return request.method == "HEAD" ? head : get

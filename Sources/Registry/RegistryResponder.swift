@@ -70,10 +70,16 @@ public final class RegistryResponder: HTTPResponder {
         let route = Route(path: request.path)
         let access: Access
         switch await checkAccess(request, route, security) {
-        case .answer(let response): return response
+        case .answer(var response):
+            route.describe(into: &response.context)
+            return response
         case .proceed(let granted): access = granted
         }
-        if route == .token { return await token(request, body: body, security) }
+        if route == .token {
+            var response = await token(request, body: body, security)
+            route.describe(into: &response.context)
+            return response
+        }
         var response = try await answer(request, route, access, body: body)
         response.authenticatedUser = access.identity.user
         return response
@@ -87,16 +93,20 @@ public final class RegistryResponder: HTTPResponder {
            let cached = responses.response(request.path, method: method, generation: store.metadataGeneration) {
             return cached
         }
+        let route = route ?? Route(path: request.path)
+        var response: Response
         do {
-            return try await self.route(request, route ?? Route(path: request.path), access, body: body)
+            response = try await self.route(request, route, access, body: body)
         } catch let error as RegistryError {
-            return error.httpResponse
+            response = error.httpResponse
         } catch let error as StoreError {
-            return RegistryError(error).httpResponse
+            response = RegistryError(error).httpResponse
         } catch let error as BodyError {
-            if case .tooLarge = error { return RegistryError(.sizeInvalid, error.description, status: 413).httpResponse }
-            throw error
+            guard case .tooLarge = error else { throw error }
+            response = RegistryError(.sizeInvalid, error.description, status: 413).httpResponse
         }
+        route.describe(into: &response.context)
+        return response
     }
 
     private func route(_ request: Request, _ route: Route, _ access: Access, body: RequestBody) async throws -> Response {

@@ -71,3 +71,31 @@ enum Route: Equatable {
         }
     }
 }
+
+extension Route {
+    /// Fills what the access log and the metrics say about a request of this route: a fixed label, and the
+    /// repository and reference as the path named them (raw: a malformed name is logged as sent, escaped there).
+    func describe(into context: inout ResponseContext) {
+        switch self {
+        case .base: context.route = "base"
+        case .catalog: context.route = "catalog"
+        case .blob(let name, let digest): context.describe("blob", name, digest)
+        case .uploads(let name): context.describe("uploads", name, nil)
+        case .upload(let name, let id): context.describe("upload", name, id)
+        case .manifest(let name, let reference): context.describe("manifest", name, reference)
+        case .tags(let name): context.describe("tags", name, nil)
+        case .referrers(let name, let digest): context.describe("referrers", name, digest)
+        case .health: context.route = "health"
+        case .token: context.route = "token"
+        case .notFound: context.route = "other"
+        }
+    }
+}
+
+extension ResponseContext {
+    fileprivate mutating func describe(_ label: String, _ name: Substring, _ reference: Substring?) {
+        route = label
+        repository = String(name)
+        self.reference = reference.map(String.init)
+    }
+}

@@ -102,12 +102,12 @@ t_sandboxed() {
 }
 check "the server under the unit's sandbox (@system-service ~@privileged, INET/INET6/UNIX, no W+X memory): TLS, htpasswd, push, pull" t_sandboxed
 
+# Stopped here, in the script's own shell: the server is its child, not a check's.
+SANDBOXED_RC=0
+stop_server || SANDBOXED_RC=$?
 t_sandboxed_stop() {
-    local rc=0
-    stop_server || rc=$?
-    expect_eq "exit status after SIGTERM" 0 "$rc"
-    # A call outside the filter kills the server with SIGSYS, which no log line would show: say so.
-    ! grep -i "bad system call" "$WORK/logs/server.err"
+    # A call outside the filter would have killed it with SIGSYS: status 159, and no log line to say so.
+    expect_eq "exit status after SIGTERM" 0 "$SANDBOXED_RC"
 }
 check "the sandboxed server stops on SIGTERM with exit 0 (no call outside the filter)" t_sandboxed_stop
 
@@ -158,7 +158,8 @@ t_no_secrets() {
     # Nothing but the .gitignore is committed under secrets/, and the ignore rules keep it that way.
     expect_eq "committed under secrets/" "deploy/kubernetes/secrets/.gitignore" \
         "$(cd "$ROOT" && git ls-files deploy/kubernetes/secrets)"
-    (cd "$ROOT" && git check-ignore -q deploy/kubernetes/secrets/tls.key deploy/kubernetes/secrets/htpasswd)
+    local f
+    for f in tls.crt tls.key htpasswd; do (cd "$ROOT" && git check-ignore "deploy/kubernetes/secrets/$f"); done
 }
 check "no secret committed: deploy/kubernetes/secrets/ holds only its .gitignore" t_no_secrets
 

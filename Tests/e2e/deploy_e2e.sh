@@ -228,6 +228,74 @@ t_restart() {
 }
 check "restarted on the same volume, it still serves what was pushed" t_restart
 
+# ---------------------------------------------------------------------------------------------------------
+# As the Kubernetes StatefulSet runs it: the ConfigMap's configuration (TLS, htpasswd, GC) and the Secrets' files
+# mounted where deploy/kubernetes/statefulset.yaml mounts them, owned by root with group fsGroup and mode 0440 as
+# kubelet makes them, a fresh volume.
+
+KUBE="$ROOT/deploy/kubernetes"
+K_NAME="$NAME-k8s"
+K_VOLUME="$VOLUME-k8s"
+K_PORT=$(free_port)
+K_REG="127.0.0.1:$K_PORT"
+remove_k8s_container() {
+    [ -d "$P_ROOT" ] || return 0
+    pm rm -f -t 0 "$K_NAME" >/dev/null 2>&1 || true
+    pm volume rm -f "$K_VOLUME" >/dev/null 2>&1 || true
+}
+trap 'rc=$?; remove_k8s_container; remove_containers; (exit $rc); cleanup' EXIT
+
+t_k8s_run() {
+    local files="$WORK/k8s"
+    mkdir -p "$files/config" "$files/tls" "$files/auth"
+    # Where the StatefulSet puts each file, read from it (kubernetes_refs.py checks they agree with the config).
+    python3 - "$KUBE" "$files" "$K_VOLUME" >"$files/mounts" <<'EOF'
+import os, sys, yaml
+kube, files, volume = sys.argv[1:4]
+sts = yaml.safe_load(open(os.path.join(kube, "statefulset.yaml")))
+container = sts["spec"]["template"]["spec"]["containers"][0]
+mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+for name in ("config", "tls", "htpasswd"):
+    print("-v %s/%s:%s:ro" % (files, {"htpasswd": "auth"}.get(name, name), mounts[name]))
+print("-v %s:%s" % (volume, mounts["data"]))
+for e in container["env"]:
+    if "value" in e:
+        print("-e %s=%s" % (e["name"], e["value"]))
+EOF
+    cat "$files/mounts"
+    python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["data"]["config.yml"], end="")' \
+        "$KUBE/configmap.yaml" >"$files/config/config.yml"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+        -addext subjectAltName=IP:127.0.0.1 -keyout "$files/tls/tls.key" -out "$files/tls/tls.crt" 2>/dev/null
+    htpasswd -Bbc "$files/auth/htpasswd" pusher pusher-pw 2>/dev/null
+    chown -R "0:$SERVER_UID" "$files/tls" "$files/auth"
+    chmod 0440 "$files/tls/"* "$files/auth/htpasswd"
+    chmod 0755 "$files/config" "$files/tls" "$files/auth"
+    chmod 0644 "$files/config/config.yml"
+    mkdir -p "$WORK/k8s-certs.d" && cp "$files/tls/tls.crt" "$WORK/k8s-certs.d/ca.crt"
+    # shellcheck disable=SC2046 # an option and its value per line, no spaces in them
+    pm run -d --name "$K_NAME" -p "$K_REG:5000" $(cat "$files/mounts") \
+        --read-only --read-only-tmpfs=false --cap-drop=all --security-opt no-new-privileges \
+        --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --health-interval=disable "$IMAGE"
+    local i code=""
+    for ((i = 0; i < 300; i++)); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$files/tls/tls.crt" "https://$K_REG/healthz" || true)
+        [ "$code" = 200 ] && break
+        sleep 0.1
+    done
+    pm logs "$K_NAME" 2>&1 | tail -n 5
+    expect_eq "/healthz over HTTPS" 200 "$code"
+    expect_eq "anonymous /v2/" 401 \
+        "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$files/tls/tls.crt" "https://$K_REG/v2/")"
+    sk copy --dest-cert-dir "$WORK/k8s-certs.d" --dest-creds pusher:pusher-pw "oci:$L1:v1" "docker://$K_REG/e2e/img:v1"
+    expect_eq "digest" "$V1" "$(sk inspect --cert-dir "$WORK/k8s-certs.d" --creds pusher:pusher-pw \
+        --format '{{.Digest}}' "docker://$K_REG/e2e/img:v1")"
+    pm stop -t 30 "$K_NAME"
+    expect_eq "exit code" 0 "$(pm inspect "$K_NAME" --format '{{.State.ExitCode}}')"
+}
+check "as the StatefulSet runs it: the ConfigMap's configuration, Secrets 0440 root:65532, HTTPS, htpasswd, push" t_k8s_run
+
+remove_k8s_container
 remove_containers
 t_cleaned() {
     expect_eq "containers left" "" "$(pm ps -a --format '{{.Names}}')"

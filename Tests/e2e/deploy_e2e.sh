@@ -285,6 +285,9 @@ EOF
     done
     pm logs "$K_NAME" 2>&1 | tail -n 5
     expect_eq "/healthz over HTTPS" 200 "$code"
+    # The readiness probe's path answers without credentials, as kubelet asks it.
+    expect_eq "/readyz over HTTPS, anonymous" 200 \
+        "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$files/tls/tls.crt" "https://$K_REG/readyz")"
     expect_eq "anonymous /v2/" 401 \
         "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$files/tls/tls.crt" "https://$K_REG/v2/")"
     sk copy --dest-cert-dir "$WORK/k8s-certs.d" --dest-creds pusher:pusher-pw "oci:$L1:v1" "docker://$K_REG/e2e/img:v1"
@@ -293,7 +296,7 @@ EOF
     pm stop -t 30 "$K_NAME"
     expect_eq "exit code" 0 "$(pm inspect "$K_NAME" --format '{{.State.ExitCode}}')"
 }
-check "as the StatefulSet runs it: the ConfigMap's configuration, Secrets 0440 root:65532, HTTPS, htpasswd, push" t_k8s_run
+check "as the StatefulSet runs it: the ConfigMap's configuration, Secrets 0440 root:65532, probes over HTTPS, htpasswd, push" t_k8s_run
 
 remove_k8s_container
 remove_containers

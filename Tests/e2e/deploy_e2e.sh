@@ -84,6 +84,7 @@ t_build() {
     # No network here: the build must not try to pull (FROM scratch, --pull=never makes sure).
     bu build --pull=never --format docker -f "$ROOT/deploy/Containerfile" \
         --build-arg VERSION=e2e --build-arg REVISION="$(cd "$ROOT" && git rev-parse HEAD 2>/dev/null || echo unknown)" \
+        --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
         -t "$IMAGE" "$WORK/context"
 }
 check "buildah builds deploy/Containerfile from scratch, nothing pulled" t_build
@@ -110,7 +111,7 @@ expect("stop signal", config.get("StopSignal"), "SIGTERM")
 health = image.get("Healthcheck") or {}
 expect("healthcheck", (health.get("Test") or [None, None])[:2], ["CMD", "/usr/libexec/swregistry/wget"])
 labels = image.get("Labels") or config.get("Labels") or {}
-for key in ("title", "description", "version", "revision", "licenses"):
+for key in ("title", "description", "version", "revision", "created", "licenses"):
     if not labels.get("org.opencontainers.image." + key):
         problems.append("label org.opencontainers.image.%s missing" % key)
 expect("version label", labels.get("org.opencontainers.image.version"), "e2e")

@@ -54,8 +54,16 @@ remove_containers() {
     # Anything else made in this storage (buildah's working containers, pulled images) goes with it.
     bu rm -a >/dev/null 2>&1 || true
     pm rmi -a -f >/dev/null 2>&1 || true
+    # conmon runs `podman container cleanup` on this storage after a container ends, on its own: the work folder
+    # can only be removed once those are done (10 s at most).
+    local i
+    for ((i = 0; i < 100; i++)); do
+        pgrep -f -- "$P_ROOT/" >/dev/null || break
+        sleep 0.1
+    done
 }
-trap 'rc=$?; remove_containers; (exit $rc); cleanup' EXIT
+# set +e: under errexit, `(exit $rc)` with a failing status would end the trap before lib.sh's cleanup.
+trap 'rc=$?; set +e; remove_containers; (exit $rc); cleanup' EXIT
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -137,18 +145,20 @@ run_container() {
         --health-interval=disable "$IMAGE"
 }
 
-# wait_ready — until /healthz answers 200 through the published port (30 s at most).
-wait_ready() {
-    local i code
-    for ((i = 0; i < 300; i++)); do
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$REG/healthz" || true)
-        [ "$code" = 200 ] && { echo "ready after $((i / 10)).$((i % 10)) s"; return 0; }
-        [ "$(pm inspect "$NAME" --format '{{.State.Running}}')" = true ] || { pm logs "$NAME"; return 1; }
+# wait_healthy NAME URL [CURL ARGS...] — until URL (/healthz) answers 200, while the container runs (30 s at most).
+wait_healthy() {
+    local name=$1 url=$2 t0=$SECONDS code
+    shift 2
+    while ((SECONDS - t0 < 30)); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$@" "$url" || true)
+        [ "$code" = 200 ] && { echo "$url answers after $((SECONDS - t0)) s"; return 0; }
+        [ "$(pm inspect "$name" --format '{{.State.Running}}')" = true ] || { pm logs "$name"; return 1; }
         sleep 0.1
     done
-    pm logs "$NAME"
+    pm logs "$name"
     return 1
 }
+wait_ready() { wait_healthy "$NAME" "http://$REG/healthz"; }
 
 t_run() {
     run_container
@@ -244,7 +254,7 @@ remove_k8s_container() {
     pm rm -f -t 0 "$K_NAME" >/dev/null 2>&1 || true
     pm volume rm -f "$K_VOLUME" >/dev/null 2>&1 || true
 }
-trap 'rc=$?; remove_k8s_container; remove_containers; (exit $rc); cleanup' EXIT
+trap 'rc=$?; set +e; remove_k8s_container; remove_containers; (exit $rc); cleanup' EXIT
 
 t_k8s_run() {
     local files="$WORK/k8s"
@@ -278,14 +288,7 @@ EOF
     pm run -d --name "$K_NAME" -p "$K_REG:5000" $(cat "$files/mounts") \
         --read-only --read-only-tmpfs=false --cap-drop=all --security-opt no-new-privileges \
         --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --health-interval=disable "$IMAGE"
-    local i code=""
-    for ((i = 0; i < 300; i++)); do
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$files/tls/tls.crt" "https://$K_REG/healthz" || true)
-        [ "$code" = 200 ] && break
-        sleep 0.1
-    done
-    pm logs "$K_NAME" 2>&1 | tail -n 5
-    expect_eq "/healthz over HTTPS" 200 "$code"
+    wait_healthy "$K_NAME" "https://$K_REG/healthz" --cacert "$files/tls/tls.crt"
     # The readiness probe's path answers without credentials, as kubelet asks it.
     expect_eq "/readyz over HTTPS, anonymous" 200 \
         "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$files/tls/tls.crt" "https://$K_REG/readyz")"

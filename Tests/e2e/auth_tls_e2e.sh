@@ -150,7 +150,8 @@ stop_containerd() {
     wait "$CTRD_PID" 2>/dev/null || true
     CTRD_PID=""
 }
-trap 'rc=$?; stop_containerd; (exit $rc); cleanup' EXIT
+# set +e: under errexit, `(exit $rc)` with a failing status would end the trap before lib.sh's cleanup.
+trap 'rc=$?; set +e; stop_containerd; (exit $rc); cleanup' EXIT
 start_containerd() {
     mkdir -p "$CTRD"
     cat >"$CTRD/config.toml" <<EOF

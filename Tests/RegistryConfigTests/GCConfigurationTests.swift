@@ -29,9 +29,13 @@ import Testing
             RetentionRule(repositories: ["**"], deleteUntaggedAfter: 0),
         ]))
         #expect(config.retentionSource == .file(path: file, line: 5))
-        // `config print` shows the rules, and what it prints loads back the same.
-        let printed = writeConfigFile(config.rendered())
-        #expect(try Configuration.load(file: printed, environment: [:]).retention == config.retention, "\(config.rendered())")
+        // `config print` shows the rules, in a form that loads back the same.
+        let rendered = config.rendered()
+        let start = try #require(rendered.range(of: "\ngc:\n"))
+        let end = rendered.range(of: "\naccesscontrol:", range: start.upperBound..<rendered.endIndex)?.lowerBound ?? rendered.endIndex
+        let printed = writeConfigFile("gc:\n" + rendered[start.upperBound..<end])
+        #expect(try Configuration.load(file: printed, environment: [:]).retention == config.retention, "\(rendered)")
+        #expect(rendered.contains("      keeptags: { mostrecent: 10, patterns: [\"^v[0-9]+\\\\.\", \"^latest$\"] }"), "\(rendered)")
     }
 
     @Test func retentionErrorsNameFileAndLine() throws {

@@ -101,11 +101,12 @@ final class StoreBuilder {
 
     // MARK: - Inspection
 
-    /// Every file of the store (but `tmp/`) with its size and modification time: equal listings, unchanged store.
+    /// Every file of the store (but `tmp/` and the lock's pid file) with its size and modification time: equal
+    /// listings, unchanged store.
     func listing() -> [String] {
         var lines: [String] = []
         Self.walk(root) { path in
-            guard !path.hasPrefix("\(root)/tmp/") else { return }
+            guard !path.hasPrefix("\(root)/tmp/") && path != "\(root)/.lock" else { return }
             var st = stat()
             guard lstat(path, &st) == 0 else { return }
             lines.append("\(path.dropFirst(root.count)) \(st.st_size) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)")

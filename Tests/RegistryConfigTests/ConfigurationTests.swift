@@ -153,7 +153,7 @@ import Testing
         ("SWREGISTRY_STORAGE_DELETE_ENABLED", "maybe", "storage.delete.enabled", "true or false"),
         ("SWREGISTRY_HTTP_TLS_MINIMUMTLS", "ssl3", "http.tls.minimumtls", "one of tls1.2, tls1.3"),
         ("SWREGISTRY_AUTH_TOKEN_REALM", "auth.example.com/token", "auth.token.realm", "an http:// or https:// URL"),
-        ("SWREGISTRY_UPLOAD_EXPIRY", "1d", "storage.uploads.expiry", "a duration"),
+        ("SWREGISTRY_UPLOAD_EXPIRY", "1w", "storage.uploads.expiry", "a duration"),
         ("SWREGISTRY_VERSION", "2", "version", "one of 0.1"),
     ])
     func malformedEnvironmentValues(_ variable: String, _ value: String, _ key: String, _ accepted: String) throws {

@@ -103,3 +103,30 @@ final class HookedStore: CollectableStore, @unchecked Sendable {
     func syncRemovals() throws(StoreError) { try store.syncRemovals() }
     func expireUploads(dryRun: Bool) -> [(id: String, bytes: Int64)] { store.expireUploads(dryRun: dryRun) }
 }
+
+/// A blob `HEAD` touches an old link, so that a client that skips an upload because of it finds the blob kept
+/// for the grace period.
+@Suite struct LinkRefreshTests {
+    @Test func headTouchesALinkOlderThanAQuarterOfTheGrace() throws {
+        let b = try StoreBuilder()
+        defer { b.remove() }
+        let blob = try b.blob("h", Array("checked by HEAD".utf8))
+        let name = try RepositoryName(validating: "h")
+        let link = b.store.layout.layerLink(name, blob.digest)
+        b.store.linkRefreshSeconds.store(900, ordering: .relaxed)
+        b.setAge("repositories/h/_layers/sha256/\(blob.digest.encoded)", secondsAgo: 600)
+        let young = try #require(FileSystem.modificationTime(link))
+        #expect(b.store.linkedBlobSize(name, blob.digest) == Int64(blob.size))
+        #expect(FileSystem.modificationTime(link) == young, "a link younger than the refresh age is left alone")
+
+        b.setAge("repositories/h/_layers/sha256/\(blob.digest.encoded)", secondsAgo: 1000)
+        #expect(b.store.linkedBlobSize(name, blob.digest) == Int64(blob.size))
+        let refreshed = try #require(FileSystem.modificationTime(link))
+        #expect(refreshed / 1_000_000_000 >= Int64(time(nil)) - 5)
+        // So a collection (grace 1 h) keeps the link and its blob, which it would otherwise take.
+        b.age(by: 7200, under: "blobs")
+        _ = try collect(b)
+        #expect(b.hasLink("h", blob) && b.hasBlob(blob))
+        #expect(b.store.linkedBlobSize(name, Digest.sha256(of: Array("absent".utf8))) == nil)
+    }
+}

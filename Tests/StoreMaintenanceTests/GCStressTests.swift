@@ -15,8 +15,10 @@ import TestSupport
 /// tags: afterwards every tagged image pulls whole, and a last collection leaves exactly what the tags reach.
 ///
 /// Grace 0 is the hardest case: only the reference lock and the touches keep a blob that a push found present
-/// from being collected under it. Checked by hand: with the touches in `BlobStore.putManifest` removed, or with
-/// `ReferenceLock` made a no-op, this test fails (tags naming manifests whose layers are gone).
+/// from being collected under it. Checked by hand: with the touches in `BlobStore.putManifest` removed, this
+/// test fails (tags naming manifests whose layers are gone; 2 runs of 2). With `ReferenceLock` a no-op it passed
+/// 2 runs of 2: the touches leave the lock only a window of microseconds here, which `GCRaceTests` opens wide
+/// and which fails there without the lock.
 @Suite(.serialized) struct GCStressTests {
     final class Counters: Sendable {
         let pushed = Atomic<Int>(0)

@@ -54,7 +54,7 @@ let package = Package(
         ]),
         // The one table of configuration keys; YAML file ← SWREGISTRY_* environment ← flags.
         .target(name: "RegistryConfig", dependencies: [
-            "Registry", "RegistryAuth", "HTTPServer", "SystemIO", .product(name: "Yams", package: "Yams"),
+            "Registry", "RegistryAuth", "HTTPServer", "SystemIO", "StoreMaintenance", .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "swregistry", dependencies: [
@@ -86,12 +86,15 @@ let package = Package(
         ], path: "Tests/TestSupport"),
         .testTarget(name: "SystemIOTests", dependencies: ["SystemIO"]),
         .testTarget(name: "OCIModelTests", dependencies: ["OCIModel"]),
-        .testTarget(name: "RegistryConfigTests", dependencies: ["RegistryConfig", "RegistryAuth", "HTTPServer", "Registry", "TestSupport"]),
+        .testTarget(name: "RegistryConfigTests", dependencies: [
+            "RegistryConfig", "RegistryAuth", "HTTPServer", "Registry", "TestSupport", "StoreMaintenance",
+        ]),
         .testTarget(name: "RegistryAuthTests", dependencies: ["RegistryAuth", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO", "TestSupport", "COpenSSL"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistryConfig", "BlobStore", "HTTPServer", "TestSupport", "swregistry"]),
         .testTarget(name: "StoreMaintenanceTests", dependencies: [
-            "StoreMaintenance", "BlobStore", "OCIModel", "SystemIO", "TestSupport",
+            "StoreMaintenance", "BlobStore", "OCIModel", "SystemIO", "TestSupport", "Registry", "RegistryConfig",
+            "HTTPServer", "swregistry",
         ]),
         .testTarget(name: "RegistryClientTests", dependencies: [
             "RegistryClient", "Registry", "HTTPServer", "OCIModel", "SystemIO", "TestSupport",

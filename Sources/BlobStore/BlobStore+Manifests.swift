@@ -12,37 +12,76 @@ public struct StoredManifest: Sendable {
 extension BlobStore {
     /// Stores a manifest's exact bytes and links it into `name`, then points `tag` at it, then records it as a
     /// referrer of its subject. Each step is durable before the next makes it reachable.
+    ///
+    /// Under the reference lock (shared), `verify` checks that what the manifest names is present, and
+    /// everything it makes reachable is touched before it is written: its config and layers (links and blobs),
+    /// for an index its children transitively (revision links, blobs, and their own references), and the
+    /// manifest's own blob and revision link. The collector, which deletes only under the exclusive lock and only
+    /// what is older than its cutoff, can then take none of it (see `GarbageCollector`).
     /// - Parameters:
     ///   - referrer: the descriptor to list under the subject's referrers, when the manifest has a subject.
-    public func putManifest(_ name: RepositoryName, bytes: [UInt8], digest: Digest, mediaType: String, tag: Tag?,
-                            subject: Digest?, referrer: Descriptor?) throws(StoreError) {
-        do {
-            try metadataLock.withLock { _ throws(SystemError) in
-                // Also after a failure part-way: what was done must not be hidden by views of the old state.
-                defer { cache.metadataChanged() }
-                let blobPath = layout.blob(digest)
-                if FileSystem.fileSize(blobPath) != Int64(bytes.count) {
-                    try FileSystem.writeAtomically(bytes, to: blobPath, tmpDirectory: layout.tmpDirectory)
+    ///   - references: what the manifest names.
+    ///   - verify: the caller's check that every reference is present; a refusal stores nothing.
+    /// - Returns: the refusal of `verify`, or nil when the manifest was stored.
+    public func putManifest<Refusal: Error>(_ name: RepositoryName, bytes: [UInt8], digest: Digest, mediaType: String,
+                                            tag: Tag?, subject: Digest?, referrer: Descriptor?,
+                                            references: ManifestReferences,
+                                            verify: () -> Refusal?) throws(StoreError) -> Refusal? {
+        try self.references.withShared { () throws(StoreError) -> Refusal? in
+            if let refusal = verify() { return refusal }
+            do throws(SystemError) {
+                var visited: Set<Digest> = [digest]
+                try touchReachable(name, references, visited: &visited)
+                try metadataLock.withLock { _ throws(SystemError) in
+                    // Also after a failure part-way: what was done must not be hidden by views of the old state.
+                    defer { cache.metadataChanged() }
+                    let blobPath = layout.blob(digest)
+                    // Present and refreshed, or written anew (which makes it as recent).
+                    var blobCurrent = FileSystem.fileSize(blobPath) == Int64(bytes.count)
+                    if blobCurrent { blobCurrent = try FileSystem.refresh(blobPath) }
+                    if !blobCurrent {
+                        try FileSystem.writeAtomically(bytes, to: blobPath, tmpDirectory: layout.tmpDirectory)
+                    }
+                    let revision = layout.revisionLink(name, digest)
+                    var revisionCurrent = FileSystem.read(revisionIfSmall: revision) == Array(mediaType.utf8)
+                    if revisionCurrent { revisionCurrent = try FileSystem.refresh(revision) }
+                    if !revisionCurrent {
+                        try FileSystem.writeAtomically(Array(mediaType.utf8), to: revision, tmpDirectory: layout.tmpDirectory)
+                    }
+                    cache.setRevision(name, digest, mediaType: mediaType)
+                    cache.setManifest(digest, bytes)
+                    if let subject, let referrer {
+                        let encoded = JSONCoding.encodeInfallibly(referrer)
+                        try FileSystem.writeAtomically(encoded, to: layout.referrer(name, subject: subject, referrer: digest),
+                                                       tmpDirectory: layout.tmpDirectory)
+                    }
+                    if let tag {
+                        try FileSystem.writeAtomically(Array(digest.description.utf8), to: layout.tag(name, tag),
+                                                       tmpDirectory: layout.tmpDirectory)
+                        cache.setTag(name, tag, digest)
+                    }
                 }
-                let revision = layout.revisionLink(name, digest)
-                if FileSystem.read(revisionIfSmall: revision) != Array(mediaType.utf8) {
-                    try FileSystem.writeAtomically(Array(mediaType.utf8), to: revision, tmpDirectory: layout.tmpDirectory)
-                }
-                cache.setRevision(name, digest, mediaType: mediaType)
-                cache.setManifest(digest, bytes)
-                if let subject, let referrer {
-                    let encoded = JSONCoding.encodeInfallibly(referrer)
-                    try FileSystem.writeAtomically(encoded, to: layout.referrer(name, subject: subject, referrer: digest),
-                                                   tmpDirectory: layout.tmpDirectory)
-                }
-                if let tag {
-                    try FileSystem.writeAtomically(Array(digest.description.utf8), to: layout.tag(name, tag),
-                                                   tmpDirectory: layout.tmpDirectory)
-                    cache.setTag(name, tag, digest)
-                }
+            } catch {
+                throw .io(error)
             }
-        } catch {
-            throw .io(error)
+            return nil
+        }
+    }
+
+    /// Touches what a manifest of `name` makes reachable, where present (a foreign layer need not be): links and
+    /// blobs of its config and layers; for an index, each child's revision link and blob, then what the child
+    /// names. Call it holding the reference lock shared.
+    private func touchReachable(_ name: RepositoryName, _ references: ManifestReferences,
+                                visited: inout Set<Digest>) throws(SystemError) {
+        for blob in references.blobs {
+            try FileSystem.refresh(layout.layerLink(name, blob))
+            try FileSystem.refresh(layout.blob(blob))
+        }
+        for child in references.manifests where visited.insert(child).inserted {
+            try FileSystem.refresh(layout.revisionLink(name, child))
+            try FileSystem.refresh(layout.blob(child))
+            let bytes = cache.manifest(child) ?? FileSystem.read(revisionIfSmall: layout.blob(child), maxBytes: 4 << 20)
+            if let bytes { try touchReachable(name, ManifestReferences(bytes: bytes), visited: &visited) }
         }
     }
 
@@ -157,7 +196,7 @@ extension BlobStore {
 
 extension FileSystem {
     /// A small file's bytes, or nil when missing or unreadable (for marker files whose absence is the answer).
-    static func read(revisionIfSmall path: String) -> [UInt8]? {
-        (try? read(path, maxBytes: 4096)) ?? nil
+    static func read(revisionIfSmall path: String, maxBytes: Int = 4096) -> [UInt8]? {
+        (try? read(path, maxBytes: maxBytes)) ?? nil
     }
 }

@@ -14,7 +14,19 @@ public final class BlobStore: Sendable {
     public let layout: Layout
     let cache = MetadataCache()
     /// Serialises metadata mutations (manifests, tags, referrers) so that the cache always agrees with the disk.
+    /// Taken after `references` when both are needed.
     let metadataLock = Mutex(())
+    /// Held shared by every mutation that makes something reachable, exclusively by the garbage collector while
+    /// it deletes (see `ReferenceLock`, and `GarbageCollector` for the protocol).
+    public let references = ReferenceLock()
+    /// Whether a collection is running in this process (one at a time).
+    let collecting = Mutex(false)
+    /// Directories whose entries the collector removed and has not synced yet (see `syncRemovals`).
+    let unsyncedDirectories = Mutex<Set<String>>([])
+    /// A repository link older than this many seconds is touched when a client asks about its blob (`HEAD`):
+    /// a client that checks a blob and then pushes a manifest naming it finds the blob kept for the collector's
+    /// grace period. A quarter of the grace period (`gc.grace`); set by the server.
+    public let linkRefreshSeconds = Atomic<Int>(900)
     public let uploads: UploadRegistry
 
     /// Opens (creating if needed) a store under `root`.
@@ -70,11 +82,32 @@ public final class BlobStore: Sendable {
         return (SharedFileDescriptor(taking: fd), Int64(st.st_size))
     }
 
-    /// Links a stored blob into a repository (cross-repository mount).
+    /// The size of a blob `name` links, or nil when it does not link it or the blob is absent. A link older than
+    /// `linkRefreshSeconds` is touched (cheap: the `stat` is needed anyway, and the `utimensat` happens once per
+    /// such period): a client that sees the blob here and then skips its upload finds it kept by the collector
+    /// for its grace period. Not under the reference lock (this runs on an event loop, and must not wait for a
+    /// collector's batch): a link the collector is deleting at this very instant may still go, and the manifest
+    /// that names it is then refused (MANIFEST_BLOB_UNKNOWN), never stored dangling.
+    public func linkedBlobSize(_ name: RepositoryName, _ digest: Digest) -> Int64? {
+        let link = layout.layerLink(name, digest)
+        guard let modified = FileSystem.modificationTime(link) else { return nil }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME_COARSE, &now)
+        let age = Int64(now.tv_sec) - modified / 1_000_000_000
+        if age >= Int64(linkRefreshSeconds.load(ordering: .relaxed)) { _ = try? FileSystem.refresh(link) }
+        return blobSize(digest)
+    }
+
+    /// Links a stored blob into a repository (cross-repository mount). Under the reference lock, the blob is
+    /// touched and then the link made or touched, so that the collector keeps both for its grace period.
     /// - Throws: `StoreError.blobUnknown` when the blob is not stored.
     public func linkBlob(_ name: RepositoryName, _ digest: Digest) throws(StoreError) {
-        guard blobSize(digest) != nil else { throw .blobUnknown(digest) }
-        do { try FileSystem.touch(layout.layerLink(name, digest)) } catch { throw .io(error) }
+        try references.withShared { () throws(StoreError) in
+            let present: Bool
+            do throws(SystemError) { present = try FileSystem.refresh(layout.blob(digest)) } catch { throw .io(error) }
+            guard present else { throw .blobUnknown(digest) }
+            do throws(SystemError) { try FileSystem.touchFresh(layout.layerLink(name, digest)) } catch { throw .io(error) }
+        }
     }
 
     /// Removes a blob's link from a repository; the content stays until garbage collection.

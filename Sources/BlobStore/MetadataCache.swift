@@ -60,6 +60,13 @@ final class MetadataCache: Sendable {
         state.withLock { $0.manifests[digest] }
     }
 
+    /// Forgets a manifest's bytes (its blob was collected).
+    func dropManifest(_ digest: Digest) {
+        state.withLock { s in
+            if let bytes = s.manifests.removeValue(forKey: digest) { s.manifestBytes -= bytes.count }
+        }
+    }
+
     func setManifest(_ digest: Digest, _ bytes: [UInt8]) {
         state.withLock { s in
             if s.manifestBytes + bytes.count > maxManifestBytes {

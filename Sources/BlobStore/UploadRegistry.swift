@@ -210,13 +210,22 @@ public final class UploadRegistry: Sendable {
         do throws(SystemError) {
             if fsync(upload.fd) != 0 { throw SystemError("fsync upload", errno: errno) }
             try FileSystem.makeDirectories(layout.blobDirectory(expected))
-            if FileSystem.fileSize(blobPath) == upload.size {
-                // Already stored (deduplication): this copy is dropped with the session.
-            } else if rename(layout.uploadData(upload.id), blobPath) != 0 {
-                throw SystemError("rename upload → blob", errno: errno)
+            // The blob and its link are touched under the reference lock: the collector, which deletes only
+            // under the exclusive lock and only what is older than its cutoff, cannot take the blob between the
+            // check that it is stored and the link (see `GarbageCollector`).
+            try store.references.withShared { () throws(SystemError) in
+                if FileSystem.fileSize(blobPath) == upload.size, try FileSystem.refresh(blobPath) {
+                    // Already stored (deduplication): this copy is dropped with the session.
+                } else {
+                    if rename(layout.uploadData(upload.id), blobPath) != 0 {
+                        throw SystemError("rename upload → blob", errno: errno)
+                    }
+                    // rename keeps the data file's time, which is that of its last write.
+                    try FileSystem.refresh(blobPath)
+                }
+                try FileSystem.syncDirectory(layout.blobDirectory(expected))
+                try FileSystem.touchFresh(layout.layerLink(upload.repository, expected))
             }
-            try FileSystem.syncDirectory(layout.blobDirectory(expected))
-            try FileSystem.touch(layout.layerLink(upload.repository, expected))
         } catch {
             throw .io(error)
         }
@@ -265,6 +274,13 @@ public final class UploadRegistry: Sendable {
     /// - Returns: how many.
     @discardableResult
     public func expire() -> Int {
+        expireSessions().count
+    }
+
+    /// Deletes the expired sessions (see `expire`).
+    /// - Parameter dryRun: only find them.
+    /// - Returns: them, with the bytes each had received.
+    public func expireSessions(dryRun: Bool = false) -> [Upload] {
         let now = clock()
         // Forgotten at once, under the lock (a request naming one now finds it unknown, and its slot is free),
         // then its files are removed.
@@ -273,11 +289,11 @@ public final class UploadRegistry: Sendable {
                 !s.busy.contains(upload.id)
                     && (now - upload.lastActive > limits.idleTimeout || now - upload.started > limits.maxAge)
             }
-            for upload in found { s.remove(upload) }
+            if !dryRun { for upload in found { s.remove(upload) } }
             return found
         }
-        for upload in expired { FileSystem.removeTree(layout.upload(upload.id)) }
-        return expired.count
+        if !dryRun { for upload in expired { FileSystem.removeTree(layout.upload(upload.id)) } }
+        return expired
     }
 
     // MARK: - Start-up

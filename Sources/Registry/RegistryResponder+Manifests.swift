@@ -86,8 +86,6 @@ extension RegistryResponder {
         if case .digest(let expected) = reference, expected != digest {
             throw RegistryError(StoreError.digestMismatch(expected: expected, actual: digest))
         }
-        try checkReferences(document, in: name)
-
         let mediaType = document.mediaType.rawValue
         var referrer: Descriptor?
         if document.subject != nil {
@@ -97,10 +95,17 @@ extension RegistryResponder {
         var tagToSet: Tag?
         if case .tag(let t) = reference { tagToSet = t }
         let store = store, subject = document.subject?.digest, referrerCopy = referrer, tag = tagToSet
-        try await blocking { () throws(StoreError) in
-            try store.putManifest(name, bytes: bytes, digest: digest, mediaType: mediaType, tag: tag,
-                                  subject: subject, referrer: referrerCopy)
+        let references = ManifestReferences(document)
+        // The check runs inside the store's critical section: the collector cannot delete a blob between the
+        // check that it is here and the write of the manifest that names it.
+        let refusal = try await blocking { () throws(StoreError) -> RegistryError? in
+            try store.putManifest(name, bytes: bytes, digest: digest, mediaType: mediaType, tag: tag, subject: subject,
+                                  referrer: referrerCopy, references: references) { () -> RegistryError? in
+                do throws(RegistryError) { try self.checkReferences(document, in: name) } catch { return error }
+                return nil
+            }
         }
+        if let refusal { throw refusal }
         var headers = Self.headers(("Location", "/v2/\(name.value)/manifests/\(digest)"),
                                    ("Docker-Content-Digest", digest.description))
         if let subject {
@@ -206,6 +211,18 @@ extension RegistryResponder {
             try await blocking { () throws(StoreError) in try store.deleteManifest(name, digest, subject: subject) }
         }
         return Response(status: .accepted, headers: Self.apiHeaders)
+    }
+}
+
+extension ManifestReferences {
+    /// What a validated manifest names: its config and layers, or its children, and its subject.
+    init(_ document: ManifestDocument) {
+        switch document {
+        case .manifest(let manifest):
+            self.init(blobs: [manifest.config.digest] + manifest.layers.map(\.digest), subject: document.subject?.digest)
+        case .index(let index):
+            self.init(manifests: index.manifests.map(\.digest), subject: document.subject?.digest)
+        }
     }
 }
 

@@ -121,6 +121,14 @@ extension ConfigKey {
     public static let rateLimitRequests = ConfigKey("auth.ratelimit.requests", .int(counts), .int(0), reloadable: true,
         help: "Requests per second per client address before 429; 0 = off.")
 
+    // MARK: gc (last: `config print` puts gc.retention after them)
+    public static let gcInterval = ConfigKey("gc.interval", .duration(allowZero: true), .duration(86400),
+        help: "Time between garbage collections inside the server, the first one interval after start; 0 = off.")
+    public static let gcGrace = ConfigKey("gc.grace", .duration(allowZero: true), .duration(3600),
+        help: "Garbage collection removes nothing made or used more recently than this (uploads awaiting their manifest).")
+    public static let gcDeleteUntagged = ConfigKey("gc.deleteuntagged", .bool, .bool(false),
+        help: "Garbage collection removes manifests no tag reaches (else they are kept).")
+
     /// Every key, in the order `config print` and the README list them.
     public static let all: [ConfigKey] = [
         version, logLevel, accessLogDisabled,
@@ -132,10 +140,13 @@ extension ConfigKey {
         htpasswdRealm, htpasswdPath, tokenRealm, tokenService, tokenIssuer, tokenRootCertBundle, tokenJWKS,
         tokenServiceEnabled, tokenServiceRealm, tokenServiceService, tokenServiceIssuer, tokenServiceKey,
         tokenServiceExpiration, rateLimitFailures, rateLimitRequests,
+        gcInterval, gcGrace, gcDeleteUntagged,
     ]
 
     /// The structured section read from the file only (zot's `accessControl`).
     public static let accessControlPath = "accesscontrol"
+    /// The retention rules, a structured list read from the file only (see `RetentionParser`).
+    public static let gcRetentionPath = "gc.retention"
 
     public static let byPath: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.path, $0) })
     public static let byFlag: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.compactMap { key in key.flag.map { ($0, key) } })

@@ -32,7 +32,7 @@ public enum ConfigKind: Sendable, Equatable {
             return "a number" + (range.upperBound == .infinity ? " of \(Self.short(range.lowerBound)) or more"
                                  : " from \(Self.short(range.lowerBound)) to \(Self.short(range.upperBound))")
         case .duration(let allowZero):
-            return "a duration: seconds (\(allowZero ? "0, " : "")30) or a number with a unit s, m, h or ms (10s, 5m, 1h30m)"
+            return "a duration: seconds (\(allowZero ? "0, " : "")30) or a number with a unit ms, s, m, h or d (10s, 5m, 1h30m, 7d)"
         case .bytes(let range):
             return "a number of bytes, optionally with a unit KiB, MiB or GiB (64KiB), " + Self.rangeText(range)
         case .address: return "host:port, [IPv6]:port or :port"
@@ -100,7 +100,8 @@ public enum ConfigKind: Sendable, Equatable {
         }
     }
 
-    /// Go's duration grammar without signs (`1h30m`, `250ms`, `1.5h`), or a bare number of seconds.
+    /// Go's duration grammar without signs (`1h30m`, `250ms`, `1.5h`), plus days (`7d`, zot's retention
+    /// durations), or a bare number of seconds.
     static func parseDuration(_ text: String) -> Double? {
         if let seconds = Double(text) { return seconds.isFinite && seconds >= 0 ? seconds : nil }
         var rest = Substring(text)
@@ -113,6 +114,7 @@ public enum ConfigKind: Sendable, Equatable {
             let unit = rest.prefix { $0.isLetter }
             rest = rest.dropFirst(unit.count)
             switch unit {
+            case "d": total += amount * 86400
             case "h": total += amount * 3600
             case "m": total += amount * 60
             case "s": total += amount

@@ -19,6 +19,9 @@ extension Configuration {
             if word == ConfigKey.accessControlPath.uppercased() {
                 errors.append(ConfigError(key: ConfigKey.accessControlPath, source: .environment(name),
                                           problem: "is read from the configuration file only (structured)"))
+            } else if rest.hasPrefix("GC_RETENTION") {
+                errors.append(ConfigError(key: ConfigKey.gcRetentionPath, source: .environment(name),
+                                          problem: "is read from the configuration file only (structured)"))
             } else if !Self.notConfiguration.contains(name) && !name.hasPrefix("SWREGISTRY_TEST_") {
                 // Every other SWREGISTRY_ variable is a mistake: a misspelt one (SWREGISTRY_ATUH_HTPASSWD_PATH) that
                 // were ignored would start the server without what it was meant to turn on.

@@ -1,4 +1,5 @@
 import RegistryAuth
+import StoreMaintenance
 
 extension Configuration {
     static let redacted = "<redacted>"
@@ -26,6 +27,11 @@ extension Configuration {
             }
             let text = Self.yaml(entry.value, secret: key.secret)
             lines.append(Self.withComment(indent + parts.last! + ": " + text, entry.source.description))
+        }
+        if !retention.isEmpty {
+            if openSections != ["gc"] { lines.append("gc:") }
+            lines.append(Self.withComment("  retention:", retentionSource?.description ?? "file"))
+            lines += retention.flatMap(Self.yaml).map { "    " + $0 }
         }
         if let accessControl {
             lines.append(Self.withComment("accesscontrol:", accessControlSource?.description ?? "file"))
@@ -115,6 +121,19 @@ extension Configuration {
                 lines.append("    anonymouspolicy: " + actions(repository.anonymousPolicy))
             }
         }
+        return lines
+    }
+
+    /// One retention rule as a YAML list item.
+    static func yaml(_ rule: RetentionRule) -> [String] {
+        var lines = ["- repositories: [" + rule.repositories.map(scalar).joined(separator: ", ") + "]"]
+        if rule.limitsTags {
+            var fields: [String] = []
+            if let n = rule.keepMostRecent { fields.append("mostrecent: \(n)") }
+            if !rule.keepPatterns.isEmpty { fields.append("patterns: [" + rule.keepPatterns.map(quoted).joined(separator: ", ") + "]") }
+            lines.append("  keeptags: { " + fields.joined(separator: ", ") + " }")
+        }
+        if let age = rule.deleteUntaggedAfter { lines.append("  deleteuntagged: \(ConfigValue.duration(age).description)") }
         return lines
     }
 }

@@ -1,4 +1,5 @@
 import RegistryAuth
+import StoreMaintenance
 import SystemIO
 
 /// The effective configuration of `swregistry serve`: every key of `ConfigKey.all` with its value and where it
@@ -14,6 +15,9 @@ public struct Configuration: Sendable, Equatable {
     /// zot-style policies, from the file only.
     public private(set) var accessControl: AccessControlConfiguration?
     public private(set) var accessControlSource: ConfigSource?
+    /// `gc.retention`, from the file only.
+    public private(set) var retention: [RetentionRule] = []
+    public private(set) var retentionSource: ConfigSource?
     /// The file read, if any.
     public private(set) var filePath: String?
 
@@ -72,6 +76,11 @@ public struct Configuration: Sendable, Equatable {
 
     mutating func set(_ key: ConfigKey, value: ConfigValue, source: ConfigSource) {
         entries[key.path] = Entry(value: value, source: source)
+    }
+
+    mutating func setRetention(_ rules: [RetentionRule], source: ConfigSource) {
+        retention = rules
+        retentionSource = source
     }
 
     mutating func setAccessControl(_ value: AccessControlConfiguration, source: ConfigSource) {

@@ -124,6 +124,9 @@ struct Serve: ParsableCommand {
         print("swregistry listening on \(server.localAddress) storing under \(storage)")
         fflush(nil)
 
+        GCScheduler.start(store: responder.store, options: configuration.gcOptions,
+                          intervalSeconds: configuration.gcIntervalSeconds, logger: Logger(label: "swregistry.gc"))
+
         let reloader = Reloader(source: source, running: configuration, server: server, responder: responder, logger: logger)
         Thread.start(name: "swr-signals") {
             while true {

@@ -153,7 +153,7 @@ import Testing
         ("SWREGISTRY_STORAGE_DELETE_ENABLED", "maybe", "storage.delete.enabled", "true or false"),
         ("SWREGISTRY_HTTP_TLS_MINIMUMTLS", "ssl3", "http.tls.minimumtls", "one of tls1.2, tls1.3"),
         ("SWREGISTRY_AUTH_TOKEN_REALM", "auth.example.com/token", "auth.token.realm", "an http:// or https:// URL"),
-        ("SWREGISTRY_UPLOAD_EXPIRY", "1d", "storage.uploads.expiry", "a duration"),
+        ("SWREGISTRY_UPLOAD_EXPIRY", "1w", "storage.uploads.expiry", "a duration"),
         ("SWREGISTRY_VERSION", "2", "version", "one of 0.1"),
     ])
     func malformedEnvironmentValues(_ variable: String, _ value: String, _ key: String, _ accepted: String) throws {
@@ -173,7 +173,7 @@ import Testing
         }
         #expect(error.description == """
             --threads: http.threads: "many" is not an integer (accepted: an integer from 1 to 256)
-            --header-timeout: http.headertimeout: "soon" is not a duration (accepted: a duration: seconds (30) or a number with a unit s, m, h or ms (10s, 5m, 1h30m))
+            --header-timeout: http.headertimeout: "soon" is not a duration (accepted: a duration: seconds (30) or a number with a unit ms, s, m, h or d (10s, 5m, 1h30m, 7d))
             """)
     }
 
@@ -198,12 +198,12 @@ import Testing
         #expect(lines == [
             "\(file):3: http.threads: \"abc\" is not an integer (accepted: an integer from 1 to 256)",
             "\(file):4: http.addr: expected host:port, [IPv6]:port or :port, got a list (accepted: host:port, [IPv6]:port or :port)",
-            "\(file):5: http.headertimeout: has no value (remove the key for its default) (accepted: a duration: seconds (30) or a number with a unit s, m, h or ms (10s, 5m, 1h30m))",
+            "\(file):5: http.headertimeout: has no value (remove the key for its default) (accepted: a duration: seconds (30) or a number with a unit ms, s, m, h or d (10s, 5m, 1h30m, 7d))",
             "\(file):6: http.adrr: unknown key (accepted: keys under http: addr, threads, maxconnections, headertimeout, idletimeout, bodytimeout, minbodyrate, shutdowngrace, maxrequestline, maxheaderbytes, maxheadercount, tls)",
             "\(file):8: http.tls.clientcas: expected a path, got a mapping (accepted: a list of paths (comma-separated in a variable or flag))",
             "\(file):9: storage: expected a mapping, got \"5\" (accepted: keys filesystem, delete, uploads, maxmanifestbytes)",
             "\(file):11: catalog.maxentries: \"1.5\" is not an integer (accepted: an integer of 1 or more)",
-            "\(file):12: frobnicate: unknown key (accepted: top-level keys version, log, http, storage, catalog, auth, accesscontrol)",
+            "\(file):12: frobnicate: unknown key (accepted: top-level keys version, log, http, storage, catalog, auth, gc, accesscontrol)",
         ], "\(error)")
     }
 

@@ -267,8 +267,9 @@ import TestSupport
         // Stored as an earlier version did (straight into the store), then served by a fresh responder.
         let store = try BlobStore(root: r.storagePath)
         let referrer = Descriptor(mediaType: .ociManifest, digest: digest, size: Int64(bytes.count))
-        try store.putManifest(RepositoryName(validating: "disc/legacy"), bytes: bytes, digest: digest,
-                              mediaType: MediaType.ociManifest.rawValue, tag: nil, subject: subject.digest, referrer: referrer)
+        _ = try store.putManifest(RepositoryName(validating: "disc/legacy"), bytes: bytes, digest: digest,
+                                  mediaType: MediaType.ociManifest.rawValue, tag: nil, subject: subject.digest, referrer: referrer,
+                                  references: ManifestReferences(bytes: bytes)) { () -> StoreError? in nil }
         try r.restart()
         let before = try decodeJSON(ReferrersIndex.self, try r.request("GET", "/v2/disc/legacy/referrers/\(subject.digest)"))
         #expect(before.manifests?.map(\.digest) == [digest.description])

@@ -1,0 +1,268 @@
+import Glibc
+import OCIModel
+import Synchronization
+import SystemIO
+
+/// A repository link (layer link or manifest revision) as the collector sees it.
+public struct LinkEntry: Sendable, Hashable {
+    public let digest: Digest
+    /// Modification time, nanoseconds since the epoch.
+    public let modified: Int64
+
+    public init(digest: Digest, modified: Int64) {
+        self.digest = digest
+        self.modified = modified
+    }
+}
+
+/// A tag with the digest it points to and when it was last pushed (the tag file's modification time).
+public struct TagEntry: Sendable, Hashable {
+    public let tag: Tag
+    public let digest: Digest
+    public let modified: Int64
+
+    public init(tag: Tag, digest: Digest, modified: Int64) {
+        self.tag = tag
+        self.digest = digest
+        self.modified = modified
+    }
+}
+
+/// A stored blob with its size and modification time.
+public struct BlobEntry: Sendable, Hashable {
+    public let digest: Digest
+    public let size: Int64
+    public let modified: Int64
+
+    public init(digest: Digest, size: Int64, modified: Int64) {
+        self.digest = digest
+        self.size = size
+        self.modified = modified
+    }
+}
+
+/// What garbage collection reads and deletes (see `GarbageCollector` in StoreMaintenance for the protocol).
+///
+/// Enumeration holds no lock: the collector's decisions rest on modification times checked again, under the
+/// exclusive reference lock, right before each deletion. Every `remove…` must be called holding that lock (in
+/// `exclusively`); each is one `unlink` that makes nothing dangle when called in the collector's order, and
+/// leaves the directory to be synced by `syncRemovals` (one `fsync` per directory and phase, not per file).
+extension BlobStore {
+    // MARK: - Running
+
+    /// Runs `body` as this process's only collection, or returns nil at once when one is running.
+    public func asOnlyCollection<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T? {
+        let started = collecting.withLock { running -> Bool in
+            if running { return false }
+            running = true
+            return true
+        }
+        guard started else { return nil }
+        defer { collecting.withLock { $0 = false } }
+        return try body()
+    }
+
+    /// Runs `body` holding the reference lock exclusively: no mutation is in progress, none starts.
+    public func exclusively<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        try references.withExclusive(body)
+    }
+
+    /// The store's clock, read with no mutation in progress: the modification time of a file touched now,
+    /// which is the clock every touch of a mutation uses (the filesystem's, coarse-grained), so that every
+    /// mutation that starts after this call leaves its touches at this time or later.
+    /// - Returns: nanoseconds since the epoch.
+    public func collectionClock() throws(StoreError) -> Int64 {
+        let path = "\(layout.tmpDirectory)/gc-clock"
+        return try exclusively { () throws(StoreError) -> Int64 in
+            do throws(SystemError) { try FileSystem.touchFresh(path) } catch { throw .io(error) }
+            guard let now = FileSystem.modificationTime(path) else { throw .io(SystemError("stat \(path)", errno: ENOENT)) }
+            return now
+        }
+    }
+
+    // MARK: - Enumeration
+
+    /// Every repository holding a manifest or a blob, validated, sorted.
+    public func repositoryNames() throws(StoreError) -> [RepositoryName] {
+        try repositories().compactMap { try? RepositoryName(validating: $0) }
+    }
+
+    /// The tags of `name` with their digests and push times; a tag file that does not hold a digest is skipped.
+    public func tagEntries(_ name: RepositoryName) throws(StoreError) -> [TagEntry] {
+        var entries: [TagEntry] = []
+        do {
+            for tagName in try FileSystem.list(layout.tagsDirectory(name)) {
+                guard let tag = try? Tag(validating: tagName) else { continue }
+                let path = layout.tag(name, tag)
+                guard let modified = FileSystem.modificationTime(path), let text = try FileSystem.read(path, maxBytes: 1024),
+                      let digest = try? Digest(parsing: String(decoding: text, as: UTF8.self)) else { continue }
+                entries.append(TagEntry(tag: tag, digest: digest, modified: modified))
+            }
+        } catch {
+            throw .io(error)
+        }
+        return entries
+    }
+
+    /// The manifests of `name` (revision links).
+    public func revisionEntries(_ name: RepositoryName) throws(StoreError) -> [LinkEntry] {
+        try linkEntries("\(layout.manifestsDirectory(name))/revisions")
+    }
+
+    /// The blobs linked into `name` (layer links).
+    public func layerLinkEntries(_ name: RepositoryName) throws(StoreError) -> [LinkEntry] {
+        try linkEntries("\(layout.repository(name))/_layers")
+    }
+
+    /// `<dir>/<algorithm>/<encoded>` files as digests with their times.
+    private func linkEntries(_ directory: String) throws(StoreError) -> [LinkEntry] {
+        var entries: [LinkEntry] = []
+        do {
+            for algorithm in try FileSystem.list(directory) {
+                for encoded in try FileSystem.list("\(directory)/\(algorithm)") {
+                    guard let digest = try? Digest(parsing: "\(algorithm):\(encoded)"),
+                          let modified = FileSystem.modificationTime("\(directory)/\(algorithm)/\(encoded)") else { continue }
+                    entries.append(LinkEntry(digest: digest, modified: modified))
+                }
+            }
+        } catch {
+            throw .io(error)
+        }
+        return entries
+    }
+
+    /// The referrers recorded in `name`: subject → the digests of the manifests whose subject it is.
+    public func referrerEntries(_ name: RepositoryName) throws(StoreError) -> [Digest: [Digest]] {
+        let top = "\(layout.repository(name))/_referrers"
+        var result: [Digest: [Digest]] = [:]
+        do {
+            for algorithm in try FileSystem.list(top) {
+                for encoded in try FileSystem.list("\(top)/\(algorithm)") {
+                    guard let subject = try? Digest(parsing: "\(algorithm):\(encoded)") else { continue }
+                    let referrers = try FileSystem.list("\(top)/\(algorithm)/\(encoded)").compactMap { entry -> Digest? in
+                        // `<alg>-<hex>`: the algorithm's name holds no `-`.
+                        guard let dash = entry.firstIndex(of: "-") else { return nil }
+                        return try? Digest(parsing: "\(entry[..<dash]):\(entry[entry.index(after: dash)...])")
+                    }
+                    if !referrers.isEmpty { result[subject] = referrers }
+                }
+            }
+        } catch {
+            throw .io(error)
+        }
+        return result
+    }
+
+    /// Every stored blob, in no particular order.
+    public func blobEntries() throws(StoreError) -> [BlobEntry] {
+        var entries: [BlobEntry] = []
+        do {
+            for algorithm in try FileSystem.list(layout.blobsDirectory) {
+                let algorithmDirectory = "\(layout.blobsDirectory)/\(algorithm)"
+                for prefix in try FileSystem.list(algorithmDirectory) {
+                    let directory = "\(algorithmDirectory)/\(prefix)"
+                    for encoded in try FileSystem.list(directory) {
+                        var st = stat()
+                        guard let digest = try? Digest(parsing: "\(algorithm):\(encoded)"),
+                              lstat("\(directory)/\(encoded)", &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
+                        let modified = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+                        entries.append(BlobEntry(digest: digest, size: Int64(st.st_size), modified: modified))
+                    }
+                }
+            }
+        } catch {
+            throw .io(error)
+        }
+        return entries
+    }
+
+    /// A stored manifest's bytes by digest, whatever repository holds it; nil when absent.
+    public func manifestBytes(_ digest: Digest, maxBytes: Int) throws(StoreError) -> [UInt8]? {
+        if let bytes = cache.manifest(digest) { return bytes }
+        do { return try FileSystem.read(layout.blob(digest), maxBytes: maxBytes) } catch { throw .io(error) }
+    }
+
+    // MARK: - Removal (holding the reference lock exclusively)
+
+    /// Removes a tag if it still points to `digest` and was last pushed before `cutoff`.
+    /// - Returns: whether it was removed.
+    public func removeTag(_ name: RepositoryName, _ tag: Tag, pointingTo digest: Digest,
+                          modifiedBefore cutoff: Int64) throws(StoreError) -> Bool {
+        let path = layout.tag(name, tag)
+        return try metadataLock.withLock { _ throws(StoreError) -> Bool in
+            guard let modified = FileSystem.modificationTime(path), modified < cutoff else { return false }
+            do throws(SystemError) {
+                guard let text = try FileSystem.read(path, maxBytes: 1024),
+                      String(decoding: text, as: UTF8.self) == digest.description else { return false }
+                defer { cache.metadataChanged() }
+                cache.setTag(name, tag, nil)
+                return try unlinkForCollection(path)
+            } catch {
+                throw .io(error)
+            }
+        }
+    }
+
+    /// Removes a manifest from `name` if its revision link is older than `cutoff`: first its referrer entry
+    /// (a referrers list never names a manifest that is gone), then the revision link. Tags are not looked at:
+    /// the collector removes only a revision no tag pointed to when it marked, and a tag set since touched the
+    /// revision (so it is not older than the cutoff).
+    /// - Returns: whether it was removed.
+    public func removeRevision(_ name: RepositoryName, _ digest: Digest, subject: Digest?,
+                               modifiedBefore cutoff: Int64) throws(StoreError) -> Bool {
+        let path = layout.revisionLink(name, digest)
+        return try metadataLock.withLock { _ throws(StoreError) -> Bool in
+            guard let modified = FileSystem.modificationTime(path), modified < cutoff else { return false }
+            defer { cache.metadataChanged() }
+            do throws(SystemError) {
+                if let subject { try unlinkForCollection(layout.referrer(name, subject: subject, referrer: digest)) }
+                cache.setRevision(name, digest, mediaType: nil)
+                return try unlinkForCollection(path)
+            } catch {
+                throw .io(error)
+            }
+        }
+    }
+
+    /// Removes a layer link of `name` if it is older than `cutoff`. - Returns: whether it was removed.
+    public func removeLayerLink(_ name: RepositoryName, _ digest: Digest, modifiedBefore cutoff: Int64) throws(StoreError) -> Bool {
+        let path = layout.layerLink(name, digest)
+        guard let modified = FileSystem.modificationTime(path), modified < cutoff else { return false }
+        do { return try unlinkForCollection(path) } catch { throw .io(error) }
+    }
+
+    /// Removes a blob if it is older than `cutoff`. - Returns: its size when removed, else nil.
+    public func removeBlob(_ digest: Digest, modifiedBefore cutoff: Int64) throws(StoreError) -> Int64? {
+        let path = layout.blob(digest)
+        var st = stat()
+        guard lstat(path, &st) == 0,
+              Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec) < cutoff else { return nil }
+        cache.dropManifest(digest)
+        do { return try unlinkForCollection(path) ? Int64(st.st_size) : nil } catch { throw .io(error) }
+    }
+
+    /// Makes the removals so far durable: syncs each directory they changed. The collector calls it between
+    /// phases, so that a machine crash cannot bring back a revision whose blob a later phase removed.
+    public func syncRemovals() throws(StoreError) {
+        let directories = unsyncedDirectories.withLock { pending -> Set<String> in
+            defer { pending = [] }
+            return pending
+        }
+        do {
+            for directory in directories.sorted() { try FileSystem.syncDirectory(directory) }
+        } catch {
+            throw .io(error)
+        }
+    }
+
+    /// Unlinks a file, recording its directory for `syncRemovals`. - Returns: false when it was not there.
+    @discardableResult
+    private func unlinkForCollection(_ path: String) throws(SystemError) -> Bool {
+        if unlink(path) != 0 {
+            if errno == ENOENT { return false }
+            throw SystemError("unlink \(path)", errno: errno)
+        }
+        unsyncedDirectories.withLock { _ = $0.insert(FileSystem.parent(of: path)) }
+        return true
+    }
+}

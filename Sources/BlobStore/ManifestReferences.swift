@@ -1,0 +1,38 @@
+import OCIModel
+
+/// What a stored manifest makes reachable, read leniently from its bytes: the config and layers of an image
+/// manifest, the children of an index, and its subject. Lenient because it reads manifests stored by any
+/// version (one stored before duplicate keys were refused no longer passes `ManifestDocument.parse`), and
+/// because for the collector an unreadable manifest refers to nothing it can name.
+public struct ManifestReferences: Sendable, Equatable {
+    /// Config and layers (blobs linked into the repository).
+    public var blobs: [Digest] = []
+    /// Children of an index (manifests of the same repository).
+    public var manifests: [Digest] = []
+    public var subject: Digest?
+
+    public init(blobs: [Digest] = [], manifests: [Digest] = [], subject: Digest? = nil) {
+        self.blobs = blobs
+        self.manifests = manifests
+        self.subject = subject
+    }
+
+    /// Reads a manifest's bytes; fields that are absent or malformed name nothing.
+    public init(bytes: [UInt8]) {
+        guard let shape = try? JSONCoding.decode(Shape.self, from: bytes) else { return }
+        blobs = ([shape.config].compactMap { $0 } + (shape.layers ?? [])).compactMap(\.parsed)
+        manifests = (shape.manifests ?? []).compactMap(\.parsed)
+        subject = shape.subject?.parsed
+    }
+
+    private struct Shape: Decodable {
+        struct Named: Decodable {
+            let digest: String?
+            var parsed: Digest? { digest.flatMap { try? Digest(parsing: $0) } }
+        }
+        let config: Named?
+        let layers: [Named]?
+        let manifests: [Named]?
+        let subject: Named?
+    }
+}

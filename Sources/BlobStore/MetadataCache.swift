@@ -60,6 +60,14 @@ final class MetadataCache: Sendable {
         state.withLock { $0.manifests[digest] }
     }
 
+    /// Forgets a manifest's bytes (its blob was found damaged and taken away: the bytes kept here may be the
+    /// damaged ones, read from disk, and a re-push of the same digest must replace them).
+    func dropManifest(_ digest: Digest) {
+        state.withLock { s in
+            if let old = s.manifests.removeValue(forKey: digest) { s.manifestBytes -= old.count }
+        }
+    }
+
     func setManifest(_ digest: Digest, _ bytes: [UInt8]) {
         state.withLock { s in
             if s.manifestBytes + bytes.count > maxManifestBytes {

@@ -15,3 +15,8 @@ public enum ByteCount {
         return "\(tenths / 10).\(tenths % 10) \(units[unit])"
     }
 }
+
+/// `1 blob`, `2 blobs`: a count with its noun.
+func plural(_ count: Int, _ one: String, _ many: String? = nil) -> String {
+    "\(count) \(count == 1 ? one : many ?? one + "s")"
+}

@@ -82,8 +82,4 @@ public struct UsageReport: Sendable, Codable, Equatable {
                 : ""))
         return lines
     }
-
-    private func plural(_ count: Int, _ one: String, _ many: String) -> String {
-        "\(count) \(count == 1 ? one : many)"
-    }
 }

@@ -24,9 +24,16 @@ extension Verifier {
         return digests.filter { store.blobSize($0) != nil }.sorted()
     }
 
-    /// Hashes `digests` on `options.jobs` threads, each taking the next blob from a shared counter.
+    /// Hashes `digests` on `options.jobs` threads, each taking the next blob from a shared counter. Progress is
+    /// by bytes (a single large blob would otherwise show nothing for minutes), with the blobs done beside.
     func checkBlobs(_ digests: [Digest]) throws {
         let counters = Counters()
+        let totalMiB = Int(digests.reduce(Int64(0)) { $0 + (store.blobSize($1) ?? 0) } >> 20)
+        let showProgress = { [output] in
+            let mib = Int(counters.bytes.load(ordering: .relaxed) >> 20)
+            output.progress(done: min(mib, totalMiB), total: totalMiB,
+                            what: "MiB hashed, \(counters.done.load(ordering: .relaxed))/\(digests.count) blobs")
+        }
         let work = { [self] in
             // One buffer per thread, reused: blobs are streamed, never held whole.
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
@@ -34,9 +41,12 @@ extension Verifier {
             while !options.shouldStop() {
                 let index = counters.next.add(1, ordering: .relaxed).oldValue
                 guard index < digests.count else { return }
-                checkBlob(digests[index], buffer: buffer)
-                let finished = counters.done.add(1, ordering: .relaxed).newValue
-                output.progress(done: finished, total: digests.count, what: "blobs")
+                checkBlob(digests[index], buffer: buffer) { bytes in
+                    counters.bytes.add(Int64(bytes), ordering: .relaxed)
+                    showProgress()
+                }
+                counters.done.add(1, ordering: .relaxed)
+                showProgress()
             }
         }
         let threads = (0..<min(options.jobs, max(1, digests.count)) - 1).map { _ in
@@ -47,7 +57,8 @@ extension Verifier {
     }
 
     /// Re-hashes one blob; reports (and quarantines) it when its content is not what its name says.
-    private func checkBlob(_ digest: Digest, buffer: UnsafeMutableRawBufferPointer) {
+    /// - Parameter hashed: called with the size of each chunk hashed.
+    private func checkBlob(_ digest: Digest, buffer: UnsafeMutableRawBufferPointer, hashed: (Int) -> Void) {
         let path = store.layout.blob(digest)
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else {
@@ -69,6 +80,7 @@ extension Verifier {
             }
             if n == 0 { break }
             hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            hashed(n)
         }
         let size = hasher.byteCount
         let actual = hasher.finalize()
@@ -89,8 +101,9 @@ extension Verifier {
     }
 }
 
-/// Shared by the hashing threads: the next blob to take, and how many are done.
+/// Shared by the hashing threads: the next blob to take, how many are done, and the bytes hashed.
 private final class Counters: Sendable {
     let next = Atomic<Int>(0)
     let done = Atomic<Int>(0)
+    let bytes = Atomic<Int64>(0)
 }

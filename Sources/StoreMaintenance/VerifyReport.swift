@@ -26,8 +26,9 @@ public struct VerifyReport: Sendable {
 
     /// The closing lines of the report.
     public var summary: [String] {
-        var lines = ["checked \(blobs) blobs (\(ByteCount.human(bytes))) and \(repositories) repositories "
-            + "(\(links) links, \(manifests) manifests, \(tags) tags, \(referrers) referrers)"]
+        var lines = ["checked \(plural(blobs, "blob")) (\(ByteCount.human(bytes))) and "
+            + "\(plural(repositories, "repository", "repositories")) (\(plural(links, "link")), "
+            + "\(plural(manifests, "manifest")), \(plural(tags, "tag")), \(plural(referrers, "referrer")))"]
         if stopped { lines.append("stopped before the end") }
         if problems.isEmpty {
             lines.append(stopped ? "no problem found in what was checked" : "no problem found")
@@ -35,7 +36,7 @@ public struct VerifyReport: Sendable {
             var counts: [VerifyProblem.Kind: Int] = [:]
             for problem in problems { counts[problem.kind, default: 0] += 1 }
             let byKind = VerifyProblem.Kind.allCases.compactMap { kind in counts[kind].map { "\($0) \(kind.rawValue)" } }
-            lines.append("\(problems.count) problem\(problems.count == 1 ? "" : "s") found (\(byKind.joined(separator: ", "))), "
+            lines.append("\(plural(problems.count, "problem")) found (\(byKind.joined(separator: ", "))), "
                 + "\(repaired) repaired")
         }
         return lines

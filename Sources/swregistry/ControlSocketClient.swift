@@ -23,7 +23,7 @@ enum ControlSocketClient {
             try ControlSocketAddress.connect(fd, path)
         } catch {
             let why = switch error.errno {
-            case ENOENT: "there is no control socket at \(path) (a server older than this command?)"
+            case ENOENT: "there is no control socket at \(path) (the store is held by another store command, or by a server older than this one)"
             case ECONNREFUSED: "nobody listens on \(path) (the server is stopping?)"
             default: "\(error)"
             }

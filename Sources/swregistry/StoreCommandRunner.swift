@@ -24,7 +24,8 @@ enum StoreCommandRunner {
             return 2
         }
         let layout = Layout(root: configuration.storagePath)
-        guard FileSystem.isDirectory(layout.root) else {
+        // Only a folder that is a store: opening one would create the store's folders (and take a lock) anywhere.
+        guard FileSystem.isDirectory(layout.blobsDirectory) && FileSystem.isDirectory(layout.repositoriesDirectory) else {
             printError("swregistry \(name): there is no store under \(layout.root) (storage.filesystem.rootdirectory)")
             return 2
         }

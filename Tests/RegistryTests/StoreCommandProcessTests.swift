@@ -130,6 +130,23 @@ import TestSupport
         let result = try runProcess(Self.binary, ["verify", "--storage", "/nonexistent/swr-store-\(getpid())"])
         #expect(result.status == 2)
         #expect(result.stderr == "swregistry verify: there is no store under /nonexistent/swr-store-\(getpid()) (storage.filesystem.rootdirectory)\n")
+        // A folder that is no store is left as it was.
+        let empty = makeTemporaryDirectory(prefix: "swr-notastore")
+        defer { removeTree(empty) }
+        let notAStore = try runProcess(Self.binary, ["du", "--storage", empty])
+        #expect(notAStore.status == 2)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: empty).isEmpty)
+        // The store is held by something that is no server (here: a store command, simulated by a lock).
+        let sandbox = Sandbox()
+        try sandbox.start()
+        sandbox.stop()
+        let holder = try ChildProcess("/usr/bin/flock", ["-n", sandbox.storage, "sleep", "30"])
+        defer { holder.signal(SIGTERM) }
+        usleep(300_000)
+        let held = try sandbox.run(["du"])
+        #expect(held.status == 2)
+        #expect(held.stderr.hasPrefix("swregistry du: the store under \(sandbox.storage) is in use by "), "\(held)")
+        #expect(held.stderr.contains("there is no control socket"), "\(held)")
         let badName = try runProcess(Self.binary, ["du", "--storage", "/tmp", "Not_A_Name"])
         #expect(badName.status == 64, "a usage error, found before anything runs")
     }

@@ -89,6 +89,7 @@ extension Verifier {
             $0.bytes += size
         }
         guard actual != digest else { return }
+        damaged.withLock { _ = $0.insert(digest) }
         let device = UInt64(st.st_dev), inode = UInt64(st.st_ino)
         found(VerifyProblem(.corruptBlob, repository: nil, subject: digest.description,
                             detail: "content (\(size) bytes) hashes to \(actual)")) { [store] () throws(StoreError) -> String? in

@@ -26,7 +26,7 @@ extension Verifier {
                     [store] () throws(StoreError) -> String? in
                     try store.removeDanglingRevision(name, digest) ? "manifest removed from the repository" : nil
                 }
-            } else {
+            } else if !damaged.withLock({ $0.contains(digest) }) {
                 checkManifest(name, digest)
             }
         }

@@ -20,6 +20,8 @@ public final class Verifier: Sendable {
     let output: any MaintenanceOutput
     /// The report so far; problems are appended by the hashing threads too.
     let report = Mutex(VerifyReport())
+    /// Blobs found damaged and left in place (no repair): their manifests are not checked again, once is enough.
+    let damaged = Mutex<Set<Digest>>([])
 
     public init(store: BlobStore, options: VerifyOptions, output: any MaintenanceOutput) {
         self.store = store

@@ -123,6 +123,16 @@ import Testing
         #expect(try verify(test).0.exitStatus == 0)
     }
 
+    /// A damaged manifest left in place is reported once, as a damaged blob, not again as a manifest that does
+    /// not parse.
+    @Test func damagedManifestIsReportedOnce() throws {
+        let test = try TestStore()
+        let image = try test.putImage("a", tag: "v1", layers: [TestStore.bytes(10, seed: 11)])
+        try test.corrupt(image.manifest, at: 0)
+        let (report, lines) = try verify(test)
+        #expect(report.problems.map(\.kind) == [.corruptBlob], "\(lines)")
+    }
+
     @Test func incompleteIndexAndStrayEntriesAreReported() throws {
         let test = try TestStore()
         let image = try test.putImage("a", tag: "v1", layers: [TestStore.bytes(10, seed: 8)])

@@ -23,6 +23,8 @@ import OCIModel
 /// │       ├── data                   the bytes received so far
 /// │       └── info                   lines: repository, start time, owner, kind (resumable|monolithic)
 /// ├── tmp/                           files being written, renamed into place when complete
+/// ├── quarantine/<alg>/<hex>[.<n>]   blobs `swregistry verify --repair` found damaged, no longer served (0700)
+/// ├── .control.sock                  the running server's control socket (store commands; 0600)
 /// └── .lock                          the pid of the server that serves this store (`StoreLock` flocks the root)
 /// ```
 ///
@@ -40,6 +42,8 @@ public struct Layout: Sendable {
     public var uploadsDirectory: String { "\(root)/uploads" }
     public var tmpDirectory: String { "\(root)/tmp" }
     public var lockFile: String { "\(root)/.lock" }
+    public var quarantineDirectory: String { "\(root)/quarantine" }
+    public var controlSocket: String { "\(root)/.control.sock" }
 
     /// The folder holding the blob, `blobs/<alg>/<first two hex>`.
     public func blobDirectory(_ digest: Digest) -> String {

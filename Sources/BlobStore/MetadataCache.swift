@@ -60,10 +60,11 @@ final class MetadataCache: Sendable {
         state.withLock { $0.manifests[digest] }
     }
 
-    /// Forgets a manifest's bytes (its blob was collected).
+    /// Forgets a manifest's bytes (its blob was collected, or found damaged and taken away: the bytes kept here may be the
+    /// damaged ones, read from disk, and a re-push of the same digest must replace them).
     func dropManifest(_ digest: Digest) {
         state.withLock { s in
-            if let bytes = s.manifests.removeValue(forKey: digest) { s.manifestBytes -= bytes.count }
+            if let old = s.manifests.removeValue(forKey: digest) { s.manifestBytes -= old.count }
         }
     }
 

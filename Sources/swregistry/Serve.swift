@@ -114,6 +114,8 @@ struct Serve: ParsableCommand {
             logger.critical("cannot listen on \(address): \(error)")
             throw ExitCode(1)
         }
+        // Store commands (`swregistry verify`, `du`, `gc`) run in this process while it holds the store.
+        let control = ControlSocket.startForServer(responder: responder, configuration: configuration, logger: logger)
         if !configuration.security.authenticationConfigured && !Self.isLoopback(server.localAddress) {
             logger.warning("""
                 LISTENING ON \(server.localAddress) WITHOUT AUTHENTICATION: anyone who can reach this address may \
@@ -142,6 +144,7 @@ struct Serve: ParsableCommand {
             }
         }
         server.wait()
+        control?.stop()
         withExtendedLifetime(storeLock) {}
         logger.notice("stopped")
     }

@@ -38,3 +38,4 @@ extern const unsigned int swshim_SYNC_FILE_RANGE_WAIT_BEFORE, swshim_SYNC_FILE_R
 #endif
 #include "fsops.h"
 #include "mountops.h"
+#include "peercred.h"

@@ -21,8 +21,11 @@ extension BlobStore {
                 // Also after a failure part-way: what was done must not be hidden by views of the old state.
                 defer { cache.metadataChanged() }
                 let blobPath = layout.blob(digest)
-                if FileSystem.fileSize(blobPath) != Int64(bytes.count) {
+                let present = FileSystem.fileSize(blobPath)
+                if present != Int64(bytes.count) {
                     try FileSystem.writeAtomically(bytes, to: blobPath, tmpDirectory: layout.tmpDirectory)
+                    if let present { statistics.blobRemoved(digest, size: present) }  // a damaged copy replaced
+                    statistics.blobAdded(digest, size: Int64(bytes.count))
                 }
                 let revision = layout.revisionLink(name, digest)
                 if FileSystem.read(revisionIfSmall: revision) != Array(mediaType.utf8) {

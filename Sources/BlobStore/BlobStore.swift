@@ -16,6 +16,8 @@ public final class BlobStore: Sendable {
     /// Serialises metadata mutations (manifests, tags, referrers) so that the cache always agrees with the disk.
     let metadataLock = Mutex(())
     public let uploads: UploadRegistry
+    /// Blobs stored and their bytes, once counted (see `StoreStatistics`; `serve` starts the count).
+    public let statistics = StoreStatistics()
 
     /// Opens (creating if needed) a store under `root`.
     /// Upload sessions that no client can continue (see `UploadRegistry`) are deleted here.

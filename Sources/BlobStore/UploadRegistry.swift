@@ -210,10 +210,14 @@ public final class UploadRegistry: Sendable {
         do throws(SystemError) {
             if fsync(upload.fd) != 0 { throw SystemError("fsync upload", errno: errno) }
             try FileSystem.makeDirectories(layout.blobDirectory(expected))
-            if FileSystem.fileSize(blobPath) == upload.size {
+            let present = FileSystem.fileSize(blobPath)
+            if present == upload.size {
                 // Already stored (deduplication): this copy is dropped with the session.
             } else if rename(layout.uploadData(upload.id), blobPath) != 0 {
                 throw SystemError("rename upload → blob", errno: errno)
+            } else {
+                if let present { store.statistics.blobRemoved(expected, size: present) }  // a damaged copy replaced
+                store.statistics.blobAdded(expected, size: upload.size)
             }
             try FileSystem.syncDirectory(layout.blobDirectory(expected))
             try FileSystem.touch(layout.layerLink(upload.repository, expected))

@@ -91,7 +91,10 @@ let package = Package(
         ]),
         .testTarget(name: "RegistryAuthTests", dependencies: ["RegistryAuth", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO", "TestSupport", "COpenSSL"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "RegistryConfig", "BlobStore", "HTTPServer", "TestSupport", "swregistry"]),
+        .testTarget(name: "RegistryTests", dependencies: [
+            "Registry", "RegistryConfig", "BlobStore", "HTTPServer", "TestSupport", "swregistry",
+            .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         .testTarget(name: "StoreMaintenanceTests", dependencies: [
             "StoreMaintenance", "BlobStore", "OCIModel", "SystemIO", "TestSupport", "Registry", "RegistryConfig",
             "HTTPServer", "swregistry",

@@ -37,10 +37,13 @@ extension BlobStore {
                     defer { cache.metadataChanged() }
                     let blobPath = layout.blob(digest)
                     // Present and refreshed, or written anew (which makes it as recent).
-                    var blobCurrent = FileSystem.fileSize(blobPath) == Int64(bytes.count)
+                    let present = FileSystem.fileSize(blobPath)
+                    var blobCurrent = present == Int64(bytes.count)
                     if blobCurrent { blobCurrent = try FileSystem.refresh(blobPath) }
                     if !blobCurrent {
                         try FileSystem.writeAtomically(bytes, to: blobPath, tmpDirectory: layout.tmpDirectory)
+                        if let present { statistics.blobRemoved(digest, size: present) }  // a damaged copy replaced
+                        statistics.blobAdded(digest, size: Int64(bytes.count))
                     }
                     let revision = layout.revisionLink(name, digest)
                     var revisionCurrent = FileSystem.read(revisionIfSmall: revision) == Array(mediaType.utf8)

@@ -28,6 +28,8 @@ public final class BlobStore: Sendable {
     /// grace period. A quarter of the grace period (`gc.grace`); set by the server.
     public let linkRefreshSeconds = Atomic<Int>(900)
     public let uploads: UploadRegistry
+    /// Blobs stored and their bytes, once counted (see `StoreStatistics`; `serve` starts the count).
+    public let statistics = StoreStatistics()
 
     /// Opens (creating if needed) a store under `root`.
     /// Upload sessions that no client can continue (see `UploadRegistry`) are deleted here.

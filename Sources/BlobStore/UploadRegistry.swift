@@ -214,12 +214,15 @@ public final class UploadRegistry: Sendable {
             // under the exclusive lock and only what is older than its cutoff, cannot take the blob between the
             // check that it is stored and the link (see `GarbageCollector`).
             try store.references.withShared { () throws(SystemError) in
-                if FileSystem.fileSize(blobPath) == upload.size, try FileSystem.refresh(blobPath) {
+                let present = FileSystem.fileSize(blobPath)
+                if present == upload.size, try FileSystem.refresh(blobPath) {
                     // Already stored (deduplication): this copy is dropped with the session.
                 } else {
                     if rename(layout.uploadData(upload.id), blobPath) != 0 {
                         throw SystemError("rename upload → blob", errno: errno)
                     }
+                    if let present { store.statistics.blobRemoved(expected, size: present) }  // a damaged copy replaced
+                    store.statistics.blobAdded(expected, size: upload.size)
                     // rename keeps the data file's time, which is that of its last write.
                     try FileSystem.refresh(blobPath)
                 }

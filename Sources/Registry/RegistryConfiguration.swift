@@ -1,4 +1,5 @@
 import BlobStore
+import Metrics
 
 /// Settings of the registry above the HTTP engine.
 public struct RegistryConfiguration: Sendable {
@@ -22,6 +23,13 @@ public struct RegistryConfiguration: Sendable {
     /// Authentication, access policy, abuse limits and `storage.delete.enabled`; nil: open to everyone, as
     /// before any of these existed. Replaced at run time by `RegistryResponder.updateSecurity(_:)`.
     public var security: RegistrySecurity?
+    /// Where the registry's counters go (cache hits, refused authentications); nil: the bootstrapped
+    /// `MetricsSystem.factory` (a no-op when none was). Tests pass a backend of their own.
+    public var metricsFactory: (any MetricsFactory)?
+    /// Renders the Prometheus text exposition for `/metrics`; nil: `/metrics` is not found (`metrics.enabled`
+    /// false). When authentication is on, `/metrics` needs credentials, and an administrator's when an access
+    /// policy is configured (see `AccessPolicy.Requirement.metrics`).
+    public var metricsExposition: (@Sendable () -> [UInt8])?
 
     public init(storagePath: String) {
         self.storagePath = storagePath

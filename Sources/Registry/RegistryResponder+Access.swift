@@ -39,21 +39,25 @@ extension RegistryResponder {
     /// response cache): request rate, deletes switched off, credentials, then the policy.
     func checkAccess(_ request: Request, _ route: Route, _ security: RegistrySecurity) async -> Gate {
         var client = Client(request)
-        if route != .health, let refused = Self.admit(&client, security) { return .answer(refused) }
+        // Probes are rate-free: a kubelet asking every few seconds must not be refused (nor count against an
+        // address that shares its NAT).
+        if route != .health && route != .ready, let refused = Self.admit(&client, security) { return .answer(refused) }
         // A name outside the grammar is refused as the handler would refuse it, before it is matched against
         // patterns or written into a challenge (where a decoded CR, LF or quote would break the header).
         switch route {
         case .blob(let name, _), .manifest(let name, _), .tags(let name), .referrers(let name, _), .uploads(let name),
              .upload(let name, _):
             do { _ = try repositoryName(name) } catch { return .answer(error.httpResponse) }
-        case .base, .catalog, .health, .token, .notFound:
+        case .base, .catalog, .health, .ready, .metrics, .token, .notFound:
             break
         }
         var needed: Need
         switch route {
-        case .health, .notFound, .token:
+        case .health, .ready, .notFound, .token:
             // Open: a probe, a plain 404, and the token service (which checks credentials itself).
             return .proceed(Access(identity: .anonymous, policy: security.policy))
+        case .metrics:
+            needed = Need(.metrics)
         case .base:
             needed = Need(.authenticated)
         case .catalog:
@@ -125,6 +129,7 @@ extension RegistryResponder {
             // A guesser that is over its limit gets no answer about its credentials, and costs no bcrypt.
             if let limiter, limiter.mayLimitAuthentication,
                let wait = limiter.authenticationRetryAfter(address: client.address()) {
+                metrics.authenticationFailed(.rateLimited)
                 return .answer(Self.tooManyRequests(wait, "too many failed authentications from this address"))
             }
             // A cached result is taken here; a bcrypt or a signature check runs on the authentication pool, so that
@@ -147,13 +152,16 @@ extension RegistryResponder {
                 if authenticated.grantedScopes == nil, let user = authenticated.user, let limiter,
                    limiter.mayLimitAuthentication,
                    let wait = limiter.authenticationRetryAfter(address: client.address(), user: user) {
+                    metrics.authenticationFailed(.rateLimited)
                     return .answer(Self.tooManyRequests(wait, "too many failed authentications for this user"))
                 }
                 identity = authenticated
             case .invalid(let reason, let user):
                 if let wait = limiter?.authenticationRetryAfter(address: client.address(), user: user) {
+                    metrics.authenticationFailed(.rateLimited)
                     return .answer(Self.tooManyRequests(wait, "too many failed authentications for this user"))
                 }
+                metrics.authenticationFailed(.invalid(authorization))
                 limiter?.recordFailure(address: client.address(), user: user)
                 // The claimed name is the client's text: escaped, so that it cannot forge a log line.
                 logger.info("authentication failed", metadata: [
@@ -175,8 +183,10 @@ extension RegistryResponder {
         case .needsCredentials:
             return .answer(unauthorized(security, request, scopes: needed.scopes, error: nil))
         case .insufficientScope:
+            metrics.authenticationFailed(.insufficientScope)
             return .answer(unauthorized(security, request, scopes: needed.scopes, error: "insufficient_scope"))
         case .denied:
+            metrics.authenticationFailed(.denied)
             var response = RegistryError(.denied, "requested access to the resource is denied",
                                          detail: Self.scopeDetail(needed.scopes)).httpResponse
             response.authenticatedUser = identity.user
@@ -237,6 +247,7 @@ extension RegistryResponder {
             switch requirement {
             case .authenticated: scopes = []
             case .catalog: scopes = [.catalog]
+            case .metrics: scopes = []
             case .repository(let name, let actions): scopes = [.repository(name, Array(actions))]
             }
             if let mountFrom { scopes.append(.repository(mountFrom, [.pull])) }
@@ -288,6 +299,7 @@ extension RegistryResponder {
         var client = Client(request)
         let limiter = security.rateLimiter
         if let limiter, limiter.mayLimitAuthentication, let wait = limiter.authenticationRetryAfter(address: client.address()) {
+            metrics.authenticationFailed(.rateLimited)
             return Self.tooManyRequests(wait, "too many failed authentications from this address")
         }
         let pool = authenticationPool ?? self.pool
@@ -302,6 +314,7 @@ extension RegistryResponder {
         if slow { authenticationGate.leave(address) }
         switch answer.outcome {
         case .invalid(let reason, let user):
+            metrics.authenticationFailed(.tokenRefused)
             limiter?.recordFailure(address: client.address(), user: user)
             logger.info("token request refused", metadata: [
                 "client": .string(client.address()), "user": .string(Self.loggable(user ?? "-")),
@@ -310,6 +323,7 @@ extension RegistryResponder {
         case .authenticated(let identity):
             if let user = identity.user, let limiter, limiter.mayLimitAuthentication,
                let wait = limiter.authenticationRetryAfter(address: client.address(), user: user) {
+                metrics.authenticationFailed(.rateLimited)
                 return Self.tooManyRequests(wait, "too many failed authentications for this user")
             }
         case .anonymous:

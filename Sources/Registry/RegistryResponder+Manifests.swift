@@ -24,6 +24,7 @@ extension RegistryResponder {
     /// `GET`/`HEAD /v2/<name>/manifests/<reference>`: the exact bytes stored, typed with the manifest's media type.
     /// The answers are kept in `responses`, so the next request for the same path is served from there.
     func getManifest(_ request: Request, _ name: RepositoryName, _ referenceText: Substring) throws -> Response {
+        metrics.manifestCacheMisses.increment()
         // Read before the data: a change after this point makes the answers built here stale at once.
         let generation = store.metadataGeneration
         let reference = try parseReference(referenceText, forWrite: false)

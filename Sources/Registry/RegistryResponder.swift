@@ -2,6 +2,7 @@ import BlobStore
 import Glibc
 import HTTPServer
 import Logging
+import Metrics
 import OCIModel
 import RegistryAuth
 import Synchronization
@@ -23,7 +24,10 @@ public final class RegistryResponder: HTTPResponder {
     let authenticationGate = AuthenticationGate()
     let logger: Logger
     /// Rendered manifest answers (see `ResponseCache`).
-    let responses = ResponseCache()
+    let responses: ResponseCache
+    let metrics: RegistryMetrics
+    /// `/readyz`: storage writable, not shutting down (`beginShutdown()` on it when the server stops).
+    public let readiness: ReadinessProbe
     /// The security snapshot in force (see `updateSecurity`); read once per request.
     private let securityState: Mutex<RegistrySecurity?>
 
@@ -36,6 +40,9 @@ public final class RegistryResponder: HTTPResponder {
         securityState = Mutex(configuration.security)
         store = try BlobStore(root: configuration.storagePath, uploadLimits: configuration.uploadLimits)
         pool = BlockingPool(threadCount: configuration.blockingThreads)
+        metrics = RegistryMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
+        responses = ResponseCache(hits: metrics.manifestCacheHits)
+        readiness = ReadinessProbe(directory: store.layout.tmpDirectory, pool: pool)
         authenticationPool = configuration.security == nil ? nil : BlockingPool(threadCount: 2)
         let removed = store.uploads.removedAtStart
         if removed > 0 { logger.info("removed \(removed) abandoned or expired upload sessions") }
@@ -114,6 +121,13 @@ public final class RegistryResponder: HTTPResponder {
         case .health:
             try allow(request, "GET", "HEAD")
             return Response(status: .ok, headers: ["Content-Type": "application/json"], bytes: Array(#"{"status":"ok"}"#.utf8))
+        case .ready:
+            try allow(request, "GET", "HEAD")
+            return await readiness.response()
+        case .metrics:
+            try allow(request, "GET", "HEAD")
+            guard let render = configuration.metricsExposition else { return .text(.notFound, "404 page not found") }
+            return Self.metricsResponse(render())
         case .base:
             try allow(request, "GET", "HEAD")
             return Response(status: .ok, headers: Self.apiHeaders, bytes: Array("{}".utf8))
@@ -214,6 +228,15 @@ public final class RegistryResponder: HTTPResponder {
             }
         }
     }
+
+    /// The `/metrics` answer for an exposition in Prometheus' text format 0.0.4.
+    public static func metricsResponse(_ exposition: [UInt8]) -> Response {
+        Response(status: .ok, headers: metricsHeaders, body: .bytes(exposition))
+    }
+
+    private static let metricsHeaders = HTTPHeaders([
+        ("Content-Type", "text/plain; version=0.0.4; charset=utf-8"), ("Cache-Control", "no-store"),
+    ]).prepared()
 
     /// Headers of every API response.
     static let apiHeaders = HTTPHeaders([

@@ -15,6 +15,10 @@ enum Route: Equatable {
     case tags(name: Substring)
     case referrers(name: Substring, digest: Substring)
     case health
+    /// `/readyz`: whether the registry can serve (storage writable, not shutting down), for readiness probes.
+    case ready
+    /// `/metrics`: Prometheus text exposition.
+    case metrics
     /// `/token`: the built-in token service (Docker token protocol), outside the API.
     case token
     case notFound
@@ -22,6 +26,14 @@ enum Route: Equatable {
     init(path: Substring) {
         if path == "/healthz" {
             self = .health
+            return
+        }
+        if path == "/readyz" {
+            self = .ready
+            return
+        }
+        if path == "/metrics" {
+            self = .metrics
             return
         }
         if path == "/token" {
@@ -86,6 +98,8 @@ extension Route {
         case .tags(let name): context.describe("tags", name, nil)
         case .referrers(let name, let digest): context.describe("referrers", name, digest)
         case .health: context.route = "health"
+        case .ready: context.route = "ready"
+        case .metrics: context.route = "metrics"
         case .token: context.route = "token"
         case .notFound: context.route = "other"
         }

@@ -179,6 +179,9 @@ public struct AccessPolicy: Sendable {
         case repository(String, Set<Action>)
         /// `/v2/_catalog`.
         case catalog
+        /// `/metrics`: as the catalog, any authenticated user when there is no policy; an administrator when there
+        /// is one (the figures describe the whole registry, every repository's traffic included).
+        case metrics
     }
 
     /// The verdict on a request.
@@ -210,6 +213,13 @@ public struct AccessPolicy: Sendable {
         case .catalog:
             allowed = canSeeCatalog(identity)
             policyWouldAllow = { policyAllowsCatalog(user: identity.user) }
+        case .metrics:
+            switch regime {
+            case .open: allowed = true
+            case .authenticatedUsers: allowed = !identity.isAnonymous
+            case .policy: allowed = isAdmin(identity)
+            }
+            policyWouldAllow = { false }
         }
         if allowed { return .allowed }
         if identity.grantedScopes != nil && policyWouldAllow() { return .insufficientScope }

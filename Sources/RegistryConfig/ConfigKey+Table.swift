@@ -61,6 +61,9 @@ extension ConfigKey {
         help: "PEM CA bundles; when set, clients must present a certificate they signed (mTLS).")
     public static let tlsMinimum = ConfigKey("http.tls.minimumtls", .choice(SecuritySettings.TLSMinimum.allCases.map(\.rawValue)), .string("tls1.2"),
         reloadable: true, help: "Oldest TLS version accepted.")
+    public static let httpDebugAddr = ConfigKey("http.debug.addr", .address, nil, defaultText: "off",
+        flag: "debug-address",
+        help: "Second plain-HTTP listener serving only /metrics, /healthz and /readyz, without authentication: bind it to loopback or a cluster-internal address.")
 
     // MARK: storage and catalog
     public static let storageRoot = ConfigKey("storage.filesystem.rootdirectory", .string, .string("./registry-data"),
@@ -86,6 +89,8 @@ extension ConfigKey {
     public static let catalogMaxEntries = ConfigKey("catalog.maxentries", .int(positive),
         .int(registry.catalogMaxEntries), variable: "SWREGISTRY_CATALOG_MAX_ENTRIES", flag: "catalog-max-entries",
         help: "Largest /v2/_catalog page; a larger n gets 400 PAGINATION_NUMBER_INVALID.")
+    public static let metricsEnabled = ConfigKey("metrics.enabled", .bool, .bool(true), flag: "metrics-enabled",
+        help: "Prometheus metrics on /metrics (under the access policy when authentication is on) and on http.debug.addr.")
 
     // MARK: auth
     public static let htpasswdRealm = ConfigKey("auth.htpasswd.realm", .string, .string("swregistry"), reloadable: true,
@@ -133,10 +138,10 @@ extension ConfigKey {
     public static let all: [ConfigKey] = [
         version, logLevel, accessLogDisabled,
         httpAddr, httpThreads, httpMaxConnections, httpHeaderTimeout, httpIdleTimeout, httpBodyTimeout, httpMinBodyRate,
-        httpShutdownGrace, httpMaxRequestLine, httpMaxHeaderBytes, httpMaxHeaderCount,
+        httpShutdownGrace, httpMaxRequestLine, httpMaxHeaderBytes, httpMaxHeaderCount, httpDebugAddr,
         tlsCertificate, tlsKey, tlsClientCAs, tlsMinimum,
         storageRoot, deleteEnabled, uploadExpiry, uploadIdleTimeout, uploadsMax, uploadsMaxPerClient, maxManifestBytes,
-        catalogMaxEntries,
+        catalogMaxEntries, metricsEnabled,
         htpasswdRealm, htpasswdPath, tokenRealm, tokenService, tokenIssuer, tokenRootCertBundle, tokenJWKS,
         tokenServiceEnabled, tokenServiceRealm, tokenServiceService, tokenServiceIssuer, tokenServiceKey,
         tokenServiceExpiration, rateLimitFailures, rateLimitRequests,

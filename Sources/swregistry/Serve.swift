@@ -44,6 +44,8 @@ struct Serve: ParsableCommand {
     @Option(help: flagHelp(.uploadsMaxPerClient)) var maxUploadsPerClient: String?
     @Option(help: flagHelp(.maxManifestBytes)) var maxManifestBytes: String?
     @Option(help: flagHelp(.catalogMaxEntries)) var catalogMaxEntries: String?
+    @Option(help: flagHelp(.httpDebugAddr)) var debugAddress: String?
+    @Option(help: flagHelp(.metricsEnabled)) var metricsEnabled: String?
 
     /// The flags given, by the name the table knows them by.
     var givenFlags: [(name: String, value: String)] {
@@ -55,7 +57,7 @@ struct Serve: ParsableCommand {
             (.httpMaxHeaderCount, maxHeaderCount), (.uploadExpiry, uploadExpiry),
             (.uploadIdleTimeout, uploadIdleTimeout), (.uploadsMax, maxUploads),
             (.uploadsMaxPerClient, maxUploadsPerClient), (.maxManifestBytes, maxManifestBytes),
-            (.catalogMaxEntries, catalogMaxEntries),
+            (.catalogMaxEntries, catalogMaxEntries), (.httpDebugAddr, debugAddress), (.metricsEnabled, metricsEnabled),
         ]
         return values.compactMap { key, value in value.map { (key.flag!, $0) } }
     }
@@ -90,6 +92,13 @@ struct Serve: ParsableCommand {
         serverConfig.overloadResponse = RegistryError(.unavailable, "too many connections", headers: ["Retry-After": "1"])
             .httpResponse
         var registryConfig = configuration.registryConfiguration()
+        // One Prometheus registry for the process, bootstrapped before anything makes a swift-metrics handle.
+        let metrics = configuration.bool(.metricsEnabled) == false ? nil : MetricsExporter()
+        if let metrics {
+            metrics.bootstrap()
+            registryConfig.metricsExposition = { metrics.render() }
+            serverConfig.observers.append(metrics.requests)
+        }
         do {
             try Self.installSecurity(configuration, server: &serverConfig, registry: &registryConfig, logger: logger)
         } catch {
@@ -102,6 +111,10 @@ struct Serve: ParsableCommand {
         } catch {
             logger.critical("cannot open the store under \(storage): \(error)")
             throw ExitCode(1)
+        }
+        if let metrics {
+            metrics.attach(store: responder.store)
+            responder.store.statistics.startCounting(responder.store.layout)
         }
         let address = configuration.string(.httpAddr)!
         let server: HTTPServer
@@ -122,8 +135,20 @@ struct Serve: ParsableCommand {
                 pull, push and delete every image. Set auth.htpasswd or auth.token (see the README).
                 """)
         }
+        metrics?.attach(connectionCount: { server.connectionCount })
+        let debugServer: HTTPServer?
+        do {
+            debugServer = try Self.startDebugListener(configuration, metrics: metrics, readiness: responder.readiness,
+                                                     logger: logger)
+        } catch {
+            logger.critical("cannot listen on \(configuration.string(.httpDebugAddr) ?? "") (http.debug.addr): \(error)")
+            server.shutdown(grace: 0)
+            server.wait()
+            throw ExitCode(1)
+        }
         // The bound address on stdout, so scripts that asked for port 0 learn the port.
         print("swregistry listening on \(server.localAddress) storing under \(storage)")
+        if let debugServer { print("swregistry debug listener on \(debugServer.localAddress)") }
         fflush(nil)
 
         GCScheduler.start(store: responder.store, options: configuration.gcOptions,
@@ -139,12 +164,17 @@ struct Serve: ParsableCommand {
                     continue
                 }
                 logger.notice("signal \(received): shutting down")
+                // Not ready from now on, so that a load balancer stops sending while requests in flight finish.
+                responder.readiness.beginShutdown()
                 server.shutdown()
                 return
             }
         }
         server.wait()
         control?.stop()
+        // The debug listener answers until the main one has stopped: /readyz says 503 during the grace period.
+        debugServer?.shutdown(grace: 0)
+        debugServer?.wait()
         withExtendedLifetime(storeLock) {}
         logger.notice("stopped")
     }

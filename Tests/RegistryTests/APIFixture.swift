@@ -29,10 +29,13 @@ final class RegistryFixture {
     /// `request` answers each 401 as a Docker client does: a token for the challenge's scope, then the request again
     /// (so the conformance suites run with token authentication on, as they run without it).
     private var tokenClient: TokenClient?
+    /// Told of every exchange (request metrics).
+    private let observers: [any ExchangeObserver]
 
     /// Starts a registry.
     /// - Parameter configure: Adjusts the configuration (limits) before the responder is made.
-    init(configure: (inout RegistryConfiguration) -> Void = { _ in }) throws {
+    init(observers: [any ExchangeObserver] = [], configure: (inout RegistryConfiguration) -> Void = { _ in }) throws {
+        self.observers = observers
         sandbox = "/tmp/swr-apitest-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         guard mkdir(sandbox, 0o700) == 0 else { throw FixtureError("mkdir \(sandbox): errno \(errno)") }
         storagePath = sandbox + "/store"
@@ -47,20 +50,21 @@ final class RegistryFixture {
         }
         configuration = config
         do {
-            (server, responder) = try Self.makeServer(config)
+            (server, responder) = try Self.makeServer(config, observers: observers)
         } catch {
             removeTree(sandbox)
             throw error
         }
     }
 
-    private static func makeServer(_ config: RegistryConfiguration) throws -> (HTTPServer, RegistryResponder) {
+    private static func makeServer(_ config: RegistryConfiguration,
+                                   observers: [any ExchangeObserver]) throws -> (HTTPServer, RegistryResponder) {
         var quiet = Logger(label: "api-test")
         quiet.logLevel = .critical
         let responder = try RegistryResponder(configuration: config, logger: quiet)
-        let server = try HTTPServer(
-            configuration: ServerConfiguration(address: try SocketAddress(parsing: "127.0.0.1:0"), eventLoopCount: 2),
-            responder: responder, logger: quiet)
+        var settings = ServerConfiguration(address: try SocketAddress(parsing: "127.0.0.1:0"), eventLoopCount: 2)
+        settings.observers = observers
+        let server = try HTTPServer(configuration: settings, responder: responder, logger: quiet)
         return (server, responder)
     }
 
@@ -68,7 +72,7 @@ final class RegistryFixture {
     func restart() throws {
         server.shutdown(grace: 1)
         server.wait()
-        (server, responder) = try Self.makeServer(configuration)
+        (server, responder) = try Self.makeServer(configuration, observers: observers)
     }
 
     /// Stops the server and deletes the sandbox; safe to call twice.

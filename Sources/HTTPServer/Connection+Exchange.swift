@@ -78,7 +78,7 @@ extension Connection {
             response = .text(.internalServerError, "internal server error")
         }
         guard case .exchanging(let current) = state, current === exchange else {
-            logAccess(request, response, sent: 0, received: body.receivedBytes, note: "connection closed")
+            reportExchange(request, response, sent: 0, received: body.receivedBytes, note: "connection closed")
             return
         }
         if case .streaming = exchange.input {
@@ -102,11 +102,11 @@ extension Connection {
         do {
             sent = try await send(response, for: request.head, close: close)
         } catch {
-            logAccess(request, response, sent: sent, received: body.receivedBytes, note: "write failed: \(error)")
+            reportExchange(request, response, sent: sent, received: body.receivedBytes, note: "write failed: \(error)")
             self.close(reason: "write: \(error)")
             return
         }
-        logAccess(request, response, sent: sent, received: body.receivedBytes, note: nil)
+        reportExchange(request, response, sent: sent, received: body.receivedBytes, note: nil)
         exchange.responded = true
         guard case .exchanging = state else { return }
         if close || exchange.closeAfterResponse || shuttingDown {
@@ -133,25 +133,15 @@ extension Connection {
         }
     }
 
-    /// One line per request: method, target, status, body bytes, duration, client address, and the user the
-    /// responder authenticated (never a credential).
-    private func logAccess(_ request: Request, _ response: Response, sent: Int64, received: Int64, note: String?) {
+    /// Tells every observer (the access log, the request metrics) how the exchange went. The record is built only
+    /// when someone listens; each observer merely queues it (see `ExchangeObserver`).
+    private func reportExchange(_ request: Request, _ response: Response, sent: Int64, received: Int64, note: String?) {
         let observers = loop.server.configuration.observers
-        if !observers.isEmpty {
-            let record = ExchangeRecord(
-                method: request.method, target: request.head.target, status: response.status.code,
-                bytesReceived: received, bytesSent: sent,
-                durationNanos: Clock.monotonicNanos() &- request.startNanos, peer: peer.description, isSecure: request.isSecure,
-                context: response.context, note: note)
-            for observer in observers { observer.exchangeCompleted(record) }
-        }
-        guard loop.server.configuration.accessLog else { return }
-        let user = response.authenticatedUser.map { " user=\(Self.logSafe($0))" } ?? ""
-        loop.server.logger.info("\(request.method) \(request.head.target) \(response.status.code) \(sent) \(String(format3: Double(Clock.monotonicNanos() - request.startNanos) / 1e6))ms \(peer)\(user)\(note.map { " (\($0))" } ?? "")")
-    }
-
-    /// A user name fit for one field of a log line: spaces and control characters become `?`.
-    static func logSafe(_ name: String) -> String {
-        String(name.unicodeScalars.map { $0.value <= 0x20 || $0.value == 0x7F ? "?" : Character($0) })
+        guard !observers.isEmpty else { return }
+        let record = ExchangeRecord(
+            method: request.method, target: request.head.target, status: response.status.code,
+            bytesReceived: received, bytesSent: sent, durationNanos: Clock.monotonicNanos() &- request.startNanos,
+            peer: peerText, isSecure: request.isSecure, context: response.context, note: note)
+        for observer in observers { observer.exchangeCompleted(record) }
     }
 }

@@ -11,6 +11,8 @@ final class Connection: @unchecked Sendable {
     let fd: Int32
     let token: UInt64
     let peer: SocketAddress
+    /// `peer` as text for `ExchangeRecord`, made once per connection rather than once per request.
+    private(set) lazy var peerText = peer.description
     unowned let loop: EventLoop
     var parser: RequestParser
     private(set) var state: ConnectionState
@@ -328,14 +330,5 @@ final class Connection: @unchecked Sendable {
         exchange.closeAfterResponse = true
         exchange.body.fail(.malformed(error))
         interestMayHaveChanged()
-    }
-}
-
-extension String {
-    /// A number with three decimals, without Foundation.
-    init(format3 value: Double) {
-        let thousandths = Int((value * 1000).rounded())
-        let frac = thousandths % 1000
-        self = "\(thousandths / 1000)." + (frac < 10 ? "00" : frac < 100 ? "0" : "") + "\(frac)"
     }
 }

@@ -42,9 +42,7 @@ public struct ServerConfiguration: Sendable {
     public var drainLimit: Int64 = 1024 * 1024
     /// TLS on the listening port; nil: plain HTTP.
     public var tls: TLSSettings?
-    /// One info line per request (method, target, status, bytes, duration, client, user); false: none.
-    public var accessLog = true
-    /// Told of every finished exchange, on the event loop (the access log and request metrics build on this).
+    /// Told of every finished exchange, on the event loop (the access log, `AccessLog`, and the request metrics build on this).
     public var observers: [any ExchangeObserver] = []
 
     public init(address: SocketAddress, eventLoopCount: Int = ServerConfiguration.coreCount) {

@@ -20,6 +20,9 @@ extension ConfigKey {
         help: "Least severity logged; info logs one access-log line per request.")
     public static let accessLogDisabled = ConfigKey("log.accesslog.disabled", .bool, .bool(false),
         help: "No access-log line per request.")
+    public static let logFormatter = ConfigKey("log.formatter", .choice(LogFormat.allCases.map(\.rawValue)),
+        .string(LogFormat.text.rawValue), flag: "log-formatter",
+        help: "Log lines as logfmt (text) or one JSON object per line (json), the access log included.")
 
     // MARK: http
     public static let httpAddr = ConfigKey("http.addr", .address, .string("127.0.0.1:5000"),
@@ -136,7 +139,7 @@ extension ConfigKey {
 
     /// Every key, in the order `config print` and the README list them.
     public static let all: [ConfigKey] = [
-        version, logLevel, accessLogDisabled,
+        version, logLevel, logFormatter, accessLogDisabled,
         httpAddr, httpThreads, httpMaxConnections, httpHeaderTimeout, httpIdleTimeout, httpBodyTimeout, httpMinBodyRate,
         httpShutdownGrace, httpMaxRequestLine, httpMaxHeaderBytes, httpMaxHeaderCount, httpDebugAddr,
         tlsCertificate, tlsKey, tlsClientCAs, tlsMinimum,

@@ -6,6 +6,8 @@ import SystemIO
 extension Configuration {
     public var logLevel: Logger.Level { Logger.Level(rawValue: string(.logLevel)!)! }
 
+    public var logFormat: LogFormat { LogFormat(rawValue: string(.logFormatter)!)! }
+
     public var storagePath: String { string(.storageRoot)! }
 
     /// The engine's settings; what the table does not cover keeps `ServerConfiguration`'s own defaults.

@@ -16,7 +16,6 @@ extension Serve {
                                 checkOnly: Bool = false) throws {
         let settings = configuration.security
         try installTLS(settings, &server)
-        server.accessLog = configuration.bool(.accessLogDisabled) != true
         registry.security = try makeRegistrySecurity(settings, keeping: nil, logger: logger, checkOnly: checkOnly)
     }
 

@@ -29,6 +29,7 @@ struct Serve: ParsableCommand {
     @Option(help: flagHelp(.storageRoot)) var storage: String?
     @Option(help: flagHelp(.httpThreads)) var threads: String?
     @Option(help: flagHelp(.logLevel)) var logLevel: String?
+    @Option(help: flagHelp(.logFormatter)) var logFormatter: String?
     @Option(help: flagHelp(.httpMaxConnections)) var maxConnections: String?
     @Option(help: flagHelp(.httpHeaderTimeout)) var headerTimeout: String?
     @Option(help: flagHelp(.httpIdleTimeout)) var idleTimeout: String?
@@ -51,6 +52,7 @@ struct Serve: ParsableCommand {
     var givenFlags: [(name: String, value: String)] {
         let values: [(ConfigKey, String?)] = [
             (.httpAddr, address), (.storageRoot, storage), (.httpThreads, threads), (.logLevel, logLevel),
+            (.logFormatter, logFormatter),
             (.httpMaxConnections, maxConnections), (.httpHeaderTimeout, headerTimeout), (.httpIdleTimeout, idleTimeout),
             (.httpBodyTimeout, bodyTimeout), (.httpMinBodyRate, minBodyRate), (.httpShutdownGrace, shutdownGrace),
             (.httpMaxRequestLine, maxRequestLine), (.httpMaxHeaderBytes, maxHeaderBytes),
@@ -74,7 +76,10 @@ struct Serve: ParsableCommand {
 
         let source = ConfigurationSource(file: config, flags: givenFlags)
         let configuration = try source.loadOrExit()
-        LogLevelControl.bootstrap(level: configuration.logLevel)
+        // From here on every log line, and the access log, goes through one writer thread to standard error;
+        // `stop` at the end writes what is still queued, so no line of a finished exchange is lost at exit.
+        let logWriter = LogLevelControl.bootstrap(level: configuration.logLevel, format: configuration.logFormat)
+        defer { logWriter.stop() }
         let logger = Logger(label: "swregistry")
         let storage = configuration.storagePath
 
@@ -91,6 +96,10 @@ struct Serve: ParsableCommand {
         // distribution's answer when it cannot serve (503 UNAVAILABLE), with a Retry-After for clients that back off.
         serverConfig.overloadResponse = RegistryError(.unavailable, "too many connections", headers: ["Retry-After": "1"])
             .httpResponse
+        if configuration.bool(.accessLogDisabled) != true {
+            // Access lines are info lines: `log.level` above info (also after a SIGHUP) turns them off.
+            serverConfig.observers.append(AccessLog(writer: logWriter) { LogLevelControl.shared.level <= .info })
+        }
         var registryConfig = configuration.registryConfiguration()
         // One Prometheus registry for the process, bootstrapped before anything makes a swift-metrics handle.
         let metrics = configuration.bool(.metricsEnabled) == false ? nil : MetricsExporter()

@@ -80,21 +80,22 @@ struct LiveServerTests {
     }
 
     @Test func logsOneAccessLinePerRequest() throws {
-        let store = CapturingLogHandler.Store()
-        let live = try LiveServer(logger: Logger(label: "access") { _ in CapturingLogHandler(store: store) })
+        let sink = MemoryLogSink()
+        let writer = LogWriter(sink: sink, format: .text)
+        let live = try LiveServer { $0.observers = [AccessLog(writer: writer)] }
         let client = try TestClient(port: live.port)
         try client.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\nPOST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
         _ = try client.readResponse()
         _ = try client.readResponse()
         live.stop()
-        let access = store.messages.filter { $0.level == .info && ($0.message.hasPrefix("GET ") || $0.message.hasPrefix("POST ")) }
+        writer.stop()
+        let access = logfmtFields(sink.lines)
         #expect(access.count == 2)
-        // method, target, status, body bytes, duration, client address
-        let fields = access.first?.message.split(separator: " ") ?? []
-        #expect(fields.count == 6)
-        #expect(fields.prefix(4) == ["GET", "/hello", "200", "5"])
-        #expect(fields.count == 6 && fields[4].hasSuffix("ms") && fields[5].hasPrefix("127.0.0.1:"))
-        #expect(access.last?.message.hasPrefix("POST /echo 200 3 ") == true)
+        #expect(access.first?["method"] == "GET" && access.first?["target"] == "/hello" && access.first?["status"] == "200")
+        #expect(access.first?["sent"] == "5" && access.first?["received"] == "0")
+        #expect(access.first?["client"]?.hasPrefix("127.0.0.1:") == true && access.first?["duration_ms"] != nil)
+        #expect(access.last?["method"] == "POST" && access.last?["target"] == "/echo" && access.last?["received"] == "3")
+        #expect(access.last?["sent"] == "3")
     }
 
     @Test func connectionCloseAndHTTP10() throws {

@@ -60,7 +60,11 @@ struct TLSTests {
     @Test func clientCertificatesAreRequiredAndVerified() throws {
         let fixture = try TLSFixture()
         let store = CapturingLogHandler.Store()
-        let live = try TLSLiveServer(fixture.settings(clientCAs: true), logger: Logger(label: "tls") { _ in CapturingLogHandler(store: store) })
+        let sink = MemoryLogSink()
+        let writer = LogWriter(sink: sink, format: .text)
+        let live = try TLSLiveServer(fixture.settings(clientCAs: true), logger: Logger(label: "tls") { _ in CapturingLogHandler(store: store) }) {
+            $0.observers = [AccessLog(writer: writer)]
+        }
         defer { live.stop() }
         var options = fixture.clientOptions
         options.certificatePath = fixture.path("client.pem")
@@ -93,8 +97,10 @@ struct TLSTests {
             }
         }
         live.stop()
-        // The access log names the user the responder authenticated, as one field with no spaces.
-        #expect(store.messages.contains { $0.message.hasPrefix("GET /whoami 200 ") && $0.message.hasSuffix(" user=alice?smith") })
+        writer.stop()
+        // The access log names the user the responder authenticated, as one field, and says the exchange was TLS.
+        let access = logfmtFields(sink.lines).filter { $0["target"] == "/whoami" }
+        #expect(access.contains { $0["user"] == "alice smith" && $0["tls"] == "true" })
         #expect(store.messages.contains { $0.message.contains("TLS handshake failed") })
     }
 
@@ -272,27 +278,30 @@ struct TLSTests {
 
 @Suite(.serialized)
 struct AccessLogTests {
-    @Test func accessLogOffWritesNoRequestLines() throws {
+    /// Without an `AccessLog` observer there are no request lines; the server's own lines still go to its logger.
+    @Test func noObserverWritesNoRequestLines() throws {
         let store = CapturingLogHandler.Store()
-        let live = try TLSLiveServer(nil, logger: Logger(label: "access") { _ in CapturingLogHandler(store: store) }) {
-            $0.accessLog = false
-        }
+        let live = try TLSLiveServer(nil, logger: Logger(label: "access") { _ in CapturingLogHandler(store: store) })
         let client = try TestClient(port: live.port)
         try client.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(try client.readResponse().status == 200)
         live.stop()
-        #expect(!store.messages.contains { $0.message.hasPrefix("GET /a") })
+        #expect(!store.messages.contains { $0.message.contains("/a") })
         #expect(store.messages.contains { $0.message.hasPrefix("listening on") })
     }
 
     @Test func plainRequestsAreNotSecureAndAnonymousLinesHaveNoUser() throws {
-        let store = CapturingLogHandler.Store()
-        let live = try TLSLiveServer(nil, logger: Logger(label: "access") { _ in CapturingLogHandler(store: store) })
+        let sink = MemoryLogSink()
+        let writer = LogWriter(sink: sink, format: .json)
+        let live = try TLSLiveServer(nil) { $0.observers = [AccessLog(writer: writer)] }
         let client = try TestClient(port: live.port)
         try client.send("GET /whoami HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(try client.readResponse().text == "secure=false subject=- cn=-\n")
         live.stop()
-        let line = store.messages.first { $0.message.hasPrefix("GET /whoami 200 ") }?.message ?? ""
-        #expect(line.split(separator: " ").count == 6 && !line.contains("user="))
+        writer.stop()
+        let line = try #require(sink.lines.first.flatMap(parseJSONLine))
+        #expect(sink.lines.count == 1)
+        #expect(line["target"] as? String == "/whoami" && line["status"] as? Int == 200 && line["tls"] as? Bool == false)
+        #expect(line["user"] == nil)
     }
 }

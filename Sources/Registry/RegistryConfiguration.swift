@@ -22,6 +22,9 @@ public struct RegistryConfiguration: Sendable {
     /// Authentication, access policy, abuse limits and `storage.delete.enabled`; nil: open to everyone, as
     /// before any of these existed. Replaced at run time by `RegistryResponder.updateSecurity(_:)`.
     public var security: RegistrySecurity?
+    /// Where push, pull, mount and delete events go (see `RegistryEvent`); nil: no events, and nothing is done
+    /// for them on any request.
+    public var events: (any RegistryEventSink)?
 
     public init(storagePath: String) {
         self.storagePath = storagePath

@@ -1,4 +1,5 @@
 import RegistryAuth
+import RegistryNotifications
 
 extension Configuration {
     static let redacted = "<redacted>"
@@ -26,6 +27,11 @@ extension Configuration {
             }
             let text = Self.yaml(entry.value, secret: key.secret)
             lines.append(Self.withComment(indent + parts.last! + ": " + text, entry.source.description))
+        }
+        if !notificationEndpoints.isEmpty {
+            // The notifications.* keys come last in the table: their section is the one still open here.
+            lines.append(Self.withComment("  endpoints:", notificationEndpointsSource?.description ?? "file"))
+            lines += Self.yaml(notificationEndpoints).map { "    " + $0 }
         }
         if let accessControl {
             lines.append(Self.withComment("accesscontrol:", accessControlSource?.description ?? "file"))
@@ -89,6 +95,31 @@ extension Configuration {
             }
         }
         return out + "\""
+    }
+
+    /// The endpoints as the file writes them; header values are redacted (they often carry credentials).
+    static func yaml(_ endpoints: [EndpointConfiguration]) -> [String] {
+        func list(_ items: [String]) -> String { "[" + items.map(scalar).joined(separator: ", ") + "]" }
+        var lines: [String] = []
+        for endpoint in endpoints {
+            lines.append("- name: " + scalar(endpoint.name))
+            lines.append("  url: " + scalar(redactingUserInfo(endpoint.url)))
+            if !endpoint.headers.isEmpty {
+                let headers = endpoint.headers.keys.sorted().map { name in
+                    scalar(name) + ": " + list(endpoint.headers[name]!.map { _ in redacted })
+                }
+                lines.append("  headers: {" + headers.joined(separator: ", ") + "}")
+            }
+            lines.append("  timeout: " + ConfigValue.durationText(endpoint.timeout))
+            lines.append("  threshold: \(endpoint.threshold)")
+            lines.append("  backoff: " + ConfigValue.durationText(endpoint.backoff))
+            if !endpoint.ignoredMediaTypes.isEmpty { lines.append("  ignoredmediatypes: " + list(endpoint.ignoredMediaTypes)) }
+            if !endpoint.ignoreMediaTypes.isEmpty || !endpoint.ignoreActions.isEmpty {
+                lines.append("  ignore: {mediatypes: \(list(endpoint.ignoreMediaTypes)), actions: \(list(endpoint.ignoreActions.map(\.rawValue)))}")
+            }
+            lines.append("  disabled: \(endpoint.disabled)")
+        }
+        return lines
     }
 
     static func yaml(_ accessControl: AccessControlConfiguration) -> [String] {

@@ -1,4 +1,5 @@
 import RegistryAuth
+import RegistryNotifications
 import SystemIO
 
 /// The effective configuration of `swregistry serve`: every key of `ConfigKey.all` with its value and where it
@@ -14,6 +15,9 @@ public struct Configuration: Sendable, Equatable {
     /// zot-style policies, from the file only.
     public private(set) var accessControl: AccessControlConfiguration?
     public private(set) var accessControlSource: ConfigSource?
+    /// Event receivers (`notifications.endpoints`), from the file only.
+    public private(set) var notificationEndpoints: [EndpointConfiguration] = []
+    public private(set) var notificationEndpointsSource: ConfigSource?
     /// The file read, if any.
     public private(set) var filePath: String?
 
@@ -72,6 +76,11 @@ public struct Configuration: Sendable, Equatable {
 
     mutating func set(_ key: ConfigKey, value: ConfigValue, source: ConfigSource) {
         entries[key.path] = Entry(value: value, source: source)
+    }
+
+    mutating func setNotificationEndpoints(_ value: [EndpointConfiguration], source: ConfigSource) {
+        notificationEndpoints = value
+        notificationEndpointsSource = source
     }
 
     mutating func setAccessControl(_ value: AccessControlConfiguration, source: ConfigSource) {

@@ -109,7 +109,7 @@ final class EventJournal {
     /// Records that every event before `newHead` is delivered or dropped, and deletes the segments that holds.
     func advanceHead(to newHead: UInt64) throws(SystemError) {
         guard newHead > head else { return }
-        try FileSystem.writeAtomically(Array("\(newHead)\n".utf8), to: headPath, tmpDirectory: directory)
+        try writeHead(newHead)
         head = newHead
         try removeDeliveredSegments()
     }
@@ -121,6 +121,24 @@ final class EventJournal {
     private func segmentPath(_ first: UInt64) -> String {
         let digits = String(first)
         return directory + "/" + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + Self.segmentSuffix
+    }
+
+    /// Replaces `head` atomically: a new file (0600, like the segments) written and synced, renamed over the old
+    /// one, then the folder synced.
+    private func writeHead(_ value: UInt64) throws(SystemError) {
+        let temporary = directory + "/.tmp-head"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SystemError("open \(temporary)", errno: errno) }
+        do throws(SystemError) {
+            try FileSystem.writeAll(fd, Array("\(value)\n".utf8))
+            if fsync(fd) != 0 { throw SystemError("fsync \(temporary)", errno: errno) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        close(fd)
+        guard rename(temporary, headPath) == 0 else { throw SystemError("rename \(temporary)", errno: errno) }
+        try FileSystem.syncDirectory(directory)
     }
 
     private func write(_ events: [[UInt8]]) throws(SystemError) {

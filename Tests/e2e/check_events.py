@@ -3,7 +3,8 @@
 
   check_events.py FILE count            number of events received
   check_events.py FILE sequence REPO    the repository's events in the order received, one token each:
-                                        <action>-<manifest|blob>[:tag] (a tag delete: delete-tag:TAG)
+                                        <action>-<manifest|blob>[:tag]; a tag delete is delete-tag:TAG,
+                                        a manifest or blob delete (digest only) is delete
   check_events.py FILE verify TOKEN     every event received once (no id twice), each POST typed
                                         application/vnd.docker.distribution.events.v1+json with
                                         `Authorization: Bearer TOKEN`, distribution's fields present
@@ -29,8 +30,10 @@ elif command == "sequence":
         if "digest" not in target:
             tokens.append("delete-tag:" + target.get("tag", "?"))
             continue
-        kind = "blob" if target.get("mediaType", "") in ("", "application/octet-stream") and \
-            "/blobs/" in target.get("url", "/blobs/") else "manifest"
+        if "mediaType" not in target:
+            tokens.append(event["action"])  # a manifest or blob delete: only digest and repository, as distribution
+            continue
+        kind = "blob" if target["mediaType"] == "application/octet-stream" else "manifest"
         tokens.append(event["action"] + "-" + kind + (":" + target["tag"] if "tag" in target else ""))
     print(" ".join(tokens))
 elif command == "verify":

@@ -116,48 +116,87 @@ t_pull() {
 }
 check "pull: manifest GET (also from the cache) and blob GETs are pulls; HEAD is not" t_pull
 
+# The receiver and the server are started and stopped here, outside the checks: a check runs in a subshell, which
+# can neither wait for the parent's children nor hand a new process id back.
+stop_receiver
 t_down() {
-    stop_receiver
     local before
     before=$(count)
-    # While the receiver is down: a push sharing a layer, a cross-repository mount, a tag move and deletes.
+    # While the receiver is down: a push sharing a layer, a cross-repository copy (mounts), a tag move, a tag delete.
     sk copy --dest-tls-verify=false "oci:$L2:v2" "docker://$REG/e2e/app:v2"
     sk copy --dest-tls-verify=false "oci:$L1:v1" "docker://$REG/e2e/copy:v1"
     sk copy --dest-tls-verify=false "oci:$L2:v2" "docker://$REG/e2e/app:v1"
     curl -fsS -o /dev/null -X DELETE "http://$REG/v2/e2e/copy/manifests/v1"
     sleep 3   # several failed attempts, backing off
-    grep -q "events to e2e:" "$WORK/logs/server.err"
+    grep "events to e2e:" "$WORK/logs/server.err" | tail -n 3
     expect_eq "events received while down" "$before" "$(count)"
-    start_receiver   # same port
-    wait_count $((before + 10))
+}
+BEFORE_DOWN=$(count)
+check "down: while the receiver is down, events wait and attempts back off" t_down
+
+start_receiver   # on the same port
+t_back() {
+    wait_count $((BEFORE_DOWN + 10))
     sleep 1
     matches e2e/app '^(push-blob ){4}push-manifest:v1 pull-manifest:v1 (pull-blob |pull-manifest[^ ]* )*pull-manifest:v1 (push-blob ){2,4}push-manifest:v2 (push-blob )*push-manifest:v1$'
     matches e2e/copy '^(mount-blob |push-blob ){4}push-manifest:v1 delete-tag:v1$'
 }
-check "down: events made while the receiver was down arrive once it is back, in order" t_down
+check "back: the events made while the receiver was down arrive, in order" t_back
 
-t_restart() {
-    stop_receiver
-    local before
-    before=$(count)
+stop_receiver
+BEFORE_RESTART=$(count)
+t_queued() {
     sk copy --dest-tls-verify=false "oci:$L1:v1" "docker://$REG/e2e/later:v1"
     curl -fsS -o /dev/null -X DELETE "http://$REG/v2/e2e/app/manifests/$(layout_digest "$L2" v2)"
     sleep 1
-    stop_server
-    # The events are on disk, in the endpoint's queue, private to the server's user.
+    expect_eq "events received" "$BEFORE_RESTART" "$(count)"
+}
+check "queued: more events while the receiver is down" t_queued
+
+SERVER_RC=0
+stop_server || SERVER_RC=$?
+t_on_disk() {
+    expect_eq "swregistry's exit status on SIGTERM" 0 "$SERVER_RC"
+    # The events are on disk, in the endpoint's queue, private to the server's user; a disabled endpoint has none.
     ls -la "$STORE/_events" "$STORE/_events/e2e"
-    [ "$(stat -c %a "$STORE/_events/e2e")" = 700 ]
+    expect_eq "mode of the queue folder" 700 "$(stat -c %a "$STORE/_events/e2e")"
     [ -n "$(find "$STORE/_events/e2e" -name '*.events' -size +0)" ]
+    [ -z "$(find "$STORE/_events/e2e" -type f -perm /077)" ]
     [ ! -e "$STORE/_events/off" ]
-    expect_eq "events received before the restart" "$before" "$(count)"
-    start_receiver
-    start_registry --config "$WORK/config.yml"
-    wait_count $((before + 6))
+}
+check "stop: the undelivered events are in the endpoint's queue on disk (0700)" t_on_disk
+
+start_receiver
+start_registry --config "$WORK/config.yml"
+t_restart() {
+    wait_count $((BEFORE_RESTART + 6))
     sleep 1
     matches e2e/later '^(mount-blob |push-blob ){4}push-manifest:v1$'
-    [[ "$(sequence e2e/app)" == *" push-manifest:v1 delete-manifest" ]]
+    sequence e2e/app
+    [[ "$(sequence e2e/app)" == *" push-manifest:v1 delete" ]]
 }
 check "restart: events queued when swregistry stopped are sent by the next start" t_restart
+
+# kill -9 while events wait: what the writer thread had synced is sent after the next start.
+stop_receiver
+BEFORE_KILL=$(count)
+t_before_kill() {
+    sk copy --dest-tls-verify=false "oci:$L2:v2" "docker://$REG/e2e/killed:v2"
+    sleep 1
+    expect_eq "events received" "$BEFORE_KILL" "$(count)"
+}
+check "kill: events made while the receiver is down, then swregistry is killed with SIGKILL" t_before_kill
+kill -KILL "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=""
+start_receiver
+start_registry --config "$WORK/config.yml"
+t_after_kill() {
+    wait_count $((BEFORE_KILL + 5))
+    sleep 1
+    matches e2e/killed '^(mount-blob |push-blob ){4}push-manifest:v2$'
+}
+check "kill: after SIGKILL, the next start sends the queued events" t_after_kill
 
 t_once() {
     python3 "$HERE/check_events.py" "$EVENTS" verify "$TOKEN"

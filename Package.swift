@@ -52,13 +52,20 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
+        // Events (webhooks): distribution's notification envelope, queued on disk per endpoint, POSTed with libcurl.
+        .target(name: "RegistryNotifications", dependencies: [
+            "Registry", "CCurl", "SystemIO",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ]),
         // The one table of configuration keys; YAML file ← SWREGISTRY_* environment ← flags.
         .target(name: "RegistryConfig", dependencies: [
-            "Registry", "RegistryAuth", "HTTPServer", "SystemIO", "StoreMaintenance", .product(name: "Yams", package: "Yams"),
+            "Registry", "RegistryAuth", "HTTPServer", "SystemIO", "StoreMaintenance", "RegistryNotifications", .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "swregistry", dependencies: [
-            "Registry", "RegistryConfig", "RegistryAuth", "HTTPServer", "SystemIO", "BlobStore", "StoreMaintenance",
+            "Registry", "RegistryConfig", "RegistryAuth", "RegistryNotifications", "HTTPServer", "SystemIO", "BlobStore",
+            "StoreMaintenance",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -94,6 +101,9 @@ let package = Package(
         .testTarget(name: "RegistryTests", dependencies: [
             "Registry", "RegistryConfig", "BlobStore", "HTTPServer", "TestSupport", "swregistry",
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
+        .testTarget(name: "RegistryNotificationsTests", dependencies: [
+            "RegistryNotifications", "Registry", "RegistryConfig", "HTTPServer", "SystemIO", "TestSupport",
         ]),
         .testTarget(name: "StoreMaintenanceTests", dependencies: [
             "StoreMaintenance", "BlobStore", "OCIModel", "SystemIO", "TestSupport", "Registry", "RegistryConfig",

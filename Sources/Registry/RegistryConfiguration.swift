@@ -30,6 +30,9 @@ public struct RegistryConfiguration: Sendable {
     /// false). When authentication is on, `/metrics` needs credentials, and an administrator's when an access
     /// policy is configured (see `AccessPolicy.Requirement.metrics`).
     public var metricsExposition: (@Sendable () -> [UInt8])?
+    /// Where push, pull, mount and delete events go (see `RegistryEvent`); nil: no events, and nothing is done
+    /// for them on any request.
+    public var events: (any RegistryEventSink)?
 
     public init(storagePath: String) {
         self.storagePath = storagePath

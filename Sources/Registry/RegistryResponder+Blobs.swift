@@ -5,7 +5,7 @@ import OCIModel
 extension RegistryResponder {
     /// `GET`/`HEAD /v2/<name>/blobs/<digest>`: the blob if this repository links it, sent with `sendfile`;
     /// `Range` is applied by the engine.
-    func getBlob(_ request: Request, _ name: RepositoryName, _ digest: Digest) throws -> Response {
+    func getBlob(_ request: Request, _ name: RepositoryName, _ digest: Digest, _ access: Access) throws -> Response {
         var headers = Self.apiHeaders
         headers.set("Content-Type", "application/octet-stream")
         headers.set("Docker-Content-Digest", digest.description)
@@ -21,13 +21,17 @@ extension RegistryResponder {
             return Response(status: .ok, headers: headers)
         }
         let (fd, size) = try store.openBlob(name, digest)
+        recordEvent(.pull, request, user: access.identity.user) { Self.blobTarget(request, name, digest, size: size) }
         return Response(status: .ok, headers: headers, body: .file(fd, offset: 0, length: size))
     }
 
     /// `DELETE /v2/<name>/blobs/<digest>`: unlinks the blob from this repository (202).
-    func deleteBlob(_ name: RepositoryName, _ digest: Digest) async throws -> Response {
+    func deleteBlob(_ request: Request, _ name: RepositoryName, _ digest: Digest, _ access: Access) async throws -> Response {
         let store = store
         try await blocking { () throws(StoreError) in try store.unlinkBlob(name, digest) }
+        recordEvent(.delete, request, user: access.identity.user) {
+            RegistryEvent.Target(digest: digest.description, repository: name.value)
+        }
         return Response(status: .accepted, headers: Self.headers(("Docker-Content-Digest", digest.description)))
     }
 }

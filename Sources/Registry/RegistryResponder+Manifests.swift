@@ -23,7 +23,7 @@ extension RegistryResponder {
 
     /// `GET`/`HEAD /v2/<name>/manifests/<reference>`: the exact bytes stored, typed with the manifest's media type.
     /// The answers are kept in `responses`, so the next request for the same path is served from there.
-    func getManifest(_ request: Request, _ name: RepositoryName, _ referenceText: Substring) throws -> Response {
+    func getManifest(_ request: Request, _ name: RepositoryName, _ referenceText: Substring, _ access: Access) throws -> Response {
         metrics.manifestCacheMisses.increment()
         // Read before the data: a change after this point makes the answers built here stale at once.
         let generation = store.metadataGeneration
@@ -44,8 +44,14 @@ extension RegistryResponder {
         // Cached answers carry what the access log and metrics say about them, so a hit needs no routing.
         get.context = ResponseContext(route: "manifest", repository: name.value, reference: String(referenceText))
         head.context = get.context
-        responses.insert(request.path, ResponseCache.Entry(get: get, head: head, repository: name.value),
-                         generation: generation)
+        var entry = ResponseCache.Entry(get: get, head: head, repository: name.value)
+        if configuration.events != nil {
+            var tag: String?
+            if case .tag(let t) = reference { tag = t.value }
+            entry.pulled = Self.manifestTarget(name, manifest, tag: tag)
+        }
+        responses.insert(request.path, entry, generation: generation)
+        recordCachedPull(entry, request, user: access.identity.user)
         return request.method == "HEAD" ? head : get
     }
 
@@ -67,7 +73,8 @@ extension RegistryResponder {
     }
 
     /// `PUT /v2/<name>/manifests/<reference>`: validates and stores the manifest's exact bytes (201).
-    func putManifest(_ request: Request, _ name: RepositoryName, _ referenceText: Substring, body: RequestBody) async throws -> Response {
+    func putManifest(_ request: Request, _ name: RepositoryName, _ referenceText: Substring, _ access: Access,
+                     body: RequestBody) async throws -> Response {
         let reference = try parseReference(referenceText, forWrite: true)
         if let length = body.declaredLength, length > configuration.maxManifestBytes {
             throw RegistryError(.sizeInvalid, "manifest of \(length) bytes exceeds the \(configuration.maxManifestBytes)-byte limit", status: 413)
@@ -112,6 +119,13 @@ extension RegistryResponder {
         if let subject {
             // distribution-spec: a registry that processes `subject` says so with OCI-Subject.
             headers.set("OCI-Subject", subject.description)
+        }
+        // A push names its tag, also when the tag moved here from another manifest (distribution does the same).
+        recordEvent(.push, request, user: access.identity.user) {
+            RegistryEvent.Target(mediaType: mediaType, digest: digest.description, size: Int64(bytes.count),
+                                 repository: name.value,
+                                 url: Self.contentURL(request, repository: name.value, kind: "manifests", digest.description),
+                                 tag: tag?.value)
         }
         return Response(status: .created, headers: headers)
     }
@@ -198,11 +212,14 @@ extension RegistryResponder {
 
     /// `DELETE /v2/<name>/manifests/<reference>`: by digest removes the manifest (and tags pointing to it); by
     /// tag removes only the tag (202).
-    func deleteManifest(_ name: RepositoryName, _ referenceText: Substring) async throws -> Response {
+    func deleteManifest(_ request: Request, _ name: RepositoryName, _ referenceText: Substring, _ access: Access) async throws -> Response {
         let store = store
         switch try parseReference(referenceText, forWrite: false) {
         case .tag(let tag):
             try await blocking { () throws(StoreError) in try store.deleteTag(name, tag) }
+            recordEvent(.delete, request, user: access.identity.user) {
+                RegistryEvent.Target(repository: name.value, tag: tag.value)
+            }
         case .digest(let digest):
             let manifest = try store.manifest(name, digest, maxBytes: configuration.maxManifestBytes)
             // Only the subject matters here, read as it was when the manifest was stored: a manifest stored before
@@ -210,6 +227,9 @@ extension RegistryResponder {
             // still go.
             let subject = (try? JSONCoding.decode(SubjectOnly.self, from: manifest.bytes))?.subject?.digest
             try await blocking { () throws(StoreError) in try store.deleteManifest(name, digest, subject: subject) }
+            recordEvent(.delete, request, user: access.identity.user) {
+                RegistryEvent.Target(digest: digest.description, repository: name.value)
+            }
         }
         return Response(status: .accepted, headers: Self.apiHeaders)
     }

@@ -15,15 +15,20 @@ extension RegistryResponder {
         if let mountText = request.query("mount") {
             let digest = try parseDigest(mountText)
             let mountable: Bool
+            var source: String?
             if let fromText = request.query("from") {
                 let from = try repositoryName(fromText)
                 mountable = access.mayPull(from.value) && store.isLinked(from, digest)
+                source = from.value
             } else {
                 mountable = try await automaticMountSource(digest, into: name, access)
             }
             if mountable {
                 let store = store
                 try await blocking { () throws(StoreError) in try store.linkBlob(name, digest) }
+                recordEvent(.mount, request, user: access.identity.user) {
+                    Self.blobTarget(request, name, digest, size: store.blobSize(digest), from: source)
+                }
                 return blobCreated(name, digest)
             }
         }
@@ -38,6 +43,9 @@ extension RegistryResponder {
             } catch {
                 store.uploads.cancel(upload)
                 throw error
+            }
+            recordEvent(.push, request, user: access.identity.user) {
+                Self.blobTarget(request, name, digest, size: upload.size)
             }
             return blobCreated(name, digest)
         }
@@ -108,7 +116,8 @@ extension RegistryResponder {
     }
 
     /// `PUT /v2/<name>/blobs/uploads/<id>?digest=`: the last chunk, if any, then verify and store (201).
-    func finishUpload(_ request: Request, _ name: RepositoryName, _ id: Substring, body: RequestBody) async throws -> Response {
+    func finishUpload(_ request: Request, _ name: RepositoryName, _ id: Substring, _ access: Access,
+                      body: RequestBody) async throws -> Response {
         guard let digestText = request.query("digest") else {
             throw RegistryError(.digestInvalid, "the digest query parameter is required to finish an upload")
         }
@@ -122,6 +131,9 @@ extension RegistryResponder {
         try await receive(body, into: upload)
         try await commit(upload, digest)
         committed = true
+        recordEvent(.push, request, user: access.identity.user) {
+            Self.blobTarget(request, name, digest, size: upload.size)
+        }
         return blobCreated(name, digest)
     }
 

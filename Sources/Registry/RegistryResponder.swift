@@ -65,12 +65,13 @@ public final class RegistryResponder: HTTPResponder {
         // manifest knows its repository, so its check needs no routing.
         let method = request.method
         if method == "GET" || method == "HEAD",
-           let (cached, repository) = responses.lookUp(request.path, method: method, generation: store.metadataGeneration) {
-            switch await checkCachedAccess(request, repository: repository, security) {
+           let entry = responses.entry(request.path, generation: store.metadataGeneration) {
+            switch await checkCachedAccess(request, repository: entry.repository, security) {
             case .answer(let response): return response
             case .proceed(let granted):
-                var response = cached
+                var response = method == "HEAD" ? entry.head : entry.get
                 response.authenticatedUser = granted.identity.user
+                recordCachedPull(entry, request, user: granted.identity.user)
                 return response
             }
         }
@@ -97,8 +98,9 @@ public final class RegistryResponder: HTTPResponder {
     private func answer(_ request: Request, _ route: Route?, _ access: Access, body: RequestBody) async throws -> Response {
         let method = request.method
         if method == "GET" || method == "HEAD",
-           let cached = responses.response(request.path, method: method, generation: store.metadataGeneration) {
-            return cached
+           let entry = responses.entry(request.path, generation: store.metadataGeneration) {
+            recordCachedPull(entry, request, user: access.identity.user)
+            return method == "HEAD" ? entry.head : entry.get
         }
         let route = route ?? Route(path: request.path)
         var response: Response
@@ -138,8 +140,8 @@ public final class RegistryResponder: HTTPResponder {
             let name = try repositoryName(name)
             let digest = try parseDigest(digest)
             switch request.method {
-            case "GET", "HEAD": return try getBlob(request, name, digest)
-            case "DELETE": return try await deleteBlob(name, digest)
+            case "GET", "HEAD": return try getBlob(request, name, digest, access)
+            case "DELETE": return try await deleteBlob(request, name, digest, access)
             default: throw methodNotAllowed(request, "GET, HEAD, DELETE")
             }
         case .uploads(let name):
@@ -150,7 +152,7 @@ public final class RegistryResponder: HTTPResponder {
             let name = try repositoryName(name)
             switch request.method {
             case "PATCH": return try await patchUpload(request, name, id, body: body)
-            case "PUT": return try await finishUpload(request, name, id, body: body)
+            case "PUT": return try await finishUpload(request, name, id, access, body: body)
             case "GET": return try uploadStatus(name, id)
             case "DELETE": return try cancelUpload(name, id)
             default: throw methodNotAllowed(request, "GET, PATCH, PUT, DELETE")
@@ -158,9 +160,9 @@ public final class RegistryResponder: HTTPResponder {
         case .manifest(let name, let reference):
             let name = try repositoryName(name)
             switch request.method {
-            case "GET", "HEAD": return try getManifest(request, name, reference)
-            case "PUT": return try await putManifest(request, name, reference, body: body)
-            case "DELETE": return try await deleteManifest(name, reference)
+            case "GET", "HEAD": return try getManifest(request, name, reference, access)
+            case "PUT": return try await putManifest(request, name, reference, access, body: body)
+            case "DELETE": return try await deleteManifest(request, name, reference, access)
             default: throw methodNotAllowed(request, "GET, HEAD, PUT, DELETE")
             }
         case .tags(let name):

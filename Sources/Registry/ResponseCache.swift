@@ -18,6 +18,8 @@ final class ResponseCache: Sendable {
         let head: Response
         /// The repository of the path, validated when the answer was made (for the access check of a cache hit).
         let repository: String
+        /// The event a GET of this path records (without its URL), made only when events are on.
+        var pulled: RegistryEvent.Target? = nil
     }
 
     private struct State {
@@ -45,14 +47,14 @@ final class ResponseCache: Sendable {
 
     /// The answer for `path`, if one was made at `generation` (the store's current one).
     func response(_ path: Substring, method: String, generation: UInt64) -> Response? {
-        lookUp(path, method: method, generation: generation)?.response
+        entry(path, generation: generation).map { method == "HEAD" ? $0.head : $0.get }
     }
 
-    /// The answer for `path` and its repository, if one was made at `generation`.
-    func lookUp(_ path: Substring, method: String, generation: UInt64) -> (response: Response, repository: String)? {
-        let found = state.withLock { s -> (response: Response, repository: String)? in
-            guard s.generation == generation, let entry = s.entries[path] else { return nil }
-            return (method == "HEAD" ? entry.head : entry.get, entry.repository)
+    /// The entry for `path`, if it was made at `generation`.
+    func entry(_ path: Substring, generation: UInt64) -> Entry? {
+        let found = state.withLock { s -> Entry? in
+            guard s.generation == generation else { return nil }
+            return s.entries[path]
         }
         if found != nil { hits?.increment() }
         return found

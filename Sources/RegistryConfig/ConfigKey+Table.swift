@@ -1,6 +1,7 @@
 import Glibc
 import HTTPServer
 import Registry
+import RegistryNotifications
 import SystemIO
 
 /// The one table of configuration keys. Defaults that the engine or the registry also use come from
@@ -129,7 +130,14 @@ extension ConfigKey {
     public static let rateLimitRequests = ConfigKey("auth.ratelimit.requests", .int(counts), .int(0), reloadable: true,
         help: "Requests per second per client address before 429; 0 = off.")
 
-    // MARK: gc (last: `config print` puts gc.retention after them)
+    // MARK: notifications (the endpoints are a structured section: see `notificationEndpointsPath`)
+    public static let notificationsQueueDirectory = ConfigKey("notifications.queue.directory", .string, nil,
+        defaultText: "_events in the storage folder",
+        help: "Folder of the events' queues on disk, one folder per endpoint (created 0700).")
+    public static let notificationsQueueMaxEvents = ConfigKey("notifications.queue.maxevents", .int(positive),
+        .int(NotificationQueueSettings.defaultMaxEvents),
+        help: "Events kept per endpoint while it is down; past this the oldest are dropped (and counted).")
+    // MARK: gc (the retention rules are a structured list: see `gcRetentionPath`)
     public static let gcInterval = ConfigKey("gc.interval", .duration(allowZero: true), .duration(86400),
         help: "Time between garbage collections inside the server, the first one interval after start; 0 = off.")
     public static let gcGrace = ConfigKey("gc.grace", .duration(allowZero: true), .duration(3600),
@@ -148,13 +156,15 @@ extension ConfigKey {
         htpasswdRealm, htpasswdPath, tokenRealm, tokenService, tokenIssuer, tokenRootCertBundle, tokenJWKS,
         tokenServiceEnabled, tokenServiceRealm, tokenServiceService, tokenServiceIssuer, tokenServiceKey,
         tokenServiceExpiration, rateLimitFailures, rateLimitRequests,
-        gcInterval, gcGrace, gcDeleteUntagged,
+        notificationsQueueDirectory, notificationsQueueMaxEvents, gcInterval, gcGrace, gcDeleteUntagged,
     ]
 
     /// The structured section read from the file only (zot's `accessControl`).
     public static let accessControlPath = "accesscontrol"
     /// The retention rules, a structured list read from the file only (see `RetentionParser`).
     public static let gcRetentionPath = "gc.retention"
+    /// The list of event receivers, read from the file only (distribution's `notifications.endpoints`).
+    public static let notificationEndpointsPath = "notifications.endpoints"
 
     public static let byPath: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.path, $0) })
     public static let byFlag: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.compactMap { key in key.flag.map { ($0, key) } })

@@ -20,7 +20,8 @@ extension Configuration {
     static func names(under section: String) -> [String] {
         let prefix = section.isEmpty ? "" : section + "."
         var names: [String] = []
-        for path in ConfigKey.all.map(\.path) + [ConfigKey.accessControlPath, ConfigKey.gcRetentionPath] where path.hasPrefix(prefix) {
+        for path in ConfigKey.all.map(\.path) + [ConfigKey.accessControlPath, ConfigKey.gcRetentionPath,
+                                                                ConfigKey.notificationEndpointsPath] where path.hasPrefix(prefix) {
             let name = String(path.dropFirst(prefix.count).prefix { $0 != "." })
             if !name.isEmpty && !names.contains(name) { names.append(name) }
         }
@@ -108,6 +109,10 @@ struct FileReader {
             } else if path == ConfigKey.gcRetentionPath {
                 var parser = RetentionParser(path: self.path)
                 if let rules = parser.parse(value) { configuration.setRetention(rules, source: source(keyNode)) }
+                errors += parser.errors
+            } else if path == ConfigKey.notificationEndpointsPath {
+                var parser = NotificationsParser(path: self.path)
+                if let value = parser.parse(value) { configuration.setNotificationEndpoints(value, source: source(keyNode)) }
                 errors += parser.errors
             } else if let key = ConfigKey.byPath[path] {
                 read(key, value, into: &configuration)

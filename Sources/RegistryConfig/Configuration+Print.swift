@@ -1,4 +1,5 @@
 import RegistryAuth
+import RegistryNotifications
 import StoreMaintenance
 
 extension Configuration {
@@ -10,8 +11,15 @@ extension Configuration {
     public func rendered() -> String {
         var lines = ["# swregistry configuration in effect; after each value, where it came from"]
         var openSections: [String] = []
-        for key in ConfigKey.all {
+        let keys = ConfigKey.all
+        for (position, key) in keys.enumerated() {
             let parts = key.path.split(separator: ".").map(String.init)
+            // A structured list of a section (gc.retention, notifications.endpoints) closes that section.
+            defer {
+                if position + 1 == keys.count || !keys[position + 1].path.hasPrefix(parts[0] + ".") {
+                    lines += structuredLines(of: parts[0])
+                }
+            }
             let sections = Array(parts.dropLast())
             // Open the sections this key lives in that are not open yet.
             var common = 0
@@ -28,16 +36,25 @@ extension Configuration {
             let text = Self.yaml(entry.value, secret: key.secret)
             lines.append(Self.withComment(indent + parts.last! + ": " + text, entry.source.description))
         }
-        if !retention.isEmpty {
-            if openSections != ["gc"] { lines.append("gc:") }
-            lines.append(Self.withComment("  retention:", retentionSource?.description ?? "file"))
-            lines += retention.flatMap(Self.yaml).map { "    " + $0 }
-        }
         if let accessControl {
             lines.append(Self.withComment("accesscontrol:", accessControlSource?.description ?? "file"))
             lines += Self.yaml(accessControl).map { "  " + $0 }
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The lines of the structured lists read from the file only, one level into `section`.
+    private func structuredLines(of section: String) -> [String] {
+        switch section {
+        case "gc" where !retention.isEmpty:
+            return [Self.withComment("  retention:", retentionSource?.description ?? "file")]
+                + retention.flatMap(Self.yaml).map { "    " + $0 }
+        case "notifications" where !notificationEndpoints.isEmpty:
+            return [Self.withComment("  endpoints:", notificationEndpointsSource?.description ?? "file")]
+                + Self.yaml(notificationEndpoints).map { "    " + $0 }
+        default:
+            return []
+        }
     }
 
     /// A key's value for a log line, redacted as `rendered()` redacts it; `(not set)` when it has none.
@@ -95,6 +112,31 @@ extension Configuration {
             }
         }
         return out + "\""
+    }
+
+    /// The endpoints as the file writes them; header values are redacted (they often carry credentials).
+    static func yaml(_ endpoints: [EndpointConfiguration]) -> [String] {
+        func list(_ items: [String]) -> String { "[" + items.map(scalar).joined(separator: ", ") + "]" }
+        var lines: [String] = []
+        for endpoint in endpoints {
+            lines.append("- name: " + scalar(endpoint.name))
+            lines.append("  url: " + scalar(redactingUserInfo(endpoint.url)))
+            if !endpoint.headers.isEmpty {
+                let headers = endpoint.headers.keys.sorted().map { name in
+                    scalar(name) + ": " + list(endpoint.headers[name]!.map { _ in redacted })
+                }
+                lines.append("  headers: {" + headers.joined(separator: ", ") + "}")
+            }
+            lines.append("  timeout: " + ConfigValue.durationText(endpoint.timeout))
+            lines.append("  threshold: \(endpoint.threshold)")
+            lines.append("  backoff: " + ConfigValue.durationText(endpoint.backoff))
+            if !endpoint.ignoredMediaTypes.isEmpty { lines.append("  ignoredmediatypes: " + list(endpoint.ignoredMediaTypes)) }
+            if !endpoint.ignoreMediaTypes.isEmpty || !endpoint.ignoreActions.isEmpty {
+                lines.append("  ignore: {mediatypes: \(list(endpoint.ignoreMediaTypes)), actions: \(list(endpoint.ignoreActions.map(\.rawValue)))}")
+            }
+            lines.append("  disabled: \(endpoint.disabled)")
+        }
+        return lines
     }
 
     static func yaml(_ accessControl: AccessControlConfiguration) -> [String] {

@@ -1,6 +1,7 @@
 import HTTPServer
 import Logging
 import Registry
+import RegistryNotifications
 import SystemIO
 
 extension Configuration {
@@ -73,10 +74,21 @@ extension Configuration {
         return (parent == "/" ? "" : parent) + "/token-key.pem"
     }
 
-    /// The keys whose values differ between `self` and `other`, in table order (accesscontrol last).
+    /// Where the events' queues live and how much they keep; the folder defaults to `_events` in the storage
+    /// folder (beside `blobs` and `repositories`, on the same disk).
+    public var notificationQueueSettings: NotificationQueueSettings {
+        var root = storagePath
+        while root.count > 1 && root.hasSuffix("/") { root.removeLast() }
+        return NotificationQueueSettings(directory: string(.notificationsQueueDirectory) ?? root + "/_events",
+                                         maxEvents: int(.notificationsQueueMaxEvents)!)
+    }
+
+    /// The keys whose values differ between `self` and `other`, in table order (accesscontrol and
+    /// notifications.endpoints last).
     public func changedKeys(from other: Configuration) -> [String] {
         var changed = ConfigKey.all.filter { self[$0] != other[$0] }.map(\.path)
         if accessControl != other.accessControl { changed.append(ConfigKey.accessControlPath) }
+        if notificationEndpoints != other.notificationEndpoints { changed.append(ConfigKey.notificationEndpointsPath) }
         return changed
     }
 }

@@ -1,5 +1,6 @@
 import RegistryAuth
 import StoreMaintenance
+import RegistryNotifications
 import SystemIO
 
 /// The effective configuration of `swregistry serve`: every key of `ConfigKey.all` with its value and where it
@@ -18,6 +19,9 @@ public struct Configuration: Sendable, Equatable {
     /// `gc.retention`, from the file only.
     public private(set) var retention: [RetentionRule] = []
     public private(set) var retentionSource: ConfigSource?
+    /// Event receivers (`notifications.endpoints`), from the file only.
+    public private(set) var notificationEndpoints: [EndpointConfiguration] = []
+    public private(set) var notificationEndpointsSource: ConfigSource?
     /// The file read, if any.
     public private(set) var filePath: String?
 
@@ -81,6 +85,9 @@ public struct Configuration: Sendable, Equatable {
     mutating func setRetention(_ rules: [RetentionRule], source: ConfigSource) {
         retention = rules
         retentionSource = source
+    mutating func setNotificationEndpoints(_ value: [EndpointConfiguration], source: ConfigSource) {
+        notificationEndpoints = value
+        notificationEndpointsSource = source
     }
 
     mutating func setAccessControl(_ value: AccessControlConfiguration, source: ConfigSource) {

@@ -41,6 +41,8 @@ final class Reloader {
         for path in changed {
             if path == ConfigKey.accessControlPath {
                 logger.notice("reload: accesscontrol changed")
+            } else if path == ConfigKey.notificationEndpointsPath {
+                logger.warning("reload: notifications.endpoints changed but keeps its value until a restart")
             } else if let key = ConfigKey.byPath[path], key.reloadable {
                 logger.notice("reload: \(path): \(Self.describe(running, key)) → \(Self.describe(new, key))")
             }

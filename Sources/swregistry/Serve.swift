@@ -5,6 +5,7 @@ import HTTPServer
 import Logging
 import Registry
 import RegistryConfig
+import RegistryNotifications
 import SystemIO
 
 /// `swregistry serve`: binds, serves until SIGTERM or SIGINT, then shuts down gracefully and exits 0; SIGHUP
@@ -114,6 +115,15 @@ struct Serve: ParsableCommand {
             throw Self.configurationFailure(error)
         }
 
+        let notifier: Notifier?
+        do {
+            notifier = try Self.makeNotifier(configuration, logger: logger)
+        } catch {
+            logger.critical("cannot open the events' queues under \(configuration.notificationQueueSettings.directory): \(error)")
+            throw ExitCode(1)
+        }
+        registryConfig.events = notifier
+
         let responder: RegistryResponder
         do {
             responder = try RegistryResponder(configuration: registryConfig, logger: logger)
@@ -155,6 +165,7 @@ struct Serve: ParsableCommand {
             server.wait()
             throw ExitCode(1)
         }
+        notifier?.start(source: EventSource(addr: Self.hostName() + ":\(server.localAddress.port)"))
         // The bound address on stdout, so scripts that asked for port 0 learn the port.
         print("swregistry listening on \(server.localAddress) storing under \(storage)")
         if let debugServer { print("swregistry debug listener on \(debugServer.localAddress)") }
@@ -184,6 +195,8 @@ struct Serve: ParsableCommand {
         // The debug listener answers until the main one has stopped: /readyz says 503 during the grace period.
         debugServer?.shutdown(grace: 0)
         debugServer?.wait()
+        // After the last request: every event is in its queue on disk before the process ends.
+        notifier?.stop()
         withExtendedLifetime(storeLock) {}
         logger.notice("stopped")
     }
@@ -196,6 +209,20 @@ struct Serve: ParsableCommand {
             printError("swregistry: \(error)")
         }
         return ExitCode(1)
+    }
+
+    /// The events' notifier, when an endpoint is configured and enabled; nil leaves events off entirely.
+    static func makeNotifier(_ configuration: Configuration, logger: Logger) throws(SystemError) -> Notifier? {
+        let endpoints = configuration.notificationEndpoints.filter { !$0.disabled }
+        guard !endpoints.isEmpty else { return nil }
+        return try Notifier(endpoints: endpoints, settings: configuration.notificationQueueSettings,
+                            logger: Logger(label: "swregistry.events"))
+    }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     static func isLoopback(_ address: SocketAddress) -> Bool {

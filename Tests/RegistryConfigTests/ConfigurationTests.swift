@@ -203,7 +203,7 @@ import Testing
             "\(file):8: http.tls.clientcas: expected a path, got a mapping (accepted: a list of paths (comma-separated in a variable or flag))",
             "\(file):9: storage: expected a mapping, got \"5\" (accepted: keys filesystem, delete, uploads, maxmanifestbytes)",
             "\(file):11: catalog.maxentries: \"1.5\" is not an integer (accepted: an integer of 1 or more)",
-            "\(file):12: frobnicate: unknown key (accepted: top-level keys version, log, http, storage, catalog, auth, gc, accesscontrol)",
+            "\(file):12: frobnicate: unknown key (accepted: top-level keys version, log, http, storage, catalog, auth, notifications, gc, accesscontrol)",
         ], "\(error)")
     }
 

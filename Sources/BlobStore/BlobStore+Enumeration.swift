@@ -69,7 +69,7 @@ extension BlobStore {
     }
 
     /// The tags of a repository with what each file holds, read from disk (not the cache).
-    public func tagEntries(_ name: RepositoryName) throws(StoreError) -> StoreListing<StoredTag> {
+    public func tagListing(_ name: RepositoryName) throws(StoreError) -> StoreListing<StoredTag> {
         var listing = StoreListing<StoredTag>()
         do {
             for entry in try FileSystem.list(layout.tagsDirectory(name)).sorted() {
@@ -93,7 +93,7 @@ extension BlobStore {
     }
 
     /// The referrer entries of a repository, for every subject.
-    public func referrerEntries(_ name: RepositoryName) throws(StoreError) -> StoreListing<StoredReferrer> {
+    public func referrerListing(_ name: RepositoryName) throws(StoreError) -> StoreListing<StoredReferrer> {
         var listing = StoreListing<StoredReferrer>()
         let base = "\(layout.repository(name))/_referrers"
         let relativeBase = "repositories/\(name.value)/_referrers"

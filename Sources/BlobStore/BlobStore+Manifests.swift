@@ -71,6 +71,14 @@ extension BlobStore {
         }
     }
 
+    /// Stores a manifest without a check of its references by the caller (tools and tests that built the store
+    /// themselves); what it names is touched all the same.
+    public func putManifest(_ name: RepositoryName, bytes: [UInt8], digest: Digest, mediaType: String, tag: Tag?,
+                            subject: Digest?, referrer: Descriptor?) throws(StoreError) {
+        _ = try putManifest(name, bytes: bytes, digest: digest, mediaType: mediaType, tag: tag, subject: subject,
+                            referrer: referrer, references: ManifestReferences(bytes: bytes), verify: { () -> StoreError? in nil })
+    }
+
     /// Touches what a manifest of `name` makes reachable, where present (a foreign layer need not be): links and
     /// blobs of its config and layers; for an index, each child's revision link and blob, then what the child
     /// names. Call it holding the reference lock shared.

@@ -85,6 +85,8 @@ public struct Configuration: Sendable, Equatable {
     mutating func setRetention(_ rules: [RetentionRule], source: ConfigSource) {
         retention = rules
         retentionSource = source
+    }
+
     mutating func setNotificationEndpoints(_ value: [EndpointConfiguration], source: ConfigSource) {
         notificationEndpoints = value
         notificationEndpointsSource = source

@@ -31,7 +31,7 @@ extension Verifier {
             }
         }
 
-        let tags = try store.tagEntries(name)
+        let tags = try store.tagListing(name)
         reportStrays(tags.invalid, in: repository)
         for entry in tags.entries {
             let problem: String
@@ -47,7 +47,7 @@ extension Verifier {
             }
         }
 
-        let referrers = try store.referrerEntries(name)
+        let referrers = try store.referrerListing(name)
         reportStrays(referrers.invalid, in: repository)
         for entry in referrers.entries {
             let subject = entry.referrer.description

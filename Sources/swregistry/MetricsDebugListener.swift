@@ -15,7 +15,7 @@ extension Serve {
         guard let text = configuration.string(.httpDebugAddr) else { return nil }
         var settings = ServerConfiguration(address: try SocketAddress(parsing: text), eventLoopCount: 1)
         settings.maxConnections = 64
-        settings.accessLog = false
+        // No observers: the probes and scrapes of this listener write no access lines.
         settings.shutdownGrace = 0
         var render: (@Sendable () -> [UInt8])?
         if let metrics { render = { metrics.render() } }

@@ -36,12 +36,13 @@ import OCIModel
 ///    `alreadyRunning` rather than queueing behind a long run); between processes `StoreLock` admits one owner.
 ///
 /// ## Why a crash (kill -9) at any instant is safe (the sweep)
-/// Each removal is one unlink that leaves nothing dangling, in this order, with the directories synced
-/// (`syncRemovals`) between phases so that a machine crash cannot revive an earlier phase's victim after a
-/// later phase's removal: retention's tags; per repository unkept revisions — a referrer entry before its
-/// revision link, and a manifest before the manifests it names (index children, subject) — then unkept links;
-/// after every repository, blobs; then expired upload sessions. Nothing kept is ever removed, so a crash at any
-/// point leaves every kept image whole; what is left is garbage the next collection finds again.
+/// Each removal is one unlink that leaves nothing dangling, in passes over the whole store, each made durable
+/// (`syncRemovals`) before the next, so that a machine crash cannot revive an earlier pass's victim after a
+/// later pass removed what it names: (1) the tags retention drops; (2) per repository, mark, then the unkept
+/// manifests — a referrer entry before its revision link, a manifest before the manifests it names (index
+/// children, subject); (3) the links no kept manifest names; (4) the blobs nothing surviving names; then the
+/// expired upload sessions. Nothing kept is ever removed, so a crash at any point leaves every kept image whole;
+/// what is left is garbage the next collection finds again.
 ///
 /// Deletions run in batches of `batchSize` per hold of the exclusive lock, so a push waits one batch at most.
 public struct GarbageCollector: Sendable {
@@ -129,6 +130,10 @@ private struct Run {
     var referencesByDigest: [Digest: ManifestReferences] = [:]
     /// Removals waiting for the next exclusive section.
     var pending: [Pending] = []
+    /// Tags the retention pass removed (or, in a dry run, would remove), as `repo:tag`.
+    var retentionRemoved: Set<String> = []
+    /// Links no kept manifest names, older than the cutoff when noted: removed in the links pass.
+    var linkCandidates: [(RepositoryName, Digest)] = []
 
     /// A removal decided on: what it is, and the store call that does it if the item is still old enough
     /// (returning the bytes freed, or nil when it did not remove).
@@ -162,12 +167,19 @@ private struct Run {
             cutoff = startTime - Int64(options.graceSeconds * 1e9)
             let repositories = try store.repositoryNames()
             report.repositories = repositories.count
+            // Each pass's removals are made durable before the next pass removes what they referred to.
+            for name in repositories { try applyRetention(name) }
+            try syncRemovals()
             for (done, name) in repositories.enumerated() {
                 collector.output.progress(done: done, total: repositories.count, what: "repositories")
-                try collect(name)
+                try markAndSweepManifests(name)
             }
             collector.output.progress(done: repositories.count, total: repositories.count, what: "repositories")
+            try syncRemovals()
+            try sweepLinks()
+            try syncRemovals()
             try sweepBlobs()
+            try syncRemovals()
             for session in store.expireUploads(dryRun: options.dryRun) {
                 record(GCReport.Removal(kind: .upload, item: "upload \(session.id)", bytes: session.bytes))
             }
@@ -176,21 +188,46 @@ private struct Run {
         }
     }
 
-    // MARK: - One repository
+    private func syncRemovals() throws(StoreError) {
+        if !options.dryRun { try store.syncRemovals() }
+    }
 
-    private mutating func collect(_ name: RepositoryName) throws(StoreError) {
-        let ruleIndex = options.retention.firstIndex { $0.applies(to: name.value) }
-        let rule = ruleIndex.map { options.retention[$0] }
-        var tags = try store.tagEntries(name)
-        if let rule, let ruleIndex, rule.limitsTags {
-            tags = try applyRetention(rule, patterns: patterns[ruleIndex], name, tags)
+    // MARK: - Retention
+
+    /// The retention rule for a repository (the first that applies) and its index.
+    private func rule(for name: RepositoryName) -> (RetentionRule, Int)? {
+        options.retention.firstIndex { $0.applies(to: name.value) }.map { (options.retention[$0], $0) }
+    }
+
+    /// Deletes the tags of `name` its retention rule does not keep. A tag pushed again since the collection
+    /// started (or moved) stays.
+    private mutating func applyRetention(_ name: RepositoryName) throws(StoreError) {
+        guard let (rule, index) = rule(for: name), rule.limitsTags else { return }
+        let newestFirst = try store.tagEntries(name).sorted { ($0.modified, $0.tag.value) > ($1.modified, $1.tag.value) }
+        for (position, entry) in newestFirst.enumerated() {
+            let recent = rule.keepMostRecent.map { position < $0 } ?? false
+            let matching = patterns[index].contains { (try? $0.firstMatch(in: entry.tag.value)) != nil }
+            if recent || matching { continue }
+            let startTime = startTime
+            pending.append(Pending(kind: .tag, item: "\(name.value):\(entry.tag.value)", digest: entry.digest, bytes: 0) { [store] () throws(StoreError) in
+                try store.removeTag(name, entry.tag, pointingTo: entry.digest, modifiedBefore: startTime) ? 0 : nil
+            })
         }
+        for removal in try flush() { retentionRemoved.insert(removal.item) }
+    }
+
+    // MARK: - Manifests, per repository
+
+    /// Marks what `name` keeps, removes the manifests it does not, and notes the links it does not keep.
+    private mutating func markAndSweepManifests(_ name: RepositoryName) throws(StoreError) {
+        // A dry run's tags are as the retention pass would have left them.
+        let tags = try store.tagEntries(name).filter { !retentionRemoved.contains("\(name.value):\($0.tag.value)") }
         let revisions = try store.revisionEntries(name)
         let present = Set(revisions.map(\.digest))
         let tagged = Set(tags.map(\.digest))
         // Untagged manifests older than this are not roots.
         let untaggedCutoff: Int64? =
-            if let age = rule?.deleteUntaggedAfter { startTime - Int64(age * 1e9) }
+            if let age = rule(for: name)?.0.deleteUntaggedAfter { startTime - Int64(age * 1e9) }
             else if options.deleteUntagged { Int64.max }
             else { nil }
         var queue = tags.map(\.digest).filter { present.contains($0) }
@@ -212,8 +249,7 @@ private struct Run {
             queue += (referrers[digest] ?? []).filter { present.contains($0) && !keptManifests.contains($0) }
         }
 
-        // Sweep revisions, each before what it names.
-        var removedRevisions: Set<Digest> = []
+        // Sweep manifests, each before what it names.
         let doomed = revisions.filter { !keptManifests.contains($0.digest) && $0.modified < cutoff }.map(\.digest)
         for digest in try namersFirst(doomed) {
             let subject = try references(of: digest).subject
@@ -222,50 +258,40 @@ private struct Run {
                 try store.removeRevision(name, digest, subject: subject, modifiedBefore: cutoff) ? 0 : nil
             })
         }
-        for removal in try flush() { removedRevisions.insert(removal.digest) }
+        let removedRevisions = Set(try flush().map(\.digest))
 
-        // Sweep links.
-        let links = try store.layerLinkEntries(name)
-        var removedLinks: Set<Digest> = []
-        for link in links where !keptBlobs.contains(link.digest) && link.modified < cutoff {
-            let cutoff = cutoff, digest = link.digest
-            pending.append(Pending(kind: .link, item: "\(name.value) link \(digest)", digest: digest, bytes: 0) { [store] () throws(StoreError) in
-                try store.removeLayerLink(name, digest, modifiedBefore: cutoff) ? 0 : nil
-            })
-        }
-        for removal in try flush() { removedLinks.insert(removal.digest) }
-
-        // What survives names its blobs (a young unkept link or revision keeps its blob).
+        // What survives names its blobs (a young unkept revision keeps its blob); links not kept are swept in
+        // the next pass, once these removals are durable.
         for revision in revisions where !removedRevisions.contains(revision.digest) { named.insert(revision.digest) }
-        for link in links where !removedLinks.contains(link.digest) { named.insert(link.digest) }
         named.formUnion(keptBlobs)
+        for link in try store.layerLinkEntries(name) {
+            if !keptBlobs.contains(link.digest) && link.modified < cutoff {
+                linkCandidates.append((name, link.digest))
+            } else {
+                named.insert(link.digest)
+            }
+        }
         // Only shared manifests are worth remembering across repositories.
         if referencesByDigest.count > 100_000 { referencesByDigest = [:] }
     }
 
-    /// Deletes the tags `rule` does not keep; returns the tags left (those it keeps, and any that moved since
-    /// the collection started).
-    private mutating func applyRetention(_ rule: RetentionRule, patterns: [Regex<AnyRegexOutput>],
-                                         _ name: RepositoryName, _ tags: [TagEntry]) throws(StoreError) -> [TagEntry] {
-        let newestFirst = tags.sorted { ($0.modified, $0.tag.value) > ($1.modified, $1.tag.value) }
-        var left: [TagEntry] = []
-        for (position, entry) in newestFirst.enumerated() {
-            let recent = rule.keepMostRecent.map { position < $0 } ?? false
-            let matching = patterns.contains { (try? $0.firstMatch(in: entry.tag.value)) != nil }
-            if recent || matching {
-                left.append(entry)
-                continue
-            }
-            let startTime = startTime
-            pending.append(Pending(kind: .tag, item: "\(name.value):\(entry.tag.value)", digest: entry.digest, bytes: 0) { [store] () throws(StoreError) in
-                try store.removeTag(name, entry.tag, pointingTo: entry.digest, modifiedBefore: startTime) ? 0 : nil
+    // MARK: - Links
+
+    /// Removes the links no kept manifest names; one that was touched since it was noted stays, with its blob.
+    private mutating func sweepLinks() throws(StoreError) {
+        var removed: Set<String> = []
+        for (done, (name, digest)) in linkCandidates.enumerated() {
+            let cutoff = cutoff
+            pending.append(Pending(kind: .link, item: "\(name.value) link \(digest)", digest: digest, bytes: 0) { [store] () throws(StoreError) in
+                try store.removeLayerLink(name, digest, modifiedBefore: cutoff) ? 0 : nil
             })
+            if pending.count >= options.batchSize || done == linkCandidates.count - 1 {
+                collector.output.progress(done: done + 1, total: linkCandidates.count, what: "links")
+                for removal in try flush() { removed.insert(removal.item) }
+            }
         }
-        let removed = Set(try flush().map(\.item))
-        // A tag that was not removed (it moved or was pushed again since the start) stays a root.
-        return left + newestFirst.filter { entry in
-            !left.contains(entry) && !removed.contains("\(name.value):\(entry.tag.value)")
-        }
+        for (name, digest) in linkCandidates where !removed.contains("\(name.value) link \(digest)") { named.insert(digest) }
+        linkCandidates = []
     }
 
     // MARK: - Blobs
@@ -286,8 +312,8 @@ private struct Run {
 
     // MARK: - Removing
 
-    /// Runs the pending removals in batches, each batch holding the exclusive lock, then syncs the changed
-    /// directories; in a dry run only reports them (the same decisions, nothing changed).
+    /// Runs the pending removals in batches, each batch holding the exclusive lock; in a dry run only reports
+    /// them (the same decisions, nothing changed). The caller syncs at the end of its pass.
     /// - Returns: the removals done.
     private mutating func flush() throws(StoreError) -> [Pending] {
         let work = pending
@@ -312,7 +338,6 @@ private struct Run {
                     return removed
                 }
             }
-            try store.syncRemovals()
         }
         for item in done { record(GCReport.Removal(kind: item.kind, item: item.item, bytes: item.bytes)) }
         return done

@@ -22,7 +22,8 @@ import OCIModel
 /// │   └── <upload id>/
 /// │       ├── data                   the bytes received so far
 /// │       └── info                   lines: repository, start time, owner, kind (resumable|monolithic)
-/// ├── tmp/                           files being written, renamed into place when complete
+/// ├── tmp/                           files being written, renamed into place when complete; `gc-clock`,
+/// │                                  touched to read the store's clock at the start of a collection
 /// └── .lock                          the pid of the server that serves this store (`StoreLock` flocks the root)
 /// ```
 ///

@@ -243,7 +243,15 @@ private struct Run {
         var keptBlobs: Set<Digest> = []
         while let digest = queue.popLast() {
             guard keptManifests.insert(digest).inserted else { continue }
-            let references = try self.references(of: digest)
+            guard let references = readReferences(of: digest) else {
+                // What a kept manifest names is unknown: nothing of this repository may go (a larger
+                // storage.maxmanifestbytes than the collector reads with, a damaged blob: `verify` tells).
+                collector.output.line("kept all of \(name.value): its manifest \(digest) cannot be read")
+                collector.logger?.warning("gc: kept all of \(name.value): its manifest \(digest) cannot be read")
+                for revision in revisions { named.insert(revision.digest) }
+                for link in try store.layerLinkEntries(name) { named.insert(link.digest) }
+                return
+            }
             keptBlobs.formUnion(references.blobs)
             queue += references.manifests.filter { present.contains($0) && !keptManifests.contains($0) }
             queue += (referrers[digest] ?? []).filter { present.contains($0) && !keptManifests.contains($0) }
@@ -251,8 +259,8 @@ private struct Run {
 
         // Sweep manifests, each before what it names.
         let doomed = revisions.filter { !keptManifests.contains($0.digest) && $0.modified < cutoff }.map(\.digest)
-        for digest in try namersFirst(doomed) {
-            let subject = try references(of: digest).subject
+        for digest in namersFirst(doomed) {
+            let subject = references(of: digest).subject
             let cutoff = cutoff
             pending.append(Pending(kind: .manifest, item: "\(name.value)@\(digest)", digest: digest, bytes: 0) { [store] () throws(StoreError) in
                 try store.removeRevision(name, digest, subject: subject, modifiedBefore: cutoff) ? 0 : nil
@@ -350,23 +358,30 @@ private struct Run {
 
     // MARK: - Manifests
 
-    /// What a stored manifest names (read once per collection).
-    private mutating func references(of digest: Digest) throws(StoreError) -> ManifestReferences {
+    /// What a stored manifest names (read once per collection); nil when it cannot be read (absent, too large,
+    /// an I/O error, not a manifest's JSON).
+    private mutating func readReferences(of digest: Digest) -> ManifestReferences? {
         if let known = referencesByDigest[digest] { return known }
         let bytes = (try? store.manifestBytes(digest, maxBytes: options.maxManifestBytes)) ?? nil
-        let references = bytes.map { ManifestReferences(bytes: $0) } ?? ManifestReferences()
+        guard let references = bytes.flatMap(ManifestReferences.init(parsing:)) else { return nil }
         referencesByDigest[digest] = references
         return references
     }
 
+    /// What a manifest names, or nothing when it cannot be read (for manifests that go: only their order and
+    /// referrer entry depend on it).
+    private mutating func references(of digest: Digest) -> ManifestReferences {
+        readReferences(of: digest) ?? ManifestReferences()
+    }
+
     /// `digests` ordered so that a manifest comes before every manifest of the set it names (index children,
     /// subject): a crash between two removals never leaves a manifest naming one already gone.
-    private mutating func namersFirst(_ digests: [Digest]) throws(StoreError) -> [Digest] {
+    private mutating func namersFirst(_ digests: [Digest]) -> [Digest] {
         let set = Set(digests)
         var namedBy: [Digest: Int] = [:]
         var edges: [Digest: [Digest]] = [:]
         for digest in digests {
-            let references = try self.references(of: digest)
+            let references = self.references(of: digest)
             let targets = Set(references.manifests + (references.subject.map { [$0] } ?? [])).filter { set.contains($0) && $0 != digest }
             edges[digest] = Array(targets)
             for target in targets { namedBy[target, default: 0] += 1 }

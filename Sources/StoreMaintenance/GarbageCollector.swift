@@ -44,7 +44,8 @@ import OCIModel
 /// expired upload sessions. Nothing kept is ever removed, so a crash at any point leaves every kept image whole;
 /// what is left is garbage the next collection finds again.
 ///
-/// Deletions run in batches of `batchSize` per hold of the exclusive lock, so a push waits one batch at most.
+/// Deletions run in batches of at most `batchSize` (64) and about 5 ms per hold of the exclusive lock, so a push
+/// waits one batch at most; the lock prefers the collector's wait over new pushes, so pushes cannot starve it.
 public struct GarbageCollector: Sendable {
     public enum Failure: Error, CustomStringConvertible, Sendable {
         /// Another collection of this store is running in this process.
@@ -130,6 +131,8 @@ private struct Run {
     var referencesByDigest: [Digest: ManifestReferences] = [:]
     /// Removals waiting for the next exclusive section.
     var pending: [Pending] = []
+    /// Longest hold of the exclusive lock the collector aims at (a push waits at most about this long).
+    static let maxHoldNanos: UInt64 = 5_000_000
     /// Tags the retention pass removed (or, in a dry run, would remove), as `repo:tag`.
     var retentionRemoved: Set<String> = []
     /// Links no kept manifest names, older than the cutoff when noted: removed in the links pass.
@@ -333,18 +336,25 @@ private struct Run {
             var start = 0
             while start < work.count {
                 let batch = work[start..<min(start + max(options.batchSize, 1), work.count)]
-                start = batch.endIndex
                 let pause = options.pauseAfterRemovalNanos
-                done += try store.exclusively { () throws(StoreError) -> [Pending] in
+                let (count, removed) = try store.exclusively { () throws(StoreError) -> (Int, [Pending]) in
+                    // At most `batchSize` removals and about `maxHoldNanos` per hold (a slow disk makes each
+                    // unlink cost more), at least one.
+                    let holdStart = GarbageCollector.monotonicNanos()
                     var removed: [Pending] = []
+                    var count = 0
                     for item in batch {
+                        if count > 0 && GarbageCollector.monotonicNanos() - holdStart > Self.maxHoldNanos { break }
+                        count += 1
                         if let bytes = try item.perform() {
                             removed.append(Pending(kind: item.kind, item: item.item, digest: item.digest, bytes: bytes, perform: item.perform))
                         }
                         if pause > 0 { Self.sleep(nanos: pause) }
                     }
-                    return removed
+                    return (count, removed)
                 }
+                start += count
+                done += removed
             }
         }
         for item in done { record(GCReport.Removal(kind: item.kind, item: item.item, bytes: item.bytes)) }

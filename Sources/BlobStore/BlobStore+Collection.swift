@@ -1,3 +1,4 @@
+import CLinuxShim
 import Glibc
 import OCIModel
 import Synchronization
@@ -241,15 +242,26 @@ extension BlobStore {
         do { return try unlinkForCollection(path) ? Int64(st.st_size) : nil } catch { throw .io(error) }
     }
 
-    /// Makes the removals so far durable: syncs each directory they changed. The collector calls it between
-    /// phases, so that a machine crash cannot bring back a revision whose blob a later phase removed.
+    /// Makes the removals so far durable. The collector calls it between passes, so that a machine crash cannot
+    /// bring back a tag or a revision whose manifest or blob a later pass removed.
+    ///
+    /// A few directories are synced one by one; past that, one `syncfs` of the store's filesystem: each
+    /// directory `fsync` is a journal commit (some 20 ms each on a busy disk here, a minute for the 2,000
+    /// directories of a 1,000-repository store), where one `syncfs` commits them all at once.
     public func syncRemovals() throws(StoreError) {
         let directories = unsyncedDirectories.withLock { pending -> Set<String> in
             defer { pending = [] }
             return pending
         }
-        do {
-            for directory in directories.sorted() { try FileSystem.syncDirectory(directory) }
+        do throws(SystemError) {
+            if directories.count <= 8 {
+                for directory in directories.sorted() { try FileSystem.syncDirectory(directory) }
+                return
+            }
+            let fd = open(layout.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { throw SystemError("open \(layout.root)", errno: errno) }
+            defer { close(fd) }
+            if swshim_syncfs(fd) != 0 { throw SystemError("syncfs \(layout.root)", errno: errno) }
         } catch {
             throw .io(error)
         }

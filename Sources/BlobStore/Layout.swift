@@ -22,8 +22,10 @@ import OCIModel
 /// │   └── <upload id>/
 /// │       ├── data                   the bytes received so far
 /// │       └── info                   lines: repository, start time, owner, kind (resumable|monolithic)
-/// ├── tmp/                           files being written, renamed into place when complete
+/// ├── tmp/                           files being written, renamed into place when complete; `gc-clock`,
+/// │                                  touched to read the store's clock at the start of a collection
 /// ├── quarantine/<alg>/<hex>[.<n>]   blobs `swregistry verify --repair` found damaged, no longer served (0700)
+/// ├── _events/<endpoint>/            the events' queues on disk (notifications.queue.directory)
 /// ├── .control.sock                  the running server's control socket (store commands; 0600)
 /// └── .lock                          the pid of the server that serves this store (`StoreLock` flocks the root)
 /// ```

@@ -19,7 +19,13 @@ public struct ManifestReferences: Sendable, Equatable {
 
     /// Reads a manifest's bytes; fields that are absent or malformed name nothing.
     public init(bytes: [UInt8]) {
-        guard let shape = try? JSONCoding.decode(Shape.self, from: bytes) else { return }
+        self = Self(parsing: bytes) ?? Self()
+    }
+
+    /// Reads a manifest's bytes. - Returns: nil when they are not a JSON object of the manifest's shape (`config`,
+    /// `layers`, `manifests`, `subject` of the wrong type): what they name cannot be known.
+    public init?(parsing bytes: [UInt8]) {
+        guard let shape = try? JSONCoding.decode(Shape.self, from: bytes) else { return nil }
         blobs = ([shape.config].compactMap { $0 } + (shape.layers ?? [])).compactMap(\.parsed)
         manifests = (shape.manifests ?? []).compactMap(\.parsed)
         subject = shape.subject?.parsed

@@ -3,7 +3,10 @@ import StoreMaintenance
 extension Configuration {
     /// The collector's options from `gc.*` (the command's flags override them).
     public var gcOptions: GCOptions {
-        GCOptions(deleteUntagged: bool(.gcDeleteUntagged)!, graceSeconds: duration(.gcGrace)!, retention: retention)
+        var options = GCOptions(deleteUntagged: bool(.gcDeleteUntagged)!, graceSeconds: duration(.gcGrace)!, retention: retention)
+        // Every manifest the registry accepted must be readable by the collector.
+        options.maxManifestBytes = int(.maxManifestBytes)!
+        return options
     }
 
     /// Seconds between collections inside the server; 0: none.

@@ -36,14 +36,16 @@ import OCIModel
 ///    `alreadyRunning` rather than queueing behind a long run); between processes `StoreLock` admits one owner.
 ///
 /// ## Why a crash (kill -9) at any instant is safe (the sweep)
-/// Each removal is one unlink that leaves nothing dangling, in this order, with the directories synced
-/// (`syncRemovals`) between phases so that a machine crash cannot revive an earlier phase's victim after a
-/// later phase's removal: retention's tags; per repository unkept revisions — a referrer entry before its
-/// revision link, and a manifest before the manifests it names (index children, subject) — then unkept links;
-/// after every repository, blobs; then expired upload sessions. Nothing kept is ever removed, so a crash at any
-/// point leaves every kept image whole; what is left is garbage the next collection finds again.
+/// Each removal is one unlink that leaves nothing dangling, in passes over the whole store, each made durable
+/// (`syncRemovals`) before the next, so that a machine crash cannot revive an earlier pass's victim after a
+/// later pass removed what it names: (1) the tags retention drops; (2) per repository, mark, then the unkept
+/// manifests — a referrer entry before its revision link, a manifest before the manifests it names (index
+/// children, subject); (3) the links no kept manifest names; (4) the blobs nothing surviving names; then the
+/// expired upload sessions. Nothing kept is ever removed, so a crash at any point leaves every kept image whole;
+/// what is left is garbage the next collection finds again.
 ///
-/// Deletions run in batches of `batchSize` per hold of the exclusive lock, so a push waits one batch at most.
+/// Deletions run in batches of at most `batchSize` (64) and about 5 ms per hold of the exclusive lock, so a push
+/// waits one batch at most; the lock prefers the collector's wait over new pushes, so pushes cannot starve it.
 public struct GarbageCollector: Sendable {
     public enum Failure: Error, CustomStringConvertible, Sendable {
         /// Another collection of this store is running in this process.
@@ -129,6 +131,12 @@ private struct Run {
     var referencesByDigest: [Digest: ManifestReferences] = [:]
     /// Removals waiting for the next exclusive section.
     var pending: [Pending] = []
+    /// Longest hold of the exclusive lock the collector aims at (a push waits at most about this long).
+    static let maxHoldNanos: UInt64 = 5_000_000
+    /// Tags the retention pass removed (or, in a dry run, would remove), as `repo:tag`.
+    var retentionRemoved: Set<String> = []
+    /// Links no kept manifest names, older than the cutoff when noted: removed in the links pass.
+    var linkCandidates: [(RepositoryName, Digest)] = []
 
     /// A removal decided on: what it is, and the store call that does it if the item is still old enough
     /// (returning the bytes freed, or nil when it did not remove).
@@ -162,12 +170,19 @@ private struct Run {
             cutoff = startTime - Int64(options.graceSeconds * 1e9)
             let repositories = try store.repositoryNames()
             report.repositories = repositories.count
+            // Each pass's removals are made durable before the next pass removes what they referred to.
+            for name in repositories { try applyRetention(name) }
+            try syncRemovals()
             for (done, name) in repositories.enumerated() {
                 collector.output.progress(done: done, total: repositories.count, what: "repositories")
-                try collect(name)
+                try markAndSweepManifests(name)
             }
             collector.output.progress(done: repositories.count, total: repositories.count, what: "repositories")
+            try syncRemovals()
+            try sweepLinks()
+            try syncRemovals()
             try sweepBlobs()
+            try syncRemovals()
             for session in store.expireUploads(dryRun: options.dryRun) {
                 record(GCReport.Removal(kind: .upload, item: "upload \(session.id)", bytes: session.bytes))
             }
@@ -176,21 +191,46 @@ private struct Run {
         }
     }
 
-    // MARK: - One repository
+    private func syncRemovals() throws(StoreError) {
+        if !options.dryRun { try store.syncRemovals() }
+    }
 
-    private mutating func collect(_ name: RepositoryName) throws(StoreError) {
-        let ruleIndex = options.retention.firstIndex { $0.applies(to: name.value) }
-        let rule = ruleIndex.map { options.retention[$0] }
-        var tags = try store.tagEntries(name)
-        if let rule, let ruleIndex, rule.limitsTags {
-            tags = try applyRetention(rule, patterns: patterns[ruleIndex], name, tags)
+    // MARK: - Retention
+
+    /// The retention rule for a repository (the first that applies) and its index.
+    private func rule(for name: RepositoryName) -> (RetentionRule, Int)? {
+        options.retention.firstIndex { $0.applies(to: name.value) }.map { (options.retention[$0], $0) }
+    }
+
+    /// Deletes the tags of `name` its retention rule does not keep. A tag pushed again since the collection
+    /// started (or moved) stays.
+    private mutating func applyRetention(_ name: RepositoryName) throws(StoreError) {
+        guard let (rule, index) = rule(for: name), rule.limitsTags else { return }
+        let newestFirst = try store.tagEntries(name).sorted { ($0.modified, $0.tag.value) > ($1.modified, $1.tag.value) }
+        for (position, entry) in newestFirst.enumerated() {
+            let recent = rule.keepMostRecent.map { position < $0 } ?? false
+            let matching = patterns[index].contains { (try? $0.firstMatch(in: entry.tag.value)) != nil }
+            if recent || matching { continue }
+            let startTime = startTime
+            pending.append(Pending(kind: .tag, item: "\(name.value):\(entry.tag.value)", digest: entry.digest, bytes: 0) { [store] () throws(StoreError) in
+                try store.removeTag(name, entry.tag, pointingTo: entry.digest, modifiedBefore: startTime) ? 0 : nil
+            })
         }
+        for removal in try flush() { retentionRemoved.insert(removal.item) }
+    }
+
+    // MARK: - Manifests, per repository
+
+    /// Marks what `name` keeps, removes the manifests it does not, and notes the links it does not keep.
+    private mutating func markAndSweepManifests(_ name: RepositoryName) throws(StoreError) {
+        // A dry run's tags are as the retention pass would have left them.
+        let tags = try store.tagEntries(name).filter { !retentionRemoved.contains("\(name.value):\($0.tag.value)") }
         let revisions = try store.revisionEntries(name)
         let present = Set(revisions.map(\.digest))
         let tagged = Set(tags.map(\.digest))
         // Untagged manifests older than this are not roots.
         let untaggedCutoff: Int64? =
-            if let age = rule?.deleteUntaggedAfter { startTime - Int64(age * 1e9) }
+            if let age = rule(for: name)?.0.deleteUntaggedAfter { startTime - Int64(age * 1e9) }
             else if options.deleteUntagged { Int64.max }
             else { nil }
         var queue = tags.map(\.digest).filter { present.contains($0) }
@@ -206,66 +246,63 @@ private struct Run {
         var keptBlobs: Set<Digest> = []
         while let digest = queue.popLast() {
             guard keptManifests.insert(digest).inserted else { continue }
-            let references = try self.references(of: digest)
+            guard let references = readReferences(of: digest) else {
+                // What a kept manifest names is unknown: nothing of this repository may go (a larger
+                // storage.maxmanifestbytes than the collector reads with, a damaged blob: `verify` tells).
+                collector.output.line("kept all of \(name.value): its manifest \(digest) cannot be read")
+                collector.logger?.warning("gc: kept all of \(name.value): its manifest \(digest) cannot be read")
+                for revision in revisions { named.insert(revision.digest) }
+                for link in try store.layerLinkEntries(name) { named.insert(link.digest) }
+                return
+            }
             keptBlobs.formUnion(references.blobs)
             queue += references.manifests.filter { present.contains($0) && !keptManifests.contains($0) }
             queue += (referrers[digest] ?? []).filter { present.contains($0) && !keptManifests.contains($0) }
         }
 
-        // Sweep revisions, each before what it names.
-        var removedRevisions: Set<Digest> = []
+        // Sweep manifests, each before what it names.
         let doomed = revisions.filter { !keptManifests.contains($0.digest) && $0.modified < cutoff }.map(\.digest)
-        for digest in try namersFirst(doomed) {
-            let subject = try references(of: digest).subject
+        for digest in namersFirst(doomed) {
+            let subject = references(of: digest).subject
             let cutoff = cutoff
             pending.append(Pending(kind: .manifest, item: "\(name.value)@\(digest)", digest: digest, bytes: 0) { [store] () throws(StoreError) in
                 try store.removeRevision(name, digest, subject: subject, modifiedBefore: cutoff) ? 0 : nil
             })
         }
-        for removal in try flush() { removedRevisions.insert(removal.digest) }
+        let removedRevisions = Set(try flush().map(\.digest))
 
-        // Sweep links.
-        let links = try store.layerLinkEntries(name)
-        var removedLinks: Set<Digest> = []
-        for link in links where !keptBlobs.contains(link.digest) && link.modified < cutoff {
-            let cutoff = cutoff, digest = link.digest
-            pending.append(Pending(kind: .link, item: "\(name.value) link \(digest)", digest: digest, bytes: 0) { [store] () throws(StoreError) in
-                try store.removeLayerLink(name, digest, modifiedBefore: cutoff) ? 0 : nil
-            })
-        }
-        for removal in try flush() { removedLinks.insert(removal.digest) }
-
-        // What survives names its blobs (a young unkept link or revision keeps its blob).
+        // What survives names its blobs (a young unkept revision keeps its blob); links not kept are swept in
+        // the next pass, once these removals are durable.
         for revision in revisions where !removedRevisions.contains(revision.digest) { named.insert(revision.digest) }
-        for link in links where !removedLinks.contains(link.digest) { named.insert(link.digest) }
         named.formUnion(keptBlobs)
+        for link in try store.layerLinkEntries(name) {
+            if !keptBlobs.contains(link.digest) && link.modified < cutoff {
+                linkCandidates.append((name, link.digest))
+            } else {
+                named.insert(link.digest)
+            }
+        }
         // Only shared manifests are worth remembering across repositories.
         if referencesByDigest.count > 100_000 { referencesByDigest = [:] }
     }
 
-    /// Deletes the tags `rule` does not keep; returns the tags left (those it keeps, and any that moved since
-    /// the collection started).
-    private mutating func applyRetention(_ rule: RetentionRule, patterns: [Regex<AnyRegexOutput>],
-                                         _ name: RepositoryName, _ tags: [TagEntry]) throws(StoreError) -> [TagEntry] {
-        let newestFirst = tags.sorted { ($0.modified, $0.tag.value) > ($1.modified, $1.tag.value) }
-        var left: [TagEntry] = []
-        for (position, entry) in newestFirst.enumerated() {
-            let recent = rule.keepMostRecent.map { position < $0 } ?? false
-            let matching = patterns.contains { (try? $0.firstMatch(in: entry.tag.value)) != nil }
-            if recent || matching {
-                left.append(entry)
-                continue
-            }
-            let startTime = startTime
-            pending.append(Pending(kind: .tag, item: "\(name.value):\(entry.tag.value)", digest: entry.digest, bytes: 0) { [store] () throws(StoreError) in
-                try store.removeTag(name, entry.tag, pointingTo: entry.digest, modifiedBefore: startTime) ? 0 : nil
+    // MARK: - Links
+
+    /// Removes the links no kept manifest names; one that was touched since it was noted stays, with its blob.
+    private mutating func sweepLinks() throws(StoreError) {
+        var removed: Set<String> = []
+        for (done, (name, digest)) in linkCandidates.enumerated() {
+            let cutoff = cutoff
+            pending.append(Pending(kind: .link, item: "\(name.value) link \(digest)", digest: digest, bytes: 0) { [store] () throws(StoreError) in
+                try store.removeLayerLink(name, digest, modifiedBefore: cutoff) ? 0 : nil
             })
+            if pending.count >= options.batchSize || done == linkCandidates.count - 1 {
+                collector.output.progress(done: done + 1, total: linkCandidates.count, what: "links")
+                for removal in try flush() { removed.insert(removal.item) }
+            }
         }
-        let removed = Set(try flush().map(\.item))
-        // A tag that was not removed (it moved or was pushed again since the start) stays a root.
-        return left + newestFirst.filter { entry in
-            !left.contains(entry) && !removed.contains("\(name.value):\(entry.tag.value)")
-        }
+        for (name, digest) in linkCandidates where !removed.contains("\(name.value) link \(digest)") { named.insert(digest) }
+        linkCandidates = []
     }
 
     // MARK: - Blobs
@@ -286,8 +323,8 @@ private struct Run {
 
     // MARK: - Removing
 
-    /// Runs the pending removals in batches, each batch holding the exclusive lock, then syncs the changed
-    /// directories; in a dry run only reports them (the same decisions, nothing changed).
+    /// Runs the pending removals in batches, each batch holding the exclusive lock; in a dry run only reports
+    /// them (the same decisions, nothing changed). The caller syncs at the end of its pass.
     /// - Returns: the removals done.
     private mutating func flush() throws(StoreError) -> [Pending] {
         let work = pending
@@ -299,20 +336,26 @@ private struct Run {
             var start = 0
             while start < work.count {
                 let batch = work[start..<min(start + max(options.batchSize, 1), work.count)]
-                start = batch.endIndex
                 let pause = options.pauseAfterRemovalNanos
-                done += try store.exclusively { () throws(StoreError) -> [Pending] in
+                let (count, removed) = try store.exclusively { () throws(StoreError) -> (Int, [Pending]) in
+                    // At most `batchSize` removals and about `maxHoldNanos` per hold (a slow disk makes each
+                    // unlink cost more), at least one.
+                    let holdStart = GarbageCollector.monotonicNanos()
                     var removed: [Pending] = []
+                    var count = 0
                     for item in batch {
+                        if count > 0 && GarbageCollector.monotonicNanos() - holdStart > Self.maxHoldNanos { break }
+                        count += 1
                         if let bytes = try item.perform() {
                             removed.append(Pending(kind: item.kind, item: item.item, digest: item.digest, bytes: bytes, perform: item.perform))
                         }
                         if pause > 0 { Self.sleep(nanos: pause) }
                     }
-                    return removed
+                    return (count, removed)
                 }
+                start += count
+                done += removed
             }
-            try store.syncRemovals()
         }
         for item in done { record(GCReport.Removal(kind: item.kind, item: item.item, bytes: item.bytes)) }
         return done
@@ -325,23 +368,30 @@ private struct Run {
 
     // MARK: - Manifests
 
-    /// What a stored manifest names (read once per collection).
-    private mutating func references(of digest: Digest) throws(StoreError) -> ManifestReferences {
+    /// What a stored manifest names (read once per collection); nil when it cannot be read (absent, too large,
+    /// an I/O error, not a manifest's JSON).
+    private mutating func readReferences(of digest: Digest) -> ManifestReferences? {
         if let known = referencesByDigest[digest] { return known }
         let bytes = (try? store.manifestBytes(digest, maxBytes: options.maxManifestBytes)) ?? nil
-        let references = bytes.map { ManifestReferences(bytes: $0) } ?? ManifestReferences()
+        guard let references = bytes.flatMap(ManifestReferences.init(parsing:)) else { return nil }
         referencesByDigest[digest] = references
         return references
     }
 
+    /// What a manifest names, or nothing when it cannot be read (for manifests that go: only their order and
+    /// referrer entry depend on it).
+    private mutating func references(of digest: Digest) -> ManifestReferences {
+        readReferences(of: digest) ?? ManifestReferences()
+    }
+
     /// `digests` ordered so that a manifest comes before every manifest of the set it names (index children,
     /// subject): a crash between two removals never leaves a manifest naming one already gone.
-    private mutating func namersFirst(_ digests: [Digest]) throws(StoreError) -> [Digest] {
+    private mutating func namersFirst(_ digests: [Digest]) -> [Digest] {
         let set = Set(digests)
         var namedBy: [Digest: Int] = [:]
         var edges: [Digest: [Digest]] = [:]
         for digest in digests {
-            let references = try self.references(of: digest)
+            let references = self.references(of: digest)
             let targets = Set(references.manifests + (references.subject.map { [$0] } ?? [])).filter { set.contains($0) && $0 != digest }
             edges[digest] = Array(targets)
             for target in targets { namedBy[target, default: 0] += 1 }

@@ -90,4 +90,28 @@ import TestSupport
         let badGrace = try ChildProcess(Self.binary, ["gc", "--grace", "soon", "--storage", b.root], stderrPath: log)
         #expect(try badGrace.waitForExit() == 1)
     }
+
+    /// `serve` collects every `gc.interval`, logging each run.
+    @Test func serverCollectsOnItsSchedule() throws {
+        let b = try StoreBuilder(prefix: "swr-gc-serve")
+        defer { b.remove() }
+        try Self.makeStore(b)
+        let log = b.root + "-serve.log"
+        defer { unlink(log) }
+        let server = try ChildProcess("/usr/bin/env", ["SWREGISTRY_GC_INTERVAL=1s", "SWREGISTRY_GC_DELETEUNTAGGED=true", Self.binary,
+                                                       "serve", "--address", "127.0.0.1:0", "--storage", b.root], stderrPath: log)
+        _ = try server.readLine(containing: "listening")
+        var text = ""
+        for _ in 0..<300 where !text.contains("gc: removed") {
+            usleep(100_000)
+            text = String(decoding: (try? FileSystem.read(log, maxBytes: 1 << 22)) ?? [], as: UTF8.self)
+        }
+        server.signal(SIGTERM)
+        #expect(try server.waitForExit() == 0)
+        #expect(text.contains("gc: removed 0 tags, 30 manifests"), "\(text.suffix(2000))")
+        #expect(text.contains("removed manifest"), "each removal is logged")
+        let fresh = StoreBuilder(store: try BlobStore(root: b.root))
+        #expect(try fresh.pullProblems() == [])
+        #expect(try fresh.unreachable(deleteUntagged: true) == [])
+    }
 }

@@ -133,7 +133,7 @@ import TestSupport
         print("gc stress: \(pushed) images pushed, \(counters.refused.load(ordering: .relaxed)) manifest PUTs refused (blob collected before it), "
               + "\(counters.deleted.load(ordering: .relaxed)) deleted, \(collections) collections removed "
               + "\(counters.removedBlobs.load(ordering: .relaxed)) blobs")
-        #expect(pushed > 20 && collections > 5 && counters.removedBlobs.load(ordering: .relaxed) > 0)
+        #expect(pushed >= 10 && collections >= 5 && counters.removedBlobs.load(ordering: .relaxed) > 0)
 
         // Every tagged image pulls whole over HTTP, each blob re-hashing to its digest.
         let client = try TestClient(port: port)

@@ -158,6 +158,30 @@ import TestSupport
         #expect(try b.pullProblems() == [])
     }
 
+    /// A kept manifest that cannot be read names what it names all the same: its repository is left whole (and
+    /// the report says so); the rest of the store is collected.
+    @Test func unreadableKeptManifestKeepsItsRepositoryWhole() throws {
+        let b = try StoreBuilder()
+        defer { b.remove() }
+        let image = try b.image("broken", tag: "v1", seed: "broken")
+        let loose = try b.blob("broken", Array("unreferenced link".utf8))
+        let elsewhere = try b.blob("fine", Array("unreferenced elsewhere".utf8))
+        b.age(by: 7200)
+        // Damaged in place (a bit flip, a truncation): no longer JSON.
+        let path = b.store.layout.blob(image.digest)
+        let fd = open(path, O_WRONLY | O_TRUNC)
+        _ = write(fd, "{not json", 9)
+        close(fd)
+        b.age(by: 7200, under: "blobs")
+
+        // As a restarted server sees it (this store's cache still holds the manifest's bytes).
+        let (report, lines) = try collect(StoreBuilder(store: try BlobStore(root: b.root)), GCOptions(deleteUntagged: true))
+        #expect(lines.contains("kept all of broken: its manifest \(image.digest) cannot be read"))
+        #expect(b.hasLink("broken", loose) && b.hasBlob(loose) && b.hasManifest("broken", image))
+        #expect(!b.hasBlob(elsewhere))
+        #expect(report.count(.blob) == 1 && report.count(.link) == 1)
+    }
+
     /// One collection at a time per store: a second one fails at once.
     @Test func secondCollectionFailsWhileOneRuns() throws {
         let b = try StoreBuilder()

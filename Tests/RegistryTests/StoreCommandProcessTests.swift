@@ -216,11 +216,18 @@ import TestSupport
         #expect(mkdir(sandbox.storage, 0o755) == 0)
         try sandbox.start()
         #expect(chmod(sandbox.storage + "/.control.sock", 0o666) == 0)
-        // A copy of the binary anyone may run.
+        // A copy of the binary anyone may run (the build folder may be private), written through a close-on-exec
+        // descriptor: one inherited by a process another test spawns meanwhile makes exec fail (ETXTBSY), which
+        // the child of a spawn still holds for an instant before its exec, hence the retries.
         let binary = sandbox.directory + "/swregistry"
-        try FileManager.default.copyItem(atPath: Self.binary, toPath: binary)
-        let refused = try runProcess("/usr/bin/setpriv",
-                                     ["--reuid=65534", "--regid=65534", "--clear-groups", binary, "du", "--storage", sandbox.storage])
+        try copyExecutable(Self.binary, to: binary)
+        var refused = (status: Int32(0), stdout: "", stderr: "")
+        for _ in 0..<20 {
+            refused = try runProcess("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", binary,
+                                                          "du", "--storage", sandbox.storage])
+            guard refused.status == 126 && refused.stderr.contains("Text file busy") else { break }
+            usleep(100_000)
+        }
         #expect(refused.status == 2, "\(refused)")
         #expect(refused.stdout.contains("refused: uid 65534 is neither the server's user nor root"), "\(refused)")
         #expect(try String(contentsOfFile: sandbox.log, encoding: .utf8).contains("control socket: refused uid 65534"))
@@ -294,6 +301,15 @@ private struct UsageJSON: Decodable {
         let exclusive: Int64
     }
     let repositories: [Repository]
+}
+
+/// Copies an executable (mode 0755) through a close-on-exec descriptor.
+func copyExecutable(_ source: String, to target: String) throws {
+    guard let bytes = try FileSystem.read(source, maxBytes: 1 << 30) else { throw SystemError("read \(source)", errno: ENOENT) }
+    let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o755)
+    guard fd >= 0 else { throw SystemError("open \(target)", errno: errno) }
+    defer { close(fd) }
+    try FileSystem.writeAll(fd, bytes)
 }
 
 /// Runs a program to its end. - Returns: its exit status and what it printed.

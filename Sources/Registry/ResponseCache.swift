@@ -1,5 +1,4 @@
 import HTTPServer
-import Metrics
 import Synchronization
 
 /// Rendered answers to `GET` and `HEAD` of manifests, keyed by the request path as received, so that a hot
@@ -33,14 +32,9 @@ final class ResponseCache: Sendable {
     /// Body bytes kept at most (manifests may be up to the registry's manifest limit each).
     let maxBodyBytes: Int
 
-    /// Counts the answers found (`swregistry_manifest_cache_hits_total`); misses are counted where a manifest
-    /// is read from the store.
-    private let hits: Counter?
-
-    init(maxEntries: Int = 4096, maxBodyBytes: Int = 64 << 20, hits: Counter? = nil) {
+    init(maxEntries: Int = 4096, maxBodyBytes: Int = 64 << 20) {
         self.maxEntries = maxEntries
         self.maxBodyBytes = maxBodyBytes
-        self.hits = hits
     }
 
     /// The answer for `path`, if one was made at `generation` (the store's current one).
@@ -50,12 +44,10 @@ final class ResponseCache: Sendable {
 
     /// The answer for `path` and its repository, if one was made at `generation`.
     func lookUp(_ path: Substring, method: String, generation: UInt64) -> (response: Response, repository: String)? {
-        let found = state.withLock { s -> (response: Response, repository: String)? in
+        state.withLock { s -> (response: Response, repository: String)? in
             guard s.generation == generation, let entry = s.entries[path] else { return nil }
             return (method == "HEAD" ? entry.head : entry.get, entry.repository)
         }
-        if found != nil { hits?.increment() }
-        return found
     }
 
     /// Remembers the answers for `path`, built from data read at `generation`.

@@ -110,9 +110,10 @@ public final class StoreStatistics: Sendable {
     }
 
     /// Walks the store's blobs on the calling thread, then keeps the figures current (for tests).
-    public func count(_ layout: Layout) {
+    /// - Parameter afterEach: called after the walk dealt with each blob (tests change the store there).
+    public func count(_ layout: Layout, afterEach: (Digest) -> Void = { _ in }) {
         guard begin() else { return }
-        finishCounting(walk(layout))
+        finishCounting(walk(layout, afterEach: afterEach))
     }
 
     private func begin() -> Bool {
@@ -125,7 +126,7 @@ public final class StoreStatistics: Sendable {
 
     /// Every blob file under `blobs/<algorithm>/<two hex>/`, in digest order, except those an event reported
     /// before the walk reached them.
-    private func walk(_ layout: Layout) -> Totals {
+    private func walk(_ layout: Layout, afterEach: (Digest) -> Void = { _ in }) -> Totals {
         var totals = Totals(blobs: 0, bytes: 0)
         for (index, algorithm) in Digest.Algorithm.allCases.enumerated() {
             let top = "\(layout.blobsDirectory)/\(algorithm.rawValue)"
@@ -148,6 +149,7 @@ public final class StoreStatistics: Sendable {
                         totals.blobs += 1
                         totals.bytes += size
                     }
+                    afterEach(digest)
                 }
             }
         }

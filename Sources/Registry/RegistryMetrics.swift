@@ -4,9 +4,9 @@ import Metrics
 /// swift-metrics: whatever backend `serve` bootstrapped exports them; with none (tests, other commands) they cost
 /// a call into a no-op handler. Every handle is made once, here: making one takes the backend's lock.
 final class RegistryMetrics: Sendable {
-    /// Manifest `GET`/`HEAD` answered from `ResponseCache`.
+    /// Manifest `GET`/`HEAD` answered from `ResponseCache` (counted where a cached answer is sent).
     let manifestCacheHits: Counter
-    /// Manifest `GET`/`HEAD` that had to read the store.
+    /// Manifest `GET`/`HEAD` that had to read the store (counted in `getManifest`).
     let manifestCacheMisses: Counter
     /// By `AuthenticationFailure.rawValue`.
     private let authenticationFailures: [Counter]

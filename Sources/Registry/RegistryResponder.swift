@@ -41,7 +41,7 @@ public final class RegistryResponder: HTTPResponder {
         store = try BlobStore(root: configuration.storagePath, uploadLimits: configuration.uploadLimits)
         pool = BlockingPool(threadCount: configuration.blockingThreads)
         metrics = RegistryMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
-        responses = ResponseCache(hits: metrics.manifestCacheHits)
+        responses = ResponseCache()
         readiness = ReadinessProbe(directory: store.layout.tmpDirectory, pool: pool)
         authenticationPool = configuration.security == nil ? nil : BlockingPool(threadCount: 2)
         let removed = store.uploads.removedAtStart
@@ -69,6 +69,7 @@ public final class RegistryResponder: HTTPResponder {
             switch await checkCachedAccess(request, repository: entry.repository, security) {
             case .answer(let response): return response
             case .proceed(let granted):
+                metrics.manifestCacheHits.increment()
                 var response = method == "HEAD" ? entry.head : entry.get
                 response.authenticatedUser = granted.identity.user
                 recordCachedPull(entry, request, user: granted.identity.user)
@@ -99,6 +100,7 @@ public final class RegistryResponder: HTTPResponder {
         let method = request.method
         if method == "GET" || method == "HEAD",
            let entry = responses.entry(request.path, generation: store.metadataGeneration) {
+            metrics.manifestCacheHits.increment()
             recordCachedPull(entry, request, user: access.identity.user)
             return method == "HEAD" ? entry.head : entry.get
         }

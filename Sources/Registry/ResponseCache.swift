@@ -1,5 +1,4 @@
 import HTTPServer
-import Metrics
 import Synchronization
 
 /// Rendered answers to `GET` and `HEAD` of manifests, keyed by the request path as received, so that a hot
@@ -35,14 +34,9 @@ final class ResponseCache: Sendable {
     /// Body bytes kept at most (manifests may be up to the registry's manifest limit each).
     let maxBodyBytes: Int
 
-    /// Counts the answers found (`swregistry_manifest_cache_hits_total`); misses are counted where a manifest
-    /// is read from the store.
-    private let hits: Counter?
-
-    init(maxEntries: Int = 4096, maxBodyBytes: Int = 64 << 20, hits: Counter? = nil) {
+    init(maxEntries: Int = 4096, maxBodyBytes: Int = 64 << 20) {
         self.maxEntries = maxEntries
         self.maxBodyBytes = maxBodyBytes
-        self.hits = hits
     }
 
     /// The answer for `path`, if one was made at `generation` (the store's current one).
@@ -52,12 +46,10 @@ final class ResponseCache: Sendable {
 
     /// The entry for `path`, if it was made at `generation`.
     func entry(_ path: Substring, generation: UInt64) -> Entry? {
-        let found = state.withLock { s -> Entry? in
+        state.withLock { s -> Entry? in
             guard s.generation == generation else { return nil }
             return s.entries[path]
         }
-        if found != nil { hits?.increment() }
-        return found
     }
 
     /// Remembers the answers for `path`, built from data read at `generation`.

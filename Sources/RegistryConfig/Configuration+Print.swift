@@ -36,6 +36,7 @@ extension Configuration {
             let text = Self.yaml(entry.value, secret: key.secret)
             lines.append(Self.withComment(indent + parts.last! + ": " + text, entry.source.description))
         }
+        lines = Self.commentingOutEmptySections(lines)
         if let accessControl {
             lines.append(Self.withComment("accesscontrol:", accessControlSource?.description ?? "file"))
             lines += Self.yaml(accessControl).map { "  " + $0 }
@@ -55,6 +56,24 @@ extension Configuration {
         default:
             return []
         }
+    }
+
+    /// `lines` with each section header whose keys are all commented out (unset) commented out too: `debug:` with
+    /// nothing under it would read back as an empty value, which the loader refuses where a section belongs.
+    static func commentingOutEmptySections(_ lines: [String]) -> [String] {
+        var lines = lines
+        // From the end, so that a section holding only empty sections is seen after them.
+        for index in lines.indices.reversed() {
+            let text = lines[index].drop { $0 == " " }
+            guard text.hasSuffix(":"), !text.hasPrefix("#") else { continue }
+            let indent = lines[index].count - text.count
+            let holdsValue = lines[(index + 1)...].lazy
+                .map { line in (line.count - line.drop { $0 == " " }.count, line.drop { $0 == " " }.hasPrefix("#")) }
+                .prefix { $0.0 > indent }
+                .contains { !$0.1 }
+            if !holdsValue { lines[index] = String(repeating: " ", count: indent) + "# " + text }
+        }
+        return lines
     }
 
     /// A key's value for a log line, redacted as `rendered()` redacts it; `(not set)` when it has none.

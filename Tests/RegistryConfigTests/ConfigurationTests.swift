@@ -199,11 +199,11 @@ import Testing
             "\(file):3: http.threads: \"abc\" is not an integer (accepted: an integer from 1 to 256)",
             "\(file):4: http.addr: expected host:port, [IPv6]:port or :port, got a list (accepted: host:port, [IPv6]:port or :port)",
             "\(file):5: http.headertimeout: has no value (remove the key for its default) (accepted: a duration: seconds (30) or a number with a unit ms, s, m, h or d (10s, 5m, 1h30m, 7d))",
-            "\(file):6: http.adrr: unknown key (accepted: keys under http: addr, threads, maxconnections, headertimeout, idletimeout, bodytimeout, minbodyrate, shutdowngrace, maxrequestline, maxheaderbytes, maxheadercount, tls)",
+            "\(file):6: http.adrr: unknown key (accepted: keys under http: addr, threads, maxconnections, headertimeout, idletimeout, bodytimeout, minbodyrate, shutdowngrace, maxrequestline, maxheaderbytes, maxheadercount, debug, tls)",
             "\(file):8: http.tls.clientcas: expected a path, got a mapping (accepted: a list of paths (comma-separated in a variable or flag))",
             "\(file):9: storage: expected a mapping, got \"5\" (accepted: keys filesystem, delete, uploads, maxmanifestbytes)",
             "\(file):11: catalog.maxentries: \"1.5\" is not an integer (accepted: an integer of 1 or more)",
-            "\(file):12: frobnicate: unknown key (accepted: top-level keys version, log, http, storage, catalog, auth, notifications, gc, accesscontrol)",
+            "\(file):12: frobnicate: unknown key (accepted: top-level keys version, log, http, storage, catalog, metrics, auth, notifications, gc, accesscontrol)",
         ], "\(error)")
     }
 
@@ -356,6 +356,7 @@ import Testing
         #expect(lines.contains { $0.hasPrefix("  idletimeout: 75s ") && $0.hasSuffix("# default") })
         #expect(lines.contains { $0.hasPrefix("accesscontrol: ") && $0.hasSuffix("# \(file):10") })
         #expect(lines.contains("    devs: [alice]"))
+        #expect(lines.contains { $0.hasPrefix("  # debug:") }, "a section with nothing set is commented out: \(text)")
 
         // What is printed reads back as the same configuration (secrets aside).
         let reprinted = writeConfigFile(text)

@@ -62,7 +62,7 @@ start_registry --debug-address 127.0.0.1:0
 debug_port() {
     local i port=""
     for ((i = 0; i < 100; i++)); do
-        port=$(sed -n 's/^swregistry debug listener on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$WORK/logs/server.out" | head -n 1)
+        port=$(sed -n 's/^swregistry debug listener on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p;T;q' "$WORK/logs/server.out")
         [ -n "$port" ] && break
         sleep 0.1
     done
@@ -119,7 +119,8 @@ check "request counts and bytes move by exactly the requests made" eval '
 '
 
 check "the debug listener serves /metrics, /healthz and /readyz without authentication, and nothing else" eval '
-    scrape "http://$DEBUG/metrics" | grep -q "^swregistry_http_requests_total{"
+    scrape "http://$DEBUG/metrics" >"$WORK/debug.txt"   # to a file: grep -q on a pipe would cut the writer off
+    grep -q "^swregistry_http_requests_total{" "$WORK/debug.txt"
     expect_eq "/healthz" 200 "$(curl -sS -o /dev/null -w "%{http_code}" "http://$DEBUG/healthz")"
     expect_eq "/readyz" "{\"status\":\"ok\"}" "$(curl -sS "http://$DEBUG/readyz")"
     expect_eq "/v2/" 404 "$(curl -sS -o /dev/null -w "%{http_code}" "http://$DEBUG/v2/")"

@@ -21,7 +21,6 @@ enum LogValue {
 struct LogLineBuilder {
     let format: LogFormat
     var bytes: [UInt8] = []
-    private var fieldCount = 0
     private var clock = WallClockText()
 
     init(format: LogFormat) {
@@ -29,7 +28,7 @@ struct LogLineBuilder {
         bytes.reserveCapacity(64 * 1024)
     }
 
-    /// Starts a line with its time (RFC 3339, UTC, milliseconds), level and message.
+    /// Starts a line with its time (RFC 3339, UTC, milliseconds), level and message; `field` adds to it, `end` ends it.
     mutating func begin(wallNanos: Int64, level: String, message: String) {
         if format == .json {
             bytes.append(contentsOf: #"{"time":""#.utf8)
@@ -39,7 +38,6 @@ struct LogLineBuilder {
             bytes.append(contentsOf: "time=".utf8)
             clock.append(wallNanos, to: &bytes)
         }
-        fieldCount = 1
         field("level", .string(level))
         field("msg", .string(message))
     }
@@ -98,9 +96,9 @@ struct LogLineBuilder {
 
     // MARK: - Separators and numbers
 
+    /// Every field follows another (`time` comes first, from `begin`).
     private mutating func separate() {
-        if fieldCount > 0 { bytes.append(format == .json ? UInt8(ascii: ",") : UInt8(ascii: " ")) }
-        fieldCount += 1
+        bytes.append(format == .json ? UInt8(ascii: ",") : UInt8(ascii: " "))
     }
 
     private mutating func append(ascii text: String) {

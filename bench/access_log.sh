@@ -110,6 +110,8 @@ http {
 EOF
 "$NGINX" -p "$NGX" -e "$NGX/logs/error.log" -c "$NGX/nginx.conf" >"$NGX/logs/stdout.log" 2>&1 &
 PIDS+=($!)
+declare -A PID_OF
+PID_OF[nginx-log]=$!
 
 # --- swregistry: log on, log off, and optionally an older binary with its log on ----------
 start_swregistry() { # name binary port accesslog-disabled
@@ -122,6 +124,7 @@ start_swregistry() { # name binary port accesslog-disabled
     "$bin" serve --config "$TMP/$name.yml" --address "127.0.0.1:$port" --storage "$TMP/$name/store" \
         --threads "$THREADS" "${extra[@]}" >"$TMP/$name.out" 2>"$TMP/$name.log" &
     PIDS+=($!)
+    PID_OF[$name]=$!
 }
 start_swregistry sw-log "$BIN" "$PORT_LOG" false
 start_swregistry sw-nolog "$BIN" "$PORT_NOLOG" true
@@ -169,8 +172,17 @@ wrk.headers["Accept"] = "application/vnd.oci.image.manifest.v1+json"
 LUA
 
 # --- wrk -----------------------------------------------------------------------------------
-RESULTS=$TMP/results.tsv   # shape peer round rps p99_ms errors load1
+RESULTS=$TMP/results.tsv   # shape peer round rps p99_ms errors non2xx load1 cpu_us_per_request
 : > "$RESULTS"
+HZ=$(getconf CLK_TCK)
+# CPU time (utime + stime, clock ticks) of a process and its children (nginx's workers), writer thread included.
+tree_ticks() {
+    local total=0 pid
+    for pid in "$1" $(pgrep -P "$1" || true); do
+        total=$((total + $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')))
+    done
+    echo "$total"
+}
 run_wrk() { # peer threads conns seconds out
     local args=("-t$2" "-c$3" "-d$4s" --latency)
     [[ $1 != nginx-log ]] && args+=(-s "$TMP/accept.lua")
@@ -187,10 +199,14 @@ for shape in $SHAPES; do
             peer=${PEERS[$(( (i + round) % n ))]}
             out=$TMP/wrk-$peer-$t-$c-$round.txt
             load=$(cut -d' ' -f1 /proc/loadavg)
+            before=$(tree_ticks "${PID_OF[$peer]}")
             run_wrk "$peer" "$t" "$c" "$DURATION" "$out"
+            after=$(tree_ticks "${PID_OF[$peer]}")
             parsed=$(parse_wrk "$out") || die "cannot parse $out"
-            echo "-t$t-c$c $peer $round $parsed $load" >> "$RESULTS"
-            log "-t$t -c$c $peer round $((round + 1)): $(cut -d' ' -f1 <<<"$parsed") req/s (load before: $load)"
+            requests=$(awk '/requests in/ {print $1}' "$out")
+            cpu=$(awk -v t=$((after - before)) -v hz="$HZ" -v n="$requests" 'BEGIN {printf "%.1f", t * 1e6 / hz / n}')
+            echo "-t$t-c$c $peer $round $parsed $load $cpu" >> "$RESULTS"
+            log "-t$t -c$c $peer round $((round + 1)): $(cut -d' ' -f1 <<<"$parsed") req/s, $cpu µs CPU/request (load before: $load)"
         done
     done
 done
@@ -217,9 +233,9 @@ env = os.environ
 runs = {}
 shapes = []
 for line in open(env["RESULTS"]):
-    shape, peer, _r, rps, p99, errs, non2xx, load = line.split()
+    shape, peer, _r, rps, p99, errs, non2xx, load, cpu = line.split()
     if shape not in shapes: shapes.append(shape)
-    runs.setdefault((shape, peer), []).append((float(rps), float(p99), int(errs) + int(non2xx), float(load)))
+    runs.setdefault((shape, peer), []).append((float(rps), float(p99), int(errs) + int(non2xx), float(load), float(cpu)))
 peers = []
 for (_, p) in runs:
     if p not in peers: peers.append(p)
@@ -238,6 +254,14 @@ for s in shapes:
         cells.append(f"{med[p]:.0f} ({min(xs):.0f}-{max(xs):.0f})" + (f" {errs} errors" if errs else ""))
     print(f"| {s.replace('-c', ' -c')} | " + " | ".join(cells)
           + f" | {med['sw-log'] / med['nginx-log']:.2f} | {med['sw-log'] / med['sw-nolog']:.2f} |")
+print()
+print("Server CPU time per request (µs, utime + stime of the process and its children, median):")
+print()
+print("| shape | " + " | ".join(peers) + " |")
+print("|---" * (len(peers) + 1) + "|")
+for s in shapes:
+    print(f"| {s.replace('-c', ' -c')} | " + " | ".join(
+        f"{statistics.median(r[4] for r in runs[(s, p)]):.1f}" for p in peers if (s, p) in runs) + " |")
 loads = [r[3] for v in runs.values() for r in v]
 print()
 print(f"load average before the runs: {min(loads):.1f}-{max(loads):.1f}; access lines written: "

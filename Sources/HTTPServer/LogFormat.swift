@@ -21,7 +21,6 @@ enum LogValue {
 struct LogLineBuilder {
     let format: LogFormat
     var bytes: [UInt8] = []
-    private var fieldCount = 0
     private var clock = WallClockText()
 
     init(format: LogFormat) {
@@ -29,20 +28,48 @@ struct LogLineBuilder {
         bytes.reserveCapacity(64 * 1024)
     }
 
-    /// Starts a line with its time (RFC 3339, UTC, milliseconds), level and message.
+    /// Starts a line with its time (RFC 3339, UTC, milliseconds), level and message; `field` adds to it, `end` ends it.
     mutating func begin(wallNanos: Int64, level: String, message: String) {
-        fieldCount = 0
-        if format == .json { bytes.append(UInt8(ascii: "{")) }
-        key("time")
-        if format == .json { bytes.append(UInt8(ascii: "\"")) }
-        clock.append(wallNanos, to: &bytes)
-        if format == .json { bytes.append(UInt8(ascii: "\"")) }
+        if format == .json {
+            bytes.append(contentsOf: #"{"time":""#.utf8)
+            clock.append(wallNanos, to: &bytes)
+            bytes.append(UInt8(ascii: "\""))
+        } else {
+            bytes.append(contentsOf: "time=".utf8)
+            clock.append(wallNanos, to: &bytes)
+        }
         field("level", .string(level))
         field("msg", .string(message))
     }
 
-    mutating func field(_ name: String, _ value: LogValue) {
-        key(name)
+    /// One of our own fields (a fixed ASCII name, written as is).
+    mutating func field(_ name: StaticString, _ value: LogValue) {
+        separate()
+        if format == .json { bytes.append(UInt8(ascii: "\"")) }
+        bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        if format == .json {
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(UInt8(ascii: ":"))
+        } else {
+            bytes.append(UInt8(ascii: "="))
+        }
+        appendValue(value)
+    }
+
+    /// A field whose name comes from elsewhere (log metadata): the name is escaped like a value.
+    mutating func field(named name: String, _ value: LogValue) {
+        separate()
+        if format == .json {
+            appendJSONString(name)
+            bytes.append(UInt8(ascii: ":"))
+        } else {
+            appendLogfmtValue(name)
+            bytes.append(UInt8(ascii: "="))
+        }
+        appendValue(value)
+    }
+
+    private mutating func appendValue(_ value: LogValue) {
         switch value {
         case .string(let string):
             if format == .json { appendJSONString(string) } else { appendLogfmtValue(string) }
@@ -67,20 +94,11 @@ struct LogLineBuilder {
         bytes.append(UInt8(ascii: "\n"))
     }
 
-    // MARK: - Keys and numbers
+    // MARK: - Separators and numbers
 
-    /// Keys are ours (fixed ASCII) except metadata keys, which are escaped like values (and kept bare in logfmt
-    /// only when they are plain).
-    private mutating func key(_ name: String) {
-        if fieldCount > 0 { bytes.append(format == .json ? UInt8(ascii: ",") : UInt8(ascii: " ")) }
-        fieldCount += 1
-        if format == .json {
-            appendJSONString(name)
-            bytes.append(UInt8(ascii: ":"))
-        } else {
-            if Self.isBare(name) { append(ascii: name) } else { appendLogfmtValue(name) }
-            bytes.append(UInt8(ascii: "="))
-        }
+    /// Every field follows another (`time` comes first, from `begin`).
+    private mutating func separate() {
+        bytes.append(format == .json ? UInt8(ascii: ",") : UInt8(ascii: " "))
     }
 
     private mutating func append(ascii text: String) {
@@ -121,12 +139,6 @@ struct LogLineBuilder {
         }
     }
 
-    /// ASCII from `!` to `~` but the quote, the backslash and `=`: a logfmt value or key written without quotes.
-    private static func isBare(_ string: String) -> Bool {
-        var string = string
-        return !string.isEmpty && string.withUTF8 { utf8 in utf8.allSatisfy(isBareByte) }
-    }
-
     private static func isBareByte(_ byte: UInt8) -> Bool {
         byte > 0x20 && byte < 0x7F && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\")
             && byte != UInt8(ascii: "=")
@@ -135,13 +147,12 @@ struct LogLineBuilder {
     /// A logfmt value: bare when it is plain ASCII, else quoted with `\"`, `\\`, `\n`, `\r`, `\t` and `\u{…}`-style
     /// escapes (`\u00XX`, `\uXXXX`, `\UXXXXXXXX`, as Go's strconv.Quote) for what `mustEscape` names.
     private mutating func appendLogfmtValue(_ string: String) {
-        var string = string
-        let bare = string.withUTF8 { utf8 -> Bool in
+        let bare = string.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
             guard !utf8.isEmpty, utf8.allSatisfy(Self.isBareByte) else { return false }
             bytes.append(contentsOf: utf8)
             return true
         }
-        if bare { return }
+        if bare == true { return }
         bytes.append(UInt8(ascii: "\""))
         appendEscaped(string, astral: { builder, value in
             builder.append(ascii: "\\U")
@@ -152,16 +163,15 @@ struct LogLineBuilder {
 
     /// A JSON string (RFC 8259 §7), with `mustEscape` scalars as `\uXXXX` (surrogate pairs above the BMP).
     private mutating func appendJSONString(_ string: String) {
-        var string = string
         bytes.append(UInt8(ascii: "\""))
-        let plain = string.withUTF8 { utf8 -> Bool in
+        let plain = string.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
             // Printable ASCII but `"` and `\`: copied as is (the common case: paths, digests, addresses).
             guard utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") })
             else { return false }
             bytes.append(contentsOf: utf8)
             return true
         }
-        if !plain {
+        if plain != true {
             appendEscaped(string, astral: { builder, value in
                 let offset = value - 0x10000
                 builder.append(ascii: "\\u")

@@ -264,7 +264,7 @@ struct LogEntry {
             for (key, value) in metadata {
                 // Our own three names stay ours (logrus prefixes a clashing field the same way).
                 let name = key == "time" || key == "level" || key == "msg" ? "fields." + key : key
-                builder.field(name, .string(value))
+                builder.field(named: name, .string(value))
             }
             builder.end()
         }

@@ -64,7 +64,7 @@ public final class RegistryResponder: HTTPResponder {
             case .proceed(let granted):
                 var response = method == "HEAD" ? entry.head : entry.get
                 response.authenticatedUser = granted.identity.user
-                recordCachedPull(entry, request, user: granted.identity.user)
+                recordManifestPull(entry, request, user: granted.identity.user)
                 return response
             }
         }
@@ -92,7 +92,7 @@ public final class RegistryResponder: HTTPResponder {
         let method = request.method
         if method == "GET" || method == "HEAD",
            let entry = responses.entry(request.path, generation: store.metadataGeneration) {
-            recordCachedPull(entry, request, user: access.identity.user)
+            recordManifestPull(entry, request, user: access.identity.user)
             return method == "HEAD" ? entry.head : entry.get
         }
         let route = route ?? Route(path: request.path)

@@ -10,9 +10,18 @@ extension Configuration {
     public func rendered() -> String {
         var lines = ["# swregistry configuration in effect; after each value, where it came from"]
         var openSections: [String] = []
+        // The endpoints go inside the `notifications` section the table's notifications.* keys open, when it closes.
+        var endpointsPending = !notificationEndpoints.isEmpty
+        func closingNotifications(before next: String?) {
+            guard endpointsPending, openSections.first == "notifications", next != "notifications" else { return }
+            lines.append(Self.withComment("  endpoints:", notificationEndpointsSource?.description ?? "file"))
+            lines += Self.yaml(notificationEndpoints).map { "    " + $0 }
+            endpointsPending = false
+        }
         for key in ConfigKey.all {
             let parts = key.path.split(separator: ".").map(String.init)
             let sections = Array(parts.dropLast())
+            closingNotifications(before: sections.first)
             // Open the sections this key lives in that are not open yet.
             var common = 0
             while common < min(sections.count, openSections.count) && sections[common] == openSections[common] { common += 1 }
@@ -28,11 +37,7 @@ extension Configuration {
             let text = Self.yaml(entry.value, secret: key.secret)
             lines.append(Self.withComment(indent + parts.last! + ": " + text, entry.source.description))
         }
-        if !notificationEndpoints.isEmpty {
-            // The notifications.* keys come last in the table: their section is the one still open here.
-            lines.append(Self.withComment("  endpoints:", notificationEndpointsSource?.description ?? "file"))
-            lines += Self.yaml(notificationEndpoints).map { "    " + $0 }
-        }
+        closingNotifications(before: nil)
         if let accessControl {
             lines.append(Self.withComment("accesscontrol:", accessControlSource?.description ?? "file"))
             lines += Self.yaml(accessControl).map { "  " + $0 }

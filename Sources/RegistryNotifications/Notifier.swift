@@ -63,7 +63,7 @@ public final class Notifier: RegistryEventSink, @unchecked Sendable {
         precondition(writer == nil, "started twice")
         self.source = source
         for queue in queues {
-            logger.info("events: endpoint \(queue.configuration.name) (\(queue.configuration.url)), \(queue.count) events queued from before")
+            logger.info("events: endpoint \(queue.configuration.name) (\(queue.configuration.redactedURL)), \(queue.count) events queued from before")
             senders.append(queue.start(poster: EventPoster(queue.configuration)))
         }
         writer = Thread.start(name: "swr-events-disk") { [self] in write() }

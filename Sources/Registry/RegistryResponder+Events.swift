@@ -13,9 +13,9 @@ extension RegistryResponder {
         sink.record(RegistryEvent(action: action, target: target(), request: Self.requestRecord(request), actor: user))
     }
 
-    /// A manifest pull answered from the response cache (only GET is a pull, as in distribution: HEAD reads
-    /// nothing).
-    func recordCachedPull(_ entry: ResponseCache.Entry, _ request: Request, user: String?) {
+    /// A manifest GET answered with a response-cache entry, just made or found in the cache (only GET is a
+    /// pull, as in distribution: HEAD reads nothing).
+    func recordManifestPull(_ entry: ResponseCache.Entry, _ request: Request, user: String?) {
         guard request.method == "GET", var target = entry.pulled else { return }
         recordEvent(.pull, request, user: user) {
             target.url = Self.contentURL(request, repository: target.repository, kind: "manifests", target.digest ?? "")

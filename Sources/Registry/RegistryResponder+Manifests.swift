@@ -51,7 +51,7 @@ extension RegistryResponder {
             entry.pulled = Self.manifestTarget(name, manifest, tag: tag)
         }
         responses.insert(request.path, entry, generation: generation)
-        recordCachedPull(entry, request, user: access.identity.user)
+        recordManifestPull(entry, request, user: access.identity.user)
         return request.method == "HEAD" ? head : get
     }
 

@@ -72,7 +72,7 @@ public final class RegistryResponder: HTTPResponder {
                 metrics.manifestCacheHits.increment()
                 var response = method == "HEAD" ? entry.head : entry.get
                 response.authenticatedUser = granted.identity.user
-                recordCachedPull(entry, request, user: granted.identity.user)
+                recordManifestPull(entry, request, user: granted.identity.user)
                 return response
             }
         }
@@ -101,7 +101,7 @@ public final class RegistryResponder: HTTPResponder {
         if method == "GET" || method == "HEAD",
            let entry = responses.entry(request.path, generation: store.metadataGeneration) {
             metrics.manifestCacheHits.increment()
-            recordCachedPull(entry, request, user: access.identity.user)
+            recordManifestPull(entry, request, user: access.identity.user)
             return method == "HEAD" ? entry.head : entry.get
         }
         let route = route ?? Route(path: request.path)

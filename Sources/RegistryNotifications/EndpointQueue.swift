@@ -26,6 +26,9 @@ final class EndpointQueue: @unchecked Sendable {
     /// Every event before this one is delivered or dropped.
     private var head: UInt64
     private var stopping = false
+    /// When the last line about dropped events was logged, and how many were dropped since.
+    private var lastDropLog: UInt64 = 0
+    private var droppedSinceLog = 0
 
     private let sent: Counter
     private let failed: Counter
@@ -77,10 +80,21 @@ final class EndpointQueue: @unchecked Sendable {
         if drops > 0 { countDropped(drops) }
     }
 
-    /// Counts events dropped before they reached this queue (or from it).
+    /// Counts events dropped before they reached this queue (or from it); logs at most once a minute, with the
+    /// number dropped since the last line.
     func countDropped(_ drops: Int) {
         dropped.increment(by: drops)
-        logger.warning("events to \(configuration.name): queue full (\(maxEvents) events), dropped the oldest \(drops)")
+        let now = Condition.nowNanos()
+        let report = condition.withLock { () -> Int? in
+            droppedSinceLog += drops
+            guard now >= lastDropLog + 60_000_000_000 || lastDropLog == 0 else { return nil }
+            lastDropLog = now
+            defer { droppedSinceLog = 0 }
+            return droppedSinceLog
+        }
+        if let report {
+            logger.warning("events to \(configuration.name): queue full (\(maxEvents) events), dropped the oldest \(report)")
+        }
     }
 
     /// Starts the delivery thread.

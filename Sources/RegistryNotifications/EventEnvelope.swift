@@ -93,27 +93,58 @@ public enum EventEnvelope {
         return text + "Z"
     }
 
-    /// A random (version 4) UUID, as distribution's event and request ids are.
+    /// A random (version 4) UUID, as distribution's event and request ids are, from the system's generator.
     public static func makeUUID() -> String {
         var generator = SystemRandomNumberGenerator()
-        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        bytes[6] = bytes[6] & 0x0F | 0x40
-        bytes[8] = bytes[8] & 0x3F | 0x80
-        let hex = Array("0123456789abcdef".utf8)
+        return makeUUID(using: &generator)
+    }
+
+    /// A random (version 4) UUID from `generator`.
+    public static func makeUUID(using generator: inout some RandomNumberGenerator) -> String {
+        let high: UInt64 = generator.next(), low: UInt64 = generator.next()
         var text: [UInt8] = []
-        for (index, byte) in bytes.enumerated() {
+        text.reserveCapacity(36)
+        for index in 0..<16 {
+            var byte = UInt8(truncatingIfNeeded: (index < 8 ? high : low) >> (8 * (index % 8)))
+            if index == 6 { byte = byte & 0x0F | 0x40 }  // version 4
+            if index == 8 { byte = byte & 0x3F | 0x80 }  // RFC 4122 variant
             if index == 4 || index == 6 || index == 8 || index == 10 { text.append(UInt8(ascii: "-")) }
-            text.append(hex[Int(byte >> 4)])
-            text.append(hex[Int(byte & 0x0F)])
+            text.append(hexDigits[Int(byte >> 4)])
+            text.append(hexDigits[Int(byte & 0x0F)])
         }
         return String(decoding: text, as: UTF8.self)
     }
 }
 
-/// Writes one JSON object, fields in the order given.
+/// A fast generator for the events' ids (SplitMix64), seeded from the system's: ids must be unique, not secret,
+/// and the system generator costs a `getrandom` call per draw.
+struct IDGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init() {
+        var system = SystemRandomNumberGenerator()
+        state = system.next()
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Writes one JSON object, fields in the order given, into one buffer (nested objects too).
 struct JSONObjectWriter {
-    private var bytes: [UInt8] = [UInt8(ascii: "{")]
+    private var bytes: [UInt8]
+    /// Whether the object being written has no field yet.
     private var empty = true
+
+    init() {
+        bytes = [UInt8(ascii: "{")]
+        bytes.reserveCapacity(768)
+    }
 
     mutating func string(_ name: String, _ value: String) {
         key(name)
@@ -127,17 +158,22 @@ struct JSONObjectWriter {
 
     mutating func number(_ name: String, _ value: Int64) {
         key(name)
-        bytes += Array(String(value).utf8)
+        bytes.append(contentsOf: String(value).utf8)
     }
 
     mutating func object(_ name: String, _ body: (inout JSONObjectWriter) -> Void) {
         key(name)
-        var inner = JSONObjectWriter()
-        body(&inner)
-        bytes += inner.finish()
+        bytes.append(UInt8(ascii: "{"))
+        empty = true
+        body(&self)
+        bytes.append(UInt8(ascii: "}"))
+        empty = false
     }
 
-    func finish() -> [UInt8] { bytes + [UInt8(ascii: "}")] }
+    consuming func finish() -> [UInt8] {
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
+    }
 
     private mutating func key(_ name: String) {
         if !empty { bytes.append(UInt8(ascii: ",")) }
@@ -149,19 +185,29 @@ struct JSONObjectWriter {
     /// A JSON string (RFC 8259 §7): quotes, backslashes and control characters escaped; the rest as UTF-8.
     static func appendString(_ value: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
-        for c in value.utf8 {
-            switch c {
-            case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case 0x0A: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case 0x0D: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case 0x09: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case 0..<0x20, 0x7F:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes += Array("\\u00".utf8) + [hex[Int(c >> 4)], hex[Int(c & 0x0F)]]
-            default: bytes.append(c)
+        var value = value
+        value.withUTF8 { utf8 in
+            // Most strings need no escape: one copy.
+            guard utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F }) else {
+                bytes.append(contentsOf: utf8)
+                return
+            }
+            for c in utf8 {
+                switch c {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(c)
+                case 0x0A: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "n"))
+                case 0x0D: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "r"))
+                case 0x09: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "t"))
+                case 0..<0x20, 0x7F:
+                    bytes.append(contentsOf: "\\u00".utf8)
+                    bytes.append(hexDigits[Int(c >> 4)])
+                    bytes.append(hexDigits[Int(c & 0x0F)])
+                default: bytes.append(c)
+                }
             }
         }
         bytes.append(UInt8(ascii: "\""))
     }
 }
+
+private let hexDigits = Array("0123456789abcdef".utf8)

@@ -17,6 +17,7 @@ final class EventPoster {
     private let handle: UnsafeMutableRawPointer
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+    /// The endpoint's URL as logs show it (without credentials).
     let url: String
 
     /// libcurl wants `curl_global_init` once per process, before threads use it (further calls only count).
@@ -29,7 +30,7 @@ final class EventPoster {
         _ = Self.globalInit
         guard let h = curl_easy_init() else { fatalError("curl_easy_init: out of memory") }
         handle = h
-        url = endpoint.url
+        url = endpoint.redactedURL
         errorBuffer.initialize(to: 0)
         let timeout = max(1, Int(endpoint.timeout * 1000))
         _ = swcurl_setopt_string(h, CURLOPT_URL, endpoint.url)

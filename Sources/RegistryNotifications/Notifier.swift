@@ -32,6 +32,8 @@ public final class Notifier: RegistryEventSink, @unchecked Sendable {
     private var writer: pthread_t?
     private var senders: [pthread_t] = []
     private let queued = Counter(label: "swregistry_events_queued_total")
+    /// The events' ids; used by the writer thread only.
+    private var ids = IDGenerator()
 
     /// Events held in memory before the writer thread takes them; past this (a disk that hangs) the oldest are
     /// dropped, so that `record` never waits and memory stays bounded.
@@ -61,7 +63,7 @@ public final class Notifier: RegistryEventSink, @unchecked Sendable {
         precondition(writer == nil, "started twice")
         self.source = source
         for queue in queues {
-            logger.info("events: endpoint \(queue.configuration.name) (\(queue.configuration.url)), \(queue.count) events queued from before")
+            logger.info("events: endpoint \(queue.configuration.name) (\(queue.configuration.redactedURL)), \(queue.count) events queued from before")
             senders.append(queue.start(poster: EventPoster(queue.configuration)))
         }
         writer = Thread.start(name: "swr-events-disk") { [self] in write() }
@@ -80,39 +82,60 @@ public final class Notifier: RegistryEventSink, @unchecked Sendable {
 
     public func record(_ event: RegistryEvent) {
         var dropped = 0
-        state.wake { s in
-            guard !s.stopped else { return }
-            s.inbox.append(event)
-            if s.inbox.count > maxInbox {
-                dropped = s.inbox.count - maxInbox
-                s.inbox.removeFirst(dropped)
+        state.condition.withLock {
+            guard !state.stopped else { return }
+            state.inbox.append(event)
+            if state.inbox.count > maxInbox {
+                dropped = state.inbox.count - maxInbox
+                state.inbox.removeFirst(dropped)
             }
+            // Only a waiting writer needs the wake-up (a busy one takes the inbox when it is done): no system call
+            // on the event loop while events come faster than the writer's fsyncs.
+            if state.writerWaiting { state.condition.broadcast() }
         }
         if dropped > 0 { for queue in queues { queue.countDropped(dropped) } }
     }
 
+    /// Deliveries are made durable at most this often (a `head` file is two fsyncs): more often would cost a disk
+    /// flush per POST, less often more events sent again after a crash.
+    static let persistInterval: UInt64 = 200_000_000
+
     /// The writer thread: inbox → ids and JSON → each endpoint's journal → its delivery thread; and deliveries
     /// → the journals' heads.
     private func write() {
+        var nextPersist: UInt64 = 0
         while true {
             let (events, persist, stopping) = state.condition.withLock { () -> ([RegistryEvent], Bool, Bool) in
-                while state.inbox.isEmpty && !state.deliveriesToPersist && !state.stopping { state.condition.wait() }
-                let taken = (state.inbox, state.deliveriesToPersist, state.stopping)
+                while state.inbox.isEmpty && !state.stopping
+                        && !(state.deliveriesToPersist && Condition.nowNanos() >= nextPersist) {
+                    state.writerWaiting = true
+                    if state.deliveriesToPersist {
+                        state.condition.wait(untilNanos: nextPersist)
+                    } else {
+                        state.condition.wait()
+                    }
+                    state.writerWaiting = false
+                }
+                let persist = state.stopping || (state.deliveriesToPersist && Condition.nowNanos() >= nextPersist)
+                if persist { state.deliveriesToPersist = false }
+                let taken = (state.inbox, persist, state.stopping)
                 state.inbox = []
-                state.deliveriesToPersist = false
                 if state.stopping { state.stopped = true }
                 return taken
             }
             if !events.isEmpty { append(events) }
-            if persist || stopping { persistDeliveries() }
+            if persist {
+                persistDeliveries()
+                nextPersist = Condition.nowNanos() + Self.persistInterval
+            }
             if stopping { return }
         }
     }
 
     private func append(_ events: [RegistryEvent]) {
         let encoded = events.map { event in
-            (event, EventEnvelope.encode(event, id: EventEnvelope.makeUUID(), requestID: EventEnvelope.makeUUID(),
-                                         source: source))
+            (event, EventEnvelope.encode(event, id: EventEnvelope.makeUUID(using: &ids),
+                                         requestID: EventEnvelope.makeUUID(using: &ids), source: source))
         }
         for queue in queues {
             let accepted = encoded.filter { queue.configuration.accepts($0.0) }.map(\.1)
@@ -144,6 +167,8 @@ final class WriterState: @unchecked Sendable {
     var inbox: [RegistryEvent] = []
     var deliveriesToPersist = false
     var stopping = false
+    /// The writer waits for the condition (and so needs a broadcast to wake).
+    var writerWaiting = false
     /// The writer took its last batch: later events are refused (the process is exiting).
     var stopped = false
 

@@ -117,7 +117,7 @@ struct Serve: ParsableCommand {
 
         let notifier: Notifier?
         do {
-            notifier = try Self.makeNotifier(configuration, logger: logger)
+            notifier = try Self.makeNotifier(configuration)
         } catch {
             logger.critical("cannot open the events' queues under \(configuration.notificationQueueSettings.directory): \(error)")
             throw ExitCode(1)
@@ -212,7 +212,7 @@ struct Serve: ParsableCommand {
     }
 
     /// The events' notifier, when an endpoint is configured and enabled; nil leaves events off entirely.
-    static func makeNotifier(_ configuration: Configuration, logger: Logger) throws(SystemError) -> Notifier? {
+    static func makeNotifier(_ configuration: Configuration) throws(SystemError) -> Notifier? {
         let endpoints = configuration.notificationEndpoints.filter { !$0.disabled }
         guard !endpoints.isEmpty else { return nil }
         return try Notifier(endpoints: endpoints, settings: configuration.notificationQueueSettings,

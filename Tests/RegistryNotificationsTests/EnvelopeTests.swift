@@ -112,6 +112,11 @@ import Testing
         #expect(EndpointConfiguration(name: "e", url: "http://x/", threshold: 0, backoff: 90).delay(afterFailures: 1) == 90)
     }
 
+    @Test func logsShowNoCredentialsOfTheURL() {
+        #expect(EndpointConfiguration(name: "e", url: "https://u:p@h:5000/x@y").redactedURL == "https://<redacted>@h:5000/x@y")
+        #expect(EndpointConfiguration(name: "e", url: "http://h/x@y").redactedURL == "http://h/x@y")
+    }
+
     @Test func endpointNamesAreSafeFolderNames() {
         #expect(EndpointConfiguration.isValidName("ci-hook_1.prod"))
         for bad in ["", ".", "..", "-x", "a/b", "a b", String(repeating: "a", count: 65), "é"] {

@@ -55,8 +55,10 @@ import TestSupport
         // Printed with header values redacted, and read back the same.
         let text = config.rendered()
         #expect(!text.contains("s3cr3t"))
-        // The notifications section (the last one here) reads back the same.
-        let section = text.split(separator: "\n").drop { $0 != "notifications:" }.joined(separator: "\n")
+        // The notifications section reads back the same.
+        let section = text.split(separator: "\n").drop { $0 != "notifications:" }
+            .prefix { $0 == "notifications:" || $0.hasPrefix(" ") }.joined(separator: "\n")
+        #expect(section.contains("  endpoints:") && section.contains("  queue:"))
         let again = try Configuration.load(file: file(section), environment: [:])
         var expected = config.notificationEndpoints
         expected[0].headers = ["Authorization": ["<redacted>"], "X-Single": ["<redacted>"]]

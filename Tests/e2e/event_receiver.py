@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """A webhook receiver for events_e2e.sh: listens on 127.0.0.1:PORT (0: any free port, written to PORT_FILE),
 appends each event of every POSTed envelope to EVENTS_FILE as one JSON line (with the request's Content-Type
-and Authorization beside it), then answers 200. Only the standard library."""
+and Authorization beside it), then answers 200. With CERT and KEY it speaks HTTPS. Only the standard library.
+
+  event_receiver.py PORT PORT_FILE EVENTS_FILE [CERT KEY]"""
 import http.server
 import json
 import os
+import ssl
 import sys
 
 port, port_file, events_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -40,6 +43,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 http.server.HTTPServer.allow_reuse_address = True
 server = http.server.HTTPServer(("127.0.0.1", port), Handler)
+if len(sys.argv) > 5:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[4], sys.argv[5])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 with open(port_file + ".tmp", "w") as f:
     f.write(str(server.server_address[1]))
 os.rename(port_file + ".tmp", port_file)

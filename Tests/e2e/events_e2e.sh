@@ -72,6 +72,15 @@ matches() {
 }
 
 start_receiver
+# A second receiver on HTTPS with a self-signed certificate no CA vouches for: swregistry must refuse to send to it
+# (TLS is verified), and that endpoint's failures must not hold back the first one.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/untrusted.key" \
+    -out "$WORK/untrusted.pem" -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+python3 "$HERE/event_receiver.py" 0 "$WORK/untrusted.port" "$WORK/untrusted.jsonl" "$WORK/untrusted.pem" \
+    "$WORK/untrusted.key" 2>>"$WORK/logs/untrusted.err" &
+UNTRUSTED_PID=$!
+for ((i = 0; i < 100; i++)); do [ -s "$WORK/untrusted.port" ] && break; sleep 0.1; done
+trap 'stop_receiver; kill "$UNTRUSTED_PID" 2>/dev/null || true; cleanup' EXIT
 cat >"$WORK/config.yml" <<YAML
 notifications:
   endpoints:
@@ -84,6 +93,11 @@ notifications:
     - name: off
       url: http://127.0.0.1:9/never
       disabled: true
+    - name: untrusted
+      url: https://127.0.0.1:$(cat "$WORK/untrusted.port")/events
+      timeout: 2s
+      threshold: 1
+      backoff: 100ms
 YAML
 start_registry --config "$WORK/config.yml"
 
@@ -197,6 +211,13 @@ t_after_kill() {
     matches e2e/killed '^(mount-blob |push-blob ){4}push-manifest:v2$'
 }
 check "kill: after SIGKILL, the next start sends the queued events" t_after_kill
+
+t_untrusted() {
+    grep "events to untrusted:" "$WORK/logs/server.err" | tail -n 2
+    grep -q "events to untrusted:.*\(certificate\|SSL\)" "$WORK/logs/server.err"
+    expect_eq "events received over unverified TLS" 0 "$(cat "$WORK/untrusted.jsonl" 2>/dev/null | wc -l)"
+}
+check "tls: an https endpoint whose certificate no CA vouches for gets nothing (and holds back no other)" t_untrusted
 
 t_once() {
     python3 "$HERE/check_events.py" "$EVENTS" verify "$TOKEN"

@@ -239,7 +239,11 @@ extension BlobStore {
         guard lstat(path, &st) == 0,
               Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec) < cutoff else { return nil }
         cache.dropManifest(digest)
-        do { return try unlinkForCollection(path) ? Int64(st.st_size) : nil } catch { throw .io(error) }
+        let removed: Bool
+        do { removed = try unlinkForCollection(path) } catch { throw .io(error) }
+        guard removed else { return nil }
+        statistics.blobRemoved(digest, size: Int64(st.st_size))
+        return Int64(st.st_size)
     }
 
     /// Makes the removals so far durable. The collector calls it between passes, so that a machine crash cannot

@@ -5,10 +5,10 @@ import RegistryConfig
 import StoreMaintenance
 import SystemIO
 
-/// `swregistry gc`: garbage collection and retention on a stopped store (see `GarbageCollector`). A running
-/// server collects on its own schedule (`gc.interval`); while one holds the store, this command says so and
-/// exits 1.
-struct GCCommand: ParsableCommand {
+/// `swregistry gc`: garbage collection and retention (see `GarbageCollector`): in this process on a stopped store,
+/// or inside the server that serves it, over its control socket (see `StoreCommand`). A running server also
+/// collects on its own schedule (`gc.interval`).
+struct GCCommand: StoreCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc",
         abstract: "Remove what no tag reaches, apply retention rules, free space.",
@@ -17,7 +17,8 @@ struct GCCommand: ParsableCommand {
             --delete-untagged or a retention rule), repository links and blobs nothing kept names, and expired \
             upload sessions; nothing changed or used within the grace period goes. Prints one line per removed \
             item and a summary. The store is the one the configuration names (storage.filesystem.rootdirectory, \
-            --storage); it must not be in use by a running server, which collects every gc.interval by itself.
+            --storage). While a server serves the store, the collection runs inside it through its control socket, \
+            with the server's gc.* settings and the flags given here; the server goes on serving meanwhile.
             """
     )
 
@@ -35,55 +36,28 @@ struct GCCommand: ParsableCommand {
     /// Seconds slept after each removal, from `$SWREGISTRY_TEST_GC_PAUSE` (tests kill a collection mid-sweep).
     static let pauseVariable = "SWREGISTRY_TEST_GC_PAUSE"
 
-    func run() throws {
-        let source = ConfigurationSource(file: config, flags: storage.map { [(ConfigKey.storageRoot.flag!, $0)] } ?? [])
-        let configuration = try source.loadOrExit()
-        var options = configuration.gcOptions
+    func validate() throws {
+        if let grace, ConfigKey.gcGrace.duration(parsing: grace) == nil {
+            throw ValidationError("--grace: \"\(grace)\" is not a duration (accepted: \(ConfigKey.gcGrace.kind.accepted))")
+        }
+    }
+
+    func execute(_ context: StoreCommandContext) throws -> Int32 {
+        var options = context.configuration.gcOptions
         options.dryRun = dryRun
         if deleteUntagged { options.deleteUntagged = true }
-        if let grace {
-            guard let seconds = ConfigKey.gcGrace.duration(parsing: grace) else {
-                printError("swregistry gc: --grace: \"\(grace)\" is not a duration (accepted: \(ConfigKey.gcGrace.kind.accepted))")
-                throw ExitCode(1)
-            }
-            options.graceSeconds = seconds
-        }
-        if let pause = source.environment[Self.pauseVariable].flatMap(Double.init), pause > 0 {
+        if let grace, let seconds = ConfigKey.gcGrace.duration(parsing: grace) { options.graceSeconds = seconds }
+        if let pause = processEnvironment()[Self.pauseVariable].flatMap(Double.init), pause > 0 {
             options.pauseAfterRemovalNanos = UInt64(pause * 1e9)
         }
-
-        let root = configuration.storagePath
-        guard FileSystem.isRealDirectory(root) else {
-            printError("swregistry gc: no store under \(root)")
-            throw ExitCode(1)
-        }
-        let lock: StoreLock
-        do {
-            lock = try StoreLock(layout: Layout(root: root))
-        } catch .held(_, let pid) {
-            printError("""
-                swregistry gc: the store under \(root) is in use by a running swregistry server \
-                (\(pid.map { "pid \($0)" } ?? "pid unknown")); it collects garbage itself every gc.interval. \
-                Stop it to collect now.
-                """)
-            throw ExitCode(1)
-        } catch {
-            printError("swregistry gc: \(error)")
-            throw ExitCode(1)
-        }
-        let limits = configuration.registryConfiguration().uploadLimits
-        let store: BlobStore
-        do { store = try BlobStore(root: root, uploadLimits: limits) } catch {
-            printError("swregistry gc: cannot open the store under \(root): \(error)")
-            throw ExitCode(1)
-        }
-        let collector = GarbageCollector(store: store, options: options, output: StandardOutput())
+        let collector = GarbageCollector(store: context.store, options: options, output: context.output,
+                                         logger: context.logger)
         do {
             _ = try collector.run()
         } catch {
-            printError("swregistry gc: \(error)")
-            throw ExitCode(1)
+            context.output.line("swregistry gc: \(error)")
+            return 1
         }
-        withExtendedLifetime(lock) {}
+        return 0
     }
 }

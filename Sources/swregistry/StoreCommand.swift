@@ -46,7 +46,7 @@ struct StoreCommandContext: Sendable {
 
 /// The store commands a server runs for the CLI, by command name. Nothing else can be run over the socket.
 enum StoreCommands {
-    static var all: [any StoreCommand.Type] { [VerifyCommand.self, DUCommand.self] }
+    static var all: [any StoreCommand.Type] { [GCCommand.self, VerifyCommand.self, DUCommand.self] }
 
     static func named(_ name: String) -> (any StoreCommand.Type)? {
         all.first { $0._commandName == name }

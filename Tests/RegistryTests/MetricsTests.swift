@@ -158,7 +158,6 @@ import TestSupport
         var quiet = Logger(label: "debug-test")
         quiet.logLevel = .critical
         var settings = ServerConfiguration(address: try SocketAddress(parsing: "127.0.0.1:0"), eventLoopCount: 1)
-        settings.accessLog = false
         let debug = try HTTPServer(configuration: settings,
                                    responder: DebugResponder(metrics: { exporter.render() }, readiness: r.responder.readiness),
                                    logger: quiet)

@@ -72,6 +72,15 @@ import TestSupport
             return (Digest.sha256(of: manifest), digests)
         }
 
+        /// Whether the server's log holds `text` within a few seconds (its writer thread batches lines).
+        func logEventuallyContains(_ text: String) -> Bool {
+            for _ in 0..<100 {
+                if let log = try? String(contentsOfFile: self.log, encoding: .utf8), log.contains(text) { return true }
+                usleep(50_000)
+            }
+            return false
+        }
+
         func get(_ path: String) throws -> Int {
             try TestClient(port: port).request("GET", path).status
         }
@@ -167,7 +176,7 @@ import TestSupport
         let ran = try sandbox.run(["verify"])
         #expect(ran.status == 0, "\(ran)")
         #expect(ran.stdout.hasSuffix("no problem found\n"), "\(ran.stdout)")
-        #expect(try String(contentsOfFile: sandbox.log, encoding: .utf8).contains("control: running verify for uid"))
+        #expect(sandbox.logEventuallyContains("control: running verify for uid"))
 
         let usage = try sandbox.run(["du", "--json", "b"])
         #expect(usage.status == 0, "\(usage)")
@@ -197,6 +206,31 @@ import TestSupport
         #expect(!FileSystem.exists(sandbox.storage + "/.control.sock"), "removed at shutdown")
     }
 
+    /// `swregistry gc` on a store a server serves runs inside the server, which goes on serving: what a deleted
+    /// manifest alone named is removed, what another image shares stays.
+    @Test func collectsInsideTheRunningServer() throws {
+        let sandbox = Sandbox()
+        try sandbox.start()
+        let gone = try sandbox.push("a", tag: "v1", layers: [Self.layer(3000, 7), Self.layer(500, 8)])
+        let kept = try sandbox.push("b", tag: "v1", layers: [Self.layer(3000, 7)])
+        let client = try TestClient(port: sandbox.port)
+        #expect(try client.request("DELETE", "/v2/a/manifests/\(gone.manifest)").status == 202)
+
+        let dry = try sandbox.run(["gc", "--dry-run", "--grace", "0s"])
+        #expect(dry.status == 0, "\(dry)")
+        #expect(FileSystem.exists(sandbox.blobPath(gone.layers[1])), "a dry run removes nothing")
+        let ran = try sandbox.run(["gc", "--grace", "0s"])
+        #expect(ran.status == 0, "\(ran)")
+        #expect(ran.stdout.contains("removed blob \(gone.layers[1])") || ran.stdout.contains(gone.layers[1].description),
+                "\(ran.stdout)")
+        #expect(sandbox.logEventuallyContains("control: running gc for uid"))
+        #expect(!FileSystem.exists(sandbox.blobPath(gone.layers[1])))
+        #expect(!FileSystem.exists(sandbox.blobPath(gone.manifest)))
+        #expect(FileSystem.exists(sandbox.blobPath(kept.layers[0])), "shared with b:v1")
+        #expect(try sandbox.get("/v2/b/manifests/v1") == 200)
+        #expect(try sandbox.get("/v2/b/blobs/\(kept.layers[0])") == 200)
+    }
+
     /// `sun_path` holds 108 bytes; a deeper store still gets its control socket.
     @Test func longStoragePath() throws {
         let sandbox = Sandbox(storageName: String(repeating: "d", count: 60) + "/" + String(repeating: "e", count: 60))
@@ -204,7 +238,7 @@ import TestSupport
         #expect(sandbox.storage.utf8.count > 120)
         let usage = try sandbox.run(["du"])
         #expect(usage.status == 0, "\(usage)")
-        #expect(try String(contentsOfFile: sandbox.log, encoding: .utf8).contains("control: running du"))
+        #expect(sandbox.logEventuallyContains("control: running du"))
     }
 
     /// Only the server's user or root: another user who can reach the socket is refused by its credentials.
@@ -230,7 +264,7 @@ import TestSupport
         }
         #expect(refused.status == 2, "\(refused)")
         #expect(refused.stdout.contains("refused: uid 65534 is neither the server's user nor root"), "\(refused)")
-        #expect(try String(contentsOfFile: sandbox.log, encoding: .utf8).contains("control socket: refused uid 65534"))
+        #expect(sandbox.logEventuallyContains("control socket: refused uid 65534"))
         #expect(try sandbox.run(["du"]).status == 0, "root still may")
     }
 
@@ -263,7 +297,7 @@ import TestSupport
         #expect(try exchange(Array("[]\n".utf8)).last == "exit 2")
         #expect(try exchange([UInt8](repeating: UInt8(ascii: "["), count: 70_000)).last == "exit 2", "too long")
         let unknown = try exchange(ControlSocketProtocol.encodeRequest(["serve", "--address", "0.0.0.0:80"]))
-        #expect(unknown == ["line swregistry: the server does not run \"serve\" (it runs: verify, du)", "exit 2"])
+        #expect(unknown == ["line swregistry: the server does not run \"serve\" (it runs: gc, verify, du)", "exit 2"])
         let badOption = try exchange(ControlSocketProtocol.encodeRequest(["verify", "--bogus"]))
         #expect(badOption.contains { $0.contains("Unknown option '--bogus'") }, "\(badOption)")
         #expect(badOption.last == "exit 64")

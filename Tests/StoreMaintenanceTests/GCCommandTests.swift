@@ -65,8 +65,9 @@ import TestSupport
         #expect(try fresh.unreachable(deleteUntagged: true) == [])
     }
 
-    /// A dry run through the command prints what would go and changes nothing; a store held by a server (its
-    /// `StoreLock`) is refused with a clear message and exit 1.
+    /// A dry run through the command prints what would go and changes nothing; a store held by another process
+    /// without a control socket is refused with a clear message and exit 2 (a live server runs the command
+    /// itself: `StoreCommandProcessTests`, `collectsInsideTheRunningServer`).
     @Test func dryRunAndHeldStore() throws {
         let b = try StoreBuilder(prefix: "swr-gc-cli")
         defer { b.remove() }
@@ -82,13 +83,14 @@ import TestSupport
 
         let held = try StoreLock(layout: Layout(root: b.root))
         let refused = try ChildProcess(Self.binary, ["gc", "--storage", b.root], stderrPath: log)
-        #expect(try refused.waitForExit() == 1)
+        #expect(try refused.waitForExit() == 2)
         let message = String(decoding: (try? FileSystem.read(log, maxBytes: 1 << 16)) ?? [], as: UTF8.self)
-        #expect(message.contains("is in use by a running swregistry server (pid \(getpid()))"), "\(message)")
+        #expect(message.contains("is in use by pid \(getpid()), and its control socket cannot be used"), "\(message)")
         withExtendedLifetime(held) {}
 
         let badGrace = try ChildProcess(Self.binary, ["gc", "--grace", "soon", "--storage", b.root], stderrPath: log)
-        #expect(try badGrace.waitForExit() == 1)
+        // ArgumentParser's status for a usage error.
+        #expect(try badGrace.waitForExit() == 64)
     }
 
     /// `serve` collects every `gc.interval`, logging each run.

@@ -8,9 +8,9 @@ import SystemIO
 /// so (a server may have repaired it meanwhile: a re-push), updates the metadata cache, and moves the metadata
 /// generation on, so that nothing this process serves from memory (manifest bytes, rendered answers) outlives it.
 ///
-/// Uploads commit blobs without the metadata lock, so a link checked here can gain its blob a moment after the
-/// check; the window is the few microseconds between the check and the unlink, and what it costs is a link a
-/// client must push again (a pull answers 404 and the client re-pushes), never a served corrupt byte.
+/// Each also holds the store's reference lock exclusively (see `ReferenceLock`, `GarbageCollector`): a push,
+/// mount or upload commit checks what it names and writes under the shared lock, so none of them can make a
+/// link or tag current between a repair's check and its change.
 extension BlobStore {
     /// Moves a blob whose content does not hash to its name out of `blobs/`, so that it is no longer served: a
     /// client then gets 404 and pushes it again (a damaged blob of the right size would otherwise stay, since an
@@ -20,35 +20,38 @@ extension BlobStore {
     /// - Returns: where the blob went, relative to the root; nil when the file is gone or was replaced.
     public func quarantineBlob(_ digest: Digest, device: UInt64, inode: UInt64) throws(StoreError) -> String? {
         do {
-            return try metadataLock.withLock { _ throws(SystemError) -> String? in
-                let path = layout.blob(digest)
-                var st = stat()
-                guard lstat(path, &st) == 0, UInt64(st.st_dev) == device, UInt64(st.st_ino) == inode else { return nil }
-                let directory = "\(layout.quarantineDirectory)/\(digest.algorithm.rawValue)"
-                try FileSystem.makePrivateDirectory(layout.quarantineDirectory)
-                try FileSystem.makePrivateDirectory(directory)
-                // The same digest may have been quarantined before (damaged again after a re-push): keep both.
-                for attempt in 0..<1000 {
-                    let name = attempt == 0 ? digest.encoded : "\(digest.encoded).\(attempt)"
-                    let target = "\(directory)/\(name)"
-                    var rc = swshim_renameat2(AT_FDCWD, path, AT_FDCWD, target, UInt32(swshim_RENAME_NOREPLACE))
-                    if rc != 0 && errno == EINVAL {
-                        // The filesystem has no RENAME_NOREPLACE: check, then rename (this lock keeps other
-                        // quarantines out of the gap).
-                        if FileSystem.exists(target) { continue }
-                        rc = rename(path, target)
+            // Exclusive: no push, mount or upload commit is between its check and its write meanwhile.
+            return try references.withExclusive { () throws(SystemError) -> String? in
+                try metadataLock.withLock { _ throws(SystemError) -> String? in
+                    let path = layout.blob(digest)
+                    var st = stat()
+                    guard lstat(path, &st) == 0, UInt64(st.st_dev) == device, UInt64(st.st_ino) == inode else { return nil }
+                    let directory = "\(layout.quarantineDirectory)/\(digest.algorithm.rawValue)"
+                    try FileSystem.makePrivateDirectory(layout.quarantineDirectory)
+                    try FileSystem.makePrivateDirectory(directory)
+                    // The same digest may have been quarantined before (damaged again after a re-push): keep both.
+                    for attempt in 0..<1000 {
+                        let name = attempt == 0 ? digest.encoded : "\(digest.encoded).\(attempt)"
+                        let target = "\(directory)/\(name)"
+                        var rc = swshim_renameat2(AT_FDCWD, path, AT_FDCWD, target, UInt32(swshim_RENAME_NOREPLACE))
+                        if rc != 0 && errno == EINVAL {
+                            // The filesystem has no RENAME_NOREPLACE: check, then rename (this lock keeps other
+                            // quarantines out of the gap).
+                            if FileSystem.exists(target) { continue }
+                            rc = rename(path, target)
+                        }
+                        if rc == 0 {
+                            cache.dropManifest(digest)
+                            cache.metadataChanged()
+                            try FileSystem.syncDirectory(directory)
+                            try FileSystem.syncDirectory(layout.blobDirectory(digest))
+                            return "quarantine/\(digest.algorithm.rawValue)/\(name)"
+                        }
+                        if errno == ENOENT { return nil }
+                        guard errno == EEXIST else { throw SystemError("rename \(path) → \(target)", errno: errno) }
                     }
-                    if rc == 0 {
-                        cache.dropManifest(digest)
-                        cache.metadataChanged()
-                        try FileSystem.syncDirectory(directory)
-                        try FileSystem.syncDirectory(layout.blobDirectory(digest))
-                        return "quarantine/\(digest.algorithm.rawValue)/\(name)"
-                    }
-                    if errno == ENOENT { return nil }
-                    guard errno == EEXIST else { throw SystemError("rename \(path) → \(target)", errno: errno) }
+                    throw SystemError("rename \(path) into \(directory)", errno: EEXIST)
                 }
-                throw SystemError("rename \(path) into \(directory)", errno: EEXIST)
             }
         } catch {
             throw .io(error)
@@ -59,9 +62,12 @@ extension BlobStore {
     /// - Returns: false when there was nothing to do: the blob is stored again, or the link is gone.
     public func removeDanglingLayerLink(_ name: RepositoryName, _ digest: Digest) throws(StoreError) -> Bool {
         do {
-            return try metadataLock.withLock { _ throws(SystemError) -> Bool in
-                guard blobSize(digest) == nil else { return false }
-                return try FileSystem.remove(layout.layerLink(name, digest))
+            // Exclusive: no push, mount or upload commit is between its check and its write meanwhile.
+            return try references.withExclusive { () throws(SystemError) -> Bool in
+                try metadataLock.withLock { _ throws(SystemError) -> Bool in
+                    guard blobSize(digest) == nil else { return false }
+                    return try FileSystem.remove(layout.layerLink(name, digest))
+                }
             }
         } catch {
             throw .io(error)
@@ -73,12 +79,15 @@ extension BlobStore {
     /// - Returns: false when the blob is stored again or the revision is gone.
     public func removeDanglingRevision(_ name: RepositoryName, _ digest: Digest) throws(StoreError) -> Bool {
         do {
-            return try metadataLock.withLock { _ throws(SystemError) -> Bool in
-                guard blobSize(digest) == nil else { return false }
-                defer { cache.metadataChanged() }
-                cache.setRevision(name, digest, mediaType: nil)
-                cache.dropManifest(digest)
-                return try FileSystem.remove(layout.revisionLink(name, digest))
+            // Exclusive: no push, mount or upload commit is between its check and its write meanwhile.
+            return try references.withExclusive { () throws(SystemError) -> Bool in
+                try metadataLock.withLock { _ throws(SystemError) -> Bool in
+                    guard blobSize(digest) == nil else { return false }
+                    defer { cache.metadataChanged() }
+                    cache.setRevision(name, digest, mediaType: nil)
+                    cache.dropManifest(digest)
+                    return try FileSystem.remove(layout.revisionLink(name, digest))
+                }
             }
         } catch {
             throw .io(error)
@@ -90,16 +99,19 @@ extension BlobStore {
     /// - Returns: false when the tag moved, its manifest is there again, or the tag is gone.
     public func removeDanglingTag(_ name: RepositoryName, _ tag: Tag, target: Digest?) throws(StoreError) -> Bool {
         do {
-            return try metadataLock.withLock { _ throws(SystemError) -> Bool in
-                let path = layout.tag(name, tag)
-                let text = (try? FileSystem.read(path, maxBytes: 1024)) ?? nil
-                guard FileSystem.exists(path) else { return false }
-                let current = text.flatMap { try? Digest(parsing: String(decoding: $0, as: UTF8.self)) }
-                guard current == target else { return false }
-                if let current, FileSystem.exists(layout.revisionLink(name, current)) { return false }
-                defer { cache.metadataChanged() }
-                cache.setTag(name, tag, nil)
-                return try FileSystem.remove(path)
+            // Exclusive: no push, mount or upload commit is between its check and its write meanwhile.
+            return try references.withExclusive { () throws(SystemError) -> Bool in
+                try metadataLock.withLock { _ throws(SystemError) -> Bool in
+                    let path = layout.tag(name, tag)
+                    let text = (try? FileSystem.read(path, maxBytes: 1024)) ?? nil
+                    guard FileSystem.exists(path) else { return false }
+                    let current = text.flatMap { try? Digest(parsing: String(decoding: $0, as: UTF8.self)) }
+                    guard current == target else { return false }
+                    if let current, FileSystem.exists(layout.revisionLink(name, current)) { return false }
+                    defer { cache.metadataChanged() }
+                    cache.setTag(name, tag, nil)
+                    return try FileSystem.remove(path)
+                }
             }
         } catch {
             throw .io(error)
@@ -110,10 +122,13 @@ extension BlobStore {
     /// - Returns: false when the manifest is there again or the entry is gone.
     public func removeDanglingReferrer(_ name: RepositoryName, subject: Digest, referrer: Digest) throws(StoreError) -> Bool {
         do {
-            return try metadataLock.withLock { _ throws(SystemError) -> Bool in
-                guard !FileSystem.exists(layout.revisionLink(name, referrer)) else { return false }
-                defer { cache.metadataChanged() }
-                return try FileSystem.remove(layout.referrer(name, subject: subject, referrer: referrer))
+            // Exclusive: no push, mount or upload commit is between its check and its write meanwhile.
+            return try references.withExclusive { () throws(SystemError) -> Bool in
+                try metadataLock.withLock { _ throws(SystemError) -> Bool in
+                    guard !FileSystem.exists(layout.revisionLink(name, referrer)) else { return false }
+                    defer { cache.metadataChanged() }
+                    return try FileSystem.remove(layout.referrer(name, subject: subject, referrer: referrer))
+                }
             }
         } catch {
             throw .io(error)

@@ -223,7 +223,7 @@ import TestSupport
         #expect(ran.status == 0, "\(ran)")
         #expect(ran.stdout.contains("removed blob \(gone.layers[1])") || ran.stdout.contains(gone.layers[1].description),
                 "\(ran.stdout)")
-        #expect(sandbox.logEventuallyContains("control: running gc for uid"))
+        #expect(sandbox.logEventuallyContains("control: running gc --grace 0s for uid"))
         #expect(!FileSystem.exists(sandbox.blobPath(gone.layers[1])))
         #expect(!FileSystem.exists(sandbox.blobPath(gone.manifest)))
         #expect(FileSystem.exists(sandbox.blobPath(kept.layers[0])), "shared with b:v1")

@@ -43,10 +43,12 @@ import TestSupport
 
         var kills = 0
         for attempt in 0..<6 {
-            // 3 ms per removal: about 600 removals take some two seconds; the kill comes within the first.
+            // 3 ms per removal: about 600 removals take some two seconds. The kill comes at a random instant of
+            // the sweep (its first removal printed), whatever the machine's load did to the time before it.
             let process = try ChildProcess("/usr/bin/env", ["SWREGISTRY_TEST_GC_PAUSE=0.003", Self.binary, "gc",
                                                             "--delete-untagged", "--storage", root])
-            usleep(UInt32.random(in: 100_000...900_000))
+            _ = try? process.readLine(containing: "removed ", timeoutSeconds: 30)
+            usleep(UInt32.random(in: 0...40_000))
             process.signal(SIGKILL)
             let status = try process.waitForExit()
             if status == 128 + SIGKILL { kills += 1 }

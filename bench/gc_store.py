@@ -1,84 +1,107 @@
 #!/usr/bin/env python3
-"""Generates a swregistry store for the garbage-collection benchmark, straight on disk in the store's layout
-(Sources/BlobStore/Layout.swift), as a server would have left it: REPOS repositories, MANIFESTS image manifests
-spread over them (each with a config and LAYERS layers, half of the layers shared across the store), a quarter of
-the manifests tagged, a quarter untagged, half deleted (their links and blobs left for the collector), every file
-aged two hours so that a collection with the default grace of 1 h sees it all.
+"""Writes a synthetic swregistry store for the GC benchmark, straight into the on-disk layout
+(Sources/BlobStore/Layout.swift): REPOS repositories with MANIFESTS image manifests each (half tagged),
+each manifest with its own config and layer plus one of 100 shared base layers, and garbage older than the
+grace period: ORPHANS linked-but-unreferenced layers per repository and the blobs of deleted manifests.
 
-    python3 bench/gc_store.py ROOT [REPOS [MANIFESTS [LAYERS]]]
-    /usr/bin/time -v swregistry gc --storage ROOT --delete-untagged        # time and peak RSS
+    python3 bench/gc_store.py ROOT [--repos 10000] [--manifests 10] [--orphans 2]
 
-Prints what it made (repositories, manifests, blobs, and what a collection with --delete-untagged should remove).
-"""
-import hashlib
-import json
-import os
-import sys
-import time
+Prints one JSON line: what it wrote (blobs, bytes, links, revisions, tags, garbage)."""
+import argparse, hashlib, json, os, time
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+CONFIG = "application/vnd.oci.image.config.v1+json"
+LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+OLD = time.time() - 3 * 86400  # older than any grace period the benchmark uses
 
 
 def main():
-    root = sys.argv[1]
-    repos = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
-    manifests = int(sys.argv[3]) if len(sys.argv) > 3 else 10000
-    layers_per_image = int(sys.argv[4]) if len(sys.argv) > 4 else 2
-    old = time.time() - 7200
+    ap = argparse.ArgumentParser()
+    ap.add_argument("root")
+    ap.add_argument("--repos", type=int, default=10000)
+    ap.add_argument("--manifests", type=int, default=10)
+    ap.add_argument("--orphans", type=int, default=2)
+    a = ap.parse_args()
+    root = a.root.rstrip("/")
     made_dirs = set()
-    blobs = set()
+    stats = dict(blobs=0, bytes=0, links=0, revisions=0, tags=0, garbage_blobs=0, garbage_bytes=0, garbage_links=0)
 
-    def ensure_dir(path):
-        if path not in made_dirs:
-            os.makedirs(path, exist_ok=True)
-            made_dirs.add(path)
+    def mkdirs(d):
+        if d not in made_dirs:
+            os.makedirs(d, mode=0o700, exist_ok=True)
+            made_dirs.add(d)
 
     def write(path, data):
-        ensure_dir(os.path.dirname(path))
+        mkdirs(os.path.dirname(path))
         with open(path, "wb") as f:
             f.write(data)
-        os.utime(path, (old, old))
+        os.utime(path, (OLD, OLD))
 
     def blob(data):
-        digest = hashlib.sha256(data).hexdigest()
-        if digest not in blobs:
-            write(f"{root}/blobs/sha256/{digest[:2]}/{digest}", data)
-            blobs.add(digest)
-        return digest
+        h = hashlib.sha256(data).hexdigest()
+        path = f"{root}/blobs/sha256/{h[:2]}/{h}"
+        if not os.path.exists(path):
+            write(path, data)
+            stats["blobs"] += 1
+            stats["bytes"] += len(data)
+        return h
 
-    def descriptor(media_type, digest, size):
-        return {"mediaType": media_type, "digest": "sha256:" + digest, "size": size}
+    def link(repo, h):
+        write(f"{root}/repositories/{repo}/_layers/sha256/{h}", b"")
+        stats["links"] += 1
 
-    shared = [os.urandom(64) + b"shared %d" % i for i in range(max(1, manifests // 20))]
-    counts = {"tagged": 0, "untagged": 0, "deleted": 0}
-    for i in range(manifests):
-        repo = f"{root}/repositories/bench/r{i % repos}"
-        config = json.dumps({"os": "linux", "n": i}).encode()
-        config_digest = blob(config)
-        layers = []
-        for j in range(layers_per_image):
-            data = shared[(i * 7 + j) % len(shared)] if j % 2 == 0 else b"unique %d %d" % (i, j)
-            layers.append((blob(data), len(data)))
-        body = json.dumps({
-            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-            "config": descriptor(OCI_CONFIG, config_digest, len(config)),
-            "layers": [descriptor(OCI_LAYER, d, s) for d, s in layers],
-        }).encode()
-        manifest_digest = blob(body)
-        for digest in [config_digest] + [d for d, _ in layers]:
-            write(f"{repo}/_layers/sha256/{digest}", b"")
-        kind = ["tagged", "untagged", "deleted", "deleted"][i % 4]
-        counts[kind] += 1
-        if kind != "deleted":
-            write(f"{repo}/_manifests/revisions/sha256/{manifest_digest}", OCI_MANIFEST.encode())
-        if kind == "tagged":
-            write(f"{repo}/_manifests/tags/t{i}", ("sha256:" + manifest_digest).encode())
-    for path in ["uploads", "tmp"]:
-        ensure_dir(f"{root}/{path}")
-    print(f"{repos} repositories, {manifests} manifests ({counts['tagged']} tagged, {counts['untagged']} untagged, "
-          f"{counts['deleted']} deleted), {len(blobs)} blobs")
+    for d in ("blobs", "repositories", "uploads", "tmp"):
+        mkdirs(f"{root}/{d}")
+    bases = [blob(hashlib.sha256(b"base%d" % i).digest() * 16 + b"base%d" % i) for i in range(100)]
+    # Four processes, each writing every fourth repository (file creation waits on the disk, not the CPU).
+    workers = 4
+    me = 0
+    for w in range(1, workers):
+        if os.fork() == 0:
+            me = w
+            for k in stats: stats[k] = 0
+            break
+    for r in range(me, a.repos, workers):
+        repo = f"team{r % 100}/app{r}"
+        base = bases[r % len(bases)]
+        link(repo, base)
+        for m in range(a.manifests):
+            config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []},
+                                 "config": {"Labels": {"repo": repo, "n": str(m)}}}).encode()
+            # Eight layers per repository, shared by its manifests: 10 configs + 8 layers + 2 orphans = 20 blobs.
+            layer = hashlib.sha256(f"{repo}/{m % 8}".encode()).digest() * 22
+            c, l = blob(config), blob(layer)
+            link(repo, c)
+            link(repo, l)
+            manifest = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST,
+                                   "config": {"mediaType": CONFIG, "digest": "sha256:" + c, "size": len(config)},
+                                   "layers": [{"mediaType": LAYER, "digest": "sha256:" + base, "size": 512 + len(b"base%d" % (r % len(bases)))},
+                                              {"mediaType": LAYER, "digest": "sha256:" + l, "size": len(layer)}]},
+                                  separators=(",", ":")).encode()
+            mh = blob(manifest)
+            write(f"{root}/repositories/{repo}/_manifests/revisions/sha256/{mh}", MANIFEST.encode())
+            stats["revisions"] += 1
+            if m % 2 == 0:
+                write(f"{root}/repositories/{repo}/_manifests/tags/v{m}", ("sha256:" + mh).encode())
+                stats["tags"] += 1
+        for o in range(a.orphans):
+            data = os.urandom(900) + f"orphan {repo}/{o}".encode()
+            h = blob(data)
+            link(repo, h)
+            stats["garbage_blobs"] += 1
+            stats["garbage_bytes"] += len(data)
+            stats["garbage_links"] += 1
+    if me != 0:
+        with open(f"{root}/tmp/gen-{me}.json", "w") as f:
+            json.dump(stats, f)
+        os._exit(0)
+    for _ in range(1, workers):
+        os.wait()
+    for w in range(1, workers):
+        with open(f"{root}/tmp/gen-{w}.json") as f:
+            for k, v in json.load(f).items(): stats[k] += v
+        os.unlink(f"{root}/tmp/gen-{w}.json")
+    print(json.dumps(stats))
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ extension BlobStore {
     public func tagEntries(_ name: RepositoryName) throws(StoreError) -> [TagEntry] {
         var entries: [TagEntry] = []
         do {
-            for tagName in try FileSystem.list(layout.tagsDirectory(name)) {
+            for tagName in try listContained(layout.tagsDirectory(name)) {
                 guard let tag = try? Tag(validating: tagName) else { continue }
                 let path = layout.tag(name, tag)
                 guard let modified = FileSystem.modificationTime(path), let text = try FileSystem.read(path, maxBytes: 1024),
@@ -119,8 +119,8 @@ extension BlobStore {
     private func linkEntries(_ directory: String) throws(StoreError) -> [LinkEntry] {
         var entries: [LinkEntry] = []
         do {
-            for algorithm in try FileSystem.list(directory) {
-                for encoded in try FileSystem.list("\(directory)/\(algorithm)") {
+            for algorithm in try listContained(directory) {
+                for encoded in try listContained("\(directory)/\(algorithm)") {
                     guard let digest = try? Digest(parsing: "\(algorithm):\(encoded)"),
                           let modified = FileSystem.modificationTime("\(directory)/\(algorithm)/\(encoded)") else { continue }
                     entries.append(LinkEntry(digest: digest, modified: modified))
@@ -137,10 +137,10 @@ extension BlobStore {
         let top = "\(layout.repository(name))/_referrers"
         var result: [Digest: [Digest]] = [:]
         do {
-            for algorithm in try FileSystem.list(top) {
-                for encoded in try FileSystem.list("\(top)/\(algorithm)") {
+            for algorithm in try listContained(top) {
+                for encoded in try listContained("\(top)/\(algorithm)") {
                     guard let subject = try? Digest(parsing: "\(algorithm):\(encoded)") else { continue }
-                    let referrers = try FileSystem.list("\(top)/\(algorithm)/\(encoded)").compactMap { entry -> Digest? in
+                    let referrers = try listContained("\(top)/\(algorithm)/\(encoded)").compactMap { entry -> Digest? in
                         // `<alg>-<hex>`: the algorithm's name holds no `-`.
                         guard let dash = entry.firstIndex(of: "-") else { return nil }
                         return try? Digest(parsing: "\(entry[..<dash]):\(entry[entry.index(after: dash)...])")
@@ -158,11 +158,11 @@ extension BlobStore {
     public func blobEntries() throws(StoreError) -> [BlobEntry] {
         var entries: [BlobEntry] = []
         do {
-            for algorithm in try FileSystem.list(layout.blobsDirectory) {
+            for algorithm in try listContained(layout.blobsDirectory) {
                 let algorithmDirectory = "\(layout.blobsDirectory)/\(algorithm)"
-                for prefix in try FileSystem.list(algorithmDirectory) {
+                for prefix in try listContained(algorithmDirectory) {
                     let directory = "\(algorithmDirectory)/\(prefix)"
-                    for encoded in try FileSystem.list(directory) {
+                    for encoded in try listContained(directory) {
                         var st = stat()
                         guard let digest = try? Digest(parsing: "\(algorithm):\(encoded)"),
                               lstat("\(directory)/\(encoded)", &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
@@ -274,6 +274,8 @@ extension BlobStore {
     /// Unlinks a file, recording its directory for `syncRemovals`. - Returns: false when it was not there.
     @discardableResult
     private func unlinkForCollection(_ path: String) throws(SystemError) -> Bool {
+        // A folder replaced by a link to elsewhere is not the store's to clean (see `isContained`).
+        guard isContained(path) else { return false }
         if unlink(path) != 0 {
             if errno == ENOENT { return false }
             throw SystemError("unlink \(path)", errno: errno)

@@ -31,19 +31,19 @@ extension BlobStore {
     /// - Parameter body: called for each blob, in no particular order.
     public func forEachBlob(_ body: (Digest) throws -> Void) throws -> [String] {
         var invalid: [String] = []
-        for algorithmName in try FileSystem.list(layout.blobsDirectory).sorted() {
+        for algorithmName in try listContained(layout.blobsDirectory).sorted() {
             let algorithmPath = "\(layout.blobsDirectory)/\(algorithmName)"
             guard Digest.Algorithm(rawValue: algorithmName) != nil else {
                 invalid.append("blobs/\(algorithmName)")
                 continue
             }
-            for prefix in try FileSystem.list(algorithmPath).sorted() {
+            for prefix in try listContained(algorithmPath).sorted() {
                 let prefixPath = "\(algorithmPath)/\(prefix)"
                 guard FileSystem.isRealDirectory(prefixPath) else {
                     invalid.append("blobs/\(algorithmName)/\(prefix)")
                     continue
                 }
-                for name in try FileSystem.list(prefixPath).sorted() {
+                for name in try listContained(prefixPath).sorted() {
                     // A digest whose file sits under another prefix is never found by `Layout.blob`: not served.
                     guard name.hasPrefix(prefix), let digest = try? Digest(parsing: "\(algorithmName):\(name)"),
                           FileSystem.fileSize("\(prefixPath)/\(name)") != nil else {
@@ -72,7 +72,7 @@ extension BlobStore {
     public func tagListing(_ name: RepositoryName) throws(StoreError) -> StoreListing<StoredTag> {
         var listing = StoreListing<StoredTag>()
         do {
-            for entry in try FileSystem.list(layout.tagsDirectory(name)).sorted() {
+            for entry in try listContained(layout.tagsDirectory(name)).sorted() {
                 guard let tag = try? Tag(validating: entry) else {
                     listing.invalid.append("repositories/\(name.value)/_manifests/tags/\(entry)")
                     continue
@@ -98,15 +98,15 @@ extension BlobStore {
         let base = "\(layout.repository(name))/_referrers"
         let relativeBase = "repositories/\(name.value)/_referrers"
         do {
-            for algorithmName in try FileSystem.list(base).sorted() {
-                for subjectHex in try FileSystem.list("\(base)/\(algorithmName)").sorted() {
+            for algorithmName in try listContained(base).sorted() {
+                for subjectHex in try listContained("\(base)/\(algorithmName)").sorted() {
                     let relative = "\(relativeBase)/\(algorithmName)/\(subjectHex)"
                     guard let subject = try? Digest(parsing: "\(algorithmName):\(subjectHex)") else {
                         listing.invalid.append(relative)
                         continue
                     }
                     let directory = layout.referrersDirectory(name, subject: subject)
-                    for entry in try FileSystem.list(directory).sorted() {
+                    for entry in try listContained(directory).sorted() {
                         // `<alg>-<hex>`: the referrer's digest with its colon replaced (see `Layout.referrer`).
                         guard let dash = entry.firstIndex(of: "-"),
                               let referrer = try? Digest(parsing: "\(entry[..<dash]):\(entry[entry.index(after: dash)...])") else {
@@ -129,8 +129,8 @@ extension BlobStore {
     private func digestsNamed(under path: String, relativeTo relative: String) throws(StoreError) -> StoreListing<Digest> {
         var listing = StoreListing<Digest>()
         do {
-            for algorithmName in try FileSystem.list(path).sorted() {
-                for name in try FileSystem.list("\(path)/\(algorithmName)").sorted() {
+            for algorithmName in try listContained(path).sorted() {
+                for name in try listContained("\(path)/\(algorithmName)").sorted() {
                     guard let digest = try? Digest(parsing: "\(algorithmName):\(name)") else {
                         listing.invalid.append("\(relative)/\(algorithmName)/\(name)")
                         continue

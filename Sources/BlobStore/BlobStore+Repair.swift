@@ -25,7 +25,7 @@ extension BlobStore {
                 try metadataLock.withLock { _ throws(SystemError) -> String? in
                     let path = layout.blob(digest)
                     var st = stat()
-                    guard lstat(path, &st) == 0, UInt64(st.st_dev) == device, UInt64(st.st_ino) == inode else { return nil }
+                    guard isContained(path), lstat(path, &st) == 0, UInt64(st.st_dev) == device, UInt64(st.st_ino) == inode else { return nil }
                     let directory = "\(layout.quarantineDirectory)/\(digest.algorithm.rawValue)"
                     try FileSystem.makePrivateDirectory(layout.quarantineDirectory)
                     try FileSystem.makePrivateDirectory(directory)
@@ -66,7 +66,7 @@ extension BlobStore {
             return try references.withExclusive { () throws(SystemError) -> Bool in
                 try metadataLock.withLock { _ throws(SystemError) -> Bool in
                     guard blobSize(digest) == nil else { return false }
-                    return try FileSystem.remove(layout.layerLink(name, digest))
+                    return try removeContained(layout.layerLink(name, digest))
                 }
             }
         } catch {
@@ -86,7 +86,7 @@ extension BlobStore {
                     defer { cache.metadataChanged() }
                     cache.setRevision(name, digest, mediaType: nil)
                     cache.dropManifest(digest)
-                    return try FileSystem.remove(layout.revisionLink(name, digest))
+                    return try removeContained(layout.revisionLink(name, digest))
                 }
             }
         } catch {
@@ -110,7 +110,7 @@ extension BlobStore {
                     if let current, FileSystem.exists(layout.revisionLink(name, current)) { return false }
                     defer { cache.metadataChanged() }
                     cache.setTag(name, tag, nil)
-                    return try FileSystem.remove(path)
+                    return try removeContained(path)
                 }
             }
         } catch {
@@ -127,7 +127,7 @@ extension BlobStore {
                 try metadataLock.withLock { _ throws(SystemError) -> Bool in
                     guard !FileSystem.exists(layout.revisionLink(name, referrer)) else { return false }
                     defer { cache.metadataChanged() }
-                    return try FileSystem.remove(layout.referrer(name, subject: subject, referrer: referrer))
+                    return try removeContained(layout.referrer(name, subject: subject, referrer: referrer))
                 }
             }
         } catch {

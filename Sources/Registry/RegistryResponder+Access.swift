@@ -163,10 +163,10 @@ extension RegistryResponder {
                 }
                 metrics.authenticationFailed(.invalid(authorization))
                 limiter?.recordFailure(address: client.address(), user: user)
-                // The claimed name is the client's text: escaped, so that it cannot forge a log line.
+                // The claimed name is the client's text: the log formatter escapes every field, so it cannot forge a line.
                 logger.info("authentication failed", metadata: [
-                    "client": .string(Self.uploadOwner(request)), "user": .string(Self.loggable(user ?? "-")),
-                    "reason": .string(Self.loggable(reason)),
+                    "client": .string(Self.uploadOwner(request)), "user": .string(user ?? "-"),
+                    "reason": .string(reason),
                 ])
                 return .answer(unauthorized(security, request, scopes: needed.scopes, error: "invalid_token"))
             }
@@ -207,21 +207,6 @@ extension RegistryResponder {
     private func authenticateOffLoop(_ security: RegistrySecurity, _ authorization: String) async -> AuthResult {
         (try? await (authenticationPool ?? pool).run { security.authenticate(authorization) })
             ?? .invalid(reason: "authentication could not run", user: nil)
-    }
-
-    /// `text` with control characters and backslashes escaped (`\n`, `\u{1b}`), for a log line.
-    static func loggable(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            if scalar == "\\" {
-                out += "\\\\"
-            } else if scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value) {
-                out += scalar.escaped(asASCII: true)
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
     }
 
     /// `GET`/`HEAD` read, `DELETE` deletes, anything else writes (and, as distribution has it, reads).
@@ -317,8 +302,8 @@ extension RegistryResponder {
             metrics.authenticationFailed(.tokenRefused)
             limiter?.recordFailure(address: client.address(), user: user)
             logger.info("token request refused", metadata: [
-                "client": .string(client.address()), "user": .string(Self.loggable(user ?? "-")),
-                "reason": .string(Self.loggable(reason)),
+                "client": .string(client.address()), "user": .string(user ?? "-"),
+                "reason": .string(reason),
             ])
         case .authenticated(let identity):
             if let user = identity.user, let limiter, limiter.mayLimitAuthentication,

@@ -16,7 +16,7 @@ import Yams
 ///
 /// Section keys ignore case as everywhere; group names, user names and repository patterns keep theirs. zot's action
 /// names are accepted too: `read` is pull, `create` and `update` are push.
-struct AccessControlParser {
+struct AccessControlParser: ConfigNodeReading {
     let path: String
     var errors: [ConfigError] = []
 
@@ -104,63 +104,5 @@ struct AccessControlParser {
                                       problem: "policy names group \"\(group)\" that accesscontrol.groups does not define",
                                       accepted: configuration.groups.keys.sorted().joined(separator: ", ")))
         }
-    }
-
-    // MARK: node shapes
-
-    func source(_ node: Node) -> ConfigSource { .file(path: path, line: node.mark?.line ?? 0) }
-
-    mutating func mapping(_ node: Node, at: String) -> Node.Mapping? {
-        guard case .mapping(let mapping) = node else {
-            errors.append(ConfigError(key: at, source: source(node), problem: "expected a mapping, got \(FileReader.describe(node))"))
-            return nil
-        }
-        return mapping
-    }
-
-    mutating func sequence(_ node: Node, at: String) -> [Node]? {
-        if FileReader.isNull(node) { return [] }
-        guard case .sequence(let sequence) = node else {
-            errors.append(ConfigError(key: at, source: source(node), problem: "expected a list, got \(FileReader.describe(node))"))
-            return nil
-        }
-        return Array(sequence)
-    }
-
-    /// A mapping of fixed field names (matched ignoring case), each at most once.
-    mutating func fields(_ node: Node, at: String, allowed: [String]) -> [String: Node]? {
-        guard let mapping = mapping(node, at: at) else { return nil }
-        var fields: [String: Node] = [:]
-        for (keyNode, value) in mapping {
-            guard case .scalar(let scalar) = keyNode else {
-                errors.append(ConfigError(key: at, source: source(keyNode), problem: "a key must be a name",
-                                          accepted: allowed.joined(separator: ", ")))
-                continue
-            }
-            let field = scalar.string.lowercased()
-            guard allowed.contains(field) else {
-                errors.append(ConfigError(key: "\(at).\(scalar.string)", source: source(keyNode), problem: "unknown key",
-                                          accepted: "keys under \(at): " + allowed.joined(separator: ", ")))
-                continue
-            }
-            guard fields[field] == nil else {
-                errors.append(ConfigError(key: "\(at).\(field)", source: source(keyNode), problem: "given twice (keys ignore case)"))
-                continue
-            }
-            fields[field] = value
-        }
-        return fields
-    }
-
-    mutating func name(_ node: Node, at: String) -> String? {
-        guard case .scalar(let scalar) = node, !FileReader.isNull(node) else {
-            errors.append(ConfigError(key: at, source: source(node), problem: "expected a name, got \(FileReader.describe(node))"))
-            return nil
-        }
-        return scalar.string
-    }
-
-    mutating func names(_ node: Node, at: String) -> [String] {
-        (sequence(node, at: at) ?? []).compactMap { name($0, at: at) }
     }
 }

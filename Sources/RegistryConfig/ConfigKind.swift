@@ -74,6 +74,7 @@ public enum ConfigKind: Sendable, Equatable {
         case .duration(let allowZero):
             guard let seconds = Self.parseDuration(trimmed) else { return .failure(.init("\"\(text)\" is not a duration")) }
             guard seconds > 0 || (allowZero && seconds == 0) else { return .failure(.init("\"\(text)\" must be more than 0")) }
+            guard seconds <= Self.maxDurationSeconds else { return .failure(.init("\"\(text)\" is more than 100 years")) }
             return .success(.duration(seconds))
         case .bytes(let range):
             guard let number = Self.parseBytes(trimmed) else { return .failure(.init("\"\(text)\" is not a byte size")) }
@@ -102,6 +103,10 @@ public enum ConfigKind: Sendable, Equatable {
 
     /// Go's duration grammar without signs (`1h30m`, `250ms`, `1.5h`), plus days (`7d`, zot's retention
     /// durations), or a bare number of seconds.
+    /// The longest duration any key takes (100 years): longer ones are typing errors, and would overflow the
+    /// nanosecond arithmetic of timers and garbage collection.
+    static let maxDurationSeconds: Double = 100 * 365 * 86400
+
     static func parseDuration(_ text: String) -> Double? {
         if let seconds = Double(text) { return seconds.isFinite && seconds >= 0 ? seconds : nil }
         var rest = Substring(text)

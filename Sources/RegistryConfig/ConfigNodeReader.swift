@@ -1,13 +1,23 @@
 import Yams
 
 /// Reads the shapes of a structured section of the file (a list of entries, a mapping of fixed fields), recording
-/// each problem with its line rather than stopping at the first.
-struct ConfigNodeReader {
+/// each problem with its line rather than stopping at the first. The parsers of `accesscontrol`, `gc.retention`
+/// and `notifications.endpoints` all read through these.
+protocol ConfigNodeReading {
+    /// The file, for the line numbers of errors.
+    var path: String { get }
+    var errors: [ConfigError] { get set }
+}
+
+/// The shape reader on its own, for a parser that keeps one.
+struct ConfigNodeReader: ConfigNodeReading {
     let path: String
     var errors: [ConfigError] = []
 
     init(path: String) { self.path = path }
+}
 
+extension ConfigNodeReading {
     func source(_ node: Node) -> ConfigSource { .file(path: path, line: node.mark?.line ?? 0) }
 
     mutating func error(_ key: String, _ node: Node, _ problem: String, accepted: String? = nil) {

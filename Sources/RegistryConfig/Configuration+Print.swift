@@ -1,4 +1,5 @@
 import RegistryAuth
+import SystemIO
 import RegistryNotifications
 import StoreMaintenance
 
@@ -94,12 +95,9 @@ extension Configuration {
         }
     }
 
-    /// `https://user:password@host/…` → `https://<redacted>@host/…`: credentials can hide in any URL.
+    /// Credentials and queries can hide in any URL (see `URLRedaction`).
     static func redactingUserInfo(_ text: String) -> String {
-        guard let scheme = text.range(of: "://") else { return text }
-        let authorityEnd = text[scheme.upperBound...].firstIndex(of: "/") ?? text.endIndex
-        guard let at = text[scheme.upperBound..<authorityEnd].lastIndex(of: "@") else { return text }
-        return String(text[..<scheme.upperBound]) + redacted + String(text[at...])
+        URLRedaction.redacted(text, marker: redacted)
     }
 
     /// A string as a YAML scalar: plain when YAML would read it back as the same string, else double-quoted.

@@ -148,6 +148,11 @@ public struct Configuration: Sendable, Equatable {
             errors.append(ConfigError(key: ConfigKey.tlsClientCAs.path, source: source(of: .tlsClientCAs)!,
                                       problem: "client certificates need TLS: set http.tls.certificate and http.tls.key"))
         }
+        // A collection walks the whole store: back to back they would only load the disk and flood the log.
+        if let source = source(of: .gcInterval), let interval = duration(.gcInterval), interval > 0, interval < 1 {
+            errors.append(ConfigError(key: ConfigKey.gcInterval.path, source: source, problem: "under a second",
+                                      accepted: "0 for no scheduled collection, or 1s or more"))
+        }
         requires(.tokenRealm, .tokenService, "the audience tokens must name")
         requires(.tokenRealm, .tokenIssuer, "the issuer tokens must name")
         if let source = source(of: .tokenRealm), self[.tokenRootCertBundle] == nil, self[.tokenJWKS] == nil {

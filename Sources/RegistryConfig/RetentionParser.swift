@@ -13,10 +13,10 @@ import Yams
 ///       deleteuntagged: 7d                     # untagged manifests older than this go
 /// ```
 ///
-/// Shapes are checked as `accesscontrol`'s are (`AccessControlParser`): every error names its key and line.
+/// Shapes are checked as `accesscontrol`'s are (`ConfigNodeReader`): every error names its key and line.
 struct RetentionParser {
     let path: String
-    private var shapes: AccessControlParser
+    private var shapes: ConfigNodeReader
 
     var errors: [ConfigError] {
         get { shapes.errors }
@@ -25,7 +25,7 @@ struct RetentionParser {
 
     init(path: String) {
         self.path = path
-        shapes = AccessControlParser(path: path)
+        shapes = ConfigNodeReader(path: path)
     }
 
     mutating func parse(_ node: Node) -> [RetentionRule]? {

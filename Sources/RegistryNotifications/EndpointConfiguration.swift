@@ -1,3 +1,4 @@
+import SystemIO
 import Registry
 
 /// One receiver of events: distribution's `notifications.endpoints` entry, with its names and defaults.
@@ -41,13 +42,8 @@ public struct EndpointConfiguration: Sendable, Equatable {
         self.disabled = disabled
     }
 
-    /// `url` for logs: credentials in it (`https://user:password@host/…`) are replaced by `<redacted>`.
-    public var redactedURL: String {
-        guard let scheme = url.range(of: "://") else { return url }
-        let authorityEnd = url[scheme.upperBound...].firstIndex(of: "/") ?? url.endIndex
-        guard let at = url[scheme.upperBound..<authorityEnd].lastIndex(of: "@") else { return url }
-        return String(url[..<scheme.upperBound]) + "<redacted>" + String(url[at...])
-    }
+    /// `url` for logs: credentials in it (`https://user:password@host/…`) and its query are replaced by `<redacted>`.
+    public var redactedURL: String { URLRedaction.redacted(url) }
 
     /// The longest wait between two attempts: the doubling stops here, so an endpoint that comes back after a
     /// long outage gets its events within a minute (or `backoff`, if that is longer).

@@ -51,6 +51,10 @@ final class EndpointQueue: @unchecked Sendable {
         dropped = Counter(label: "swregistry_events_dropped_total", dimensions: dimensions)
         length = Gauge(label: "swregistry_events_queue_length", dimensions: dimensions)
         head = journal.head
+        if journal.unreadableAtStart > 0 {
+            dropped.increment(by: journal.unreadableAtStart)
+            logger.warning("events to \(configuration.name): dropped \(journal.unreadableAtStart) unreadable events found in the queue on disk")
+        }
         enqueue(journal.takeRecovered())
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import SystemIO
 
@@ -40,6 +41,8 @@ final class EventJournal {
     let segmentCapacity: UInt64
     /// The events found on disk at `init` that were not delivered yet, oldest first.
     private(set) var recovered: [QueuedEvent] = []
+    /// Records found on disk at `init` that were not events (see `isEventRecord`); skipped.
+    private(set) var unreadableAtStart = 0
 
     static let segmentSuffix = ".events"
     /// The largest segment read back (a segment holds `segmentCapacity` events of a few hundred bytes each).
@@ -68,6 +71,12 @@ final class EventJournal {
             let lines = try readSegment(first)
             segments.append((first, UInt64(lines.count)))
             for (offset, line) in lines.enumerated() where first + UInt64(offset) >= head {
+                // A damaged record (a disk error, a hand edit) would make every batch holding it invalid JSON,
+                // which a receiver refuses for ever: it is dropped here, and counted.
+                guard Self.isEventRecord(line) else {
+                    unreadableAtStart += 1
+                    continue
+                }
                 recovered.append(QueuedEvent(sequence: first + UInt64(offset), json: line))
             }
             tail = max(tail, first + UInt64(lines.count))
@@ -77,6 +86,12 @@ final class EventJournal {
 
     deinit {
         if appendFD >= 0 { close(appendFD) }
+    }
+
+    /// Whether a line read back is one JSON object, as `append` wrote it.
+    static func isEventRecord(_ line: [UInt8]) -> Bool {
+        guard line.first == UInt8(ascii: "{"), line.last == UInt8(ascii: "}") else { return false }
+        return (try? JSONSerialization.jsonObject(with: Data(line))) is [String: Any]
     }
 
     /// Hands over the events read back at start (once).

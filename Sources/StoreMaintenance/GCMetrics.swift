@@ -15,14 +15,14 @@ enum GCMetrics {
 
     /// Counts a finished run; a dry run changes nothing, and counts only as a run.
     static func record(_ report: GCReport) {
+        // A dry run collects nothing: it must not make a failing schedule look healthy.
+        guard !report.dryRun else { return }
         succeeded.increment()
         duration.recordNanoseconds(Int64(report.seconds * 1e9))
-        if !report.dryRun {
-            freedBytes.increment(by: Int(clamping: report.freedBytes))
-            for kind in GCReport.Kind.allCases {
-                let n = report.count(kind)
-                if n > 0 { removed[kind]?.increment(by: n) }
-            }
+        freedBytes.increment(by: Int(clamping: report.freedBytes))
+        for kind in GCReport.Kind.allCases {
+            let n = report.count(kind)
+            if n > 0 { removed[kind]?.increment(by: n) }
         }
         lastSuccess.record(Double(time(nil)))
     }

@@ -39,24 +39,10 @@ public struct GCReport: Sendable {
 
     /// The summary line: counts by kind, bytes freed, duration.
     public var summary: String {
-        let counts = Kind.allCases.map { kind -> String in
-            let n = count(kind)
-            return "\(n) \(kind.rawValue)\(n == 1 ? "" : "s")"
-        }.joined(separator: ", ")
+        let counts = Kind.allCases.map { plural(count($0), $0.rawValue) }.joined(separator: ", ")
         let verb = dryRun ? "gc (dry run): would remove" : "gc: removed"
         let freed = dryRun ? "would free" : "freed"
         let duration = (seconds * 1000).rounded() / 1000
-        return "\(verb) \(counts); \(freed) \(freedBytes) bytes (\(Self.humanBytes(freedBytes))); \(repositories) repositories in \(duration) s"
-    }
-
-    static func humanBytes(_ bytes: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1024 && unit < units.count - 1 {
-            value /= 1024
-            unit += 1
-        }
-        return unit == 0 ? "\(bytes) B" : "\((value * 10).rounded() / 10) \(units[unit])"
+        return "\(verb) \(counts); \(freed) \(freedBytes) bytes (\(ByteCount.human(freedBytes))); \(repositories) repositories in \(duration) s"
     }
 }

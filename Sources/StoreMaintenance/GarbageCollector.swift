@@ -108,6 +108,14 @@ public struct GarbageCollector: Sendable {
         Double(monotonicNanos()) / 1e9
     }
 
+    /// A period in nanoseconds, at most about 73 years (a quarter of `Int64`'s range): subtracted from a time of
+    /// this century it cannot overflow, whatever the configuration said (which bounds durations too).
+    static func nanoseconds(_ seconds: Double) -> Int64 {
+        let limit = Int64.max / 4
+        guard seconds.isFinite, seconds * 1e9 < Double(limit) else { return limit }
+        return Int64(max(0, seconds * 1e9))
+    }
+
     static func monotonicNanos() -> UInt64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
@@ -167,7 +175,7 @@ private struct Run {
     mutating func collect() throws(GarbageCollector.Failure) {
         do {
             startTime = try store.collectionClock()
-            cutoff = startTime - Int64(options.graceSeconds * 1e9)
+            cutoff = startTime - GarbageCollector.nanoseconds(options.graceSeconds)
             let repositories = try store.repositoryNames()
             report.repositories = repositories.count
             // Each pass's removals are made durable before the next pass removes what they referred to.
@@ -210,10 +218,11 @@ private struct Run {
         for (position, entry) in newestFirst.enumerated() {
             let recent = rule.keepMostRecent.map { position < $0 } ?? false
             let matching = patterns[index].contains { (try? $0.firstMatch(in: entry.tag.value)) != nil }
-            if recent || matching { continue }
-            let startTime = startTime
+            // A tag pushed within the grace period stays too, as everything else made within it.
+            if recent || matching || entry.modified >= cutoff { continue }
+            let cutoff = cutoff
             pending.append(Pending(kind: .tag, item: "\(name.value):\(entry.tag.value)", digest: entry.digest, bytes: 0) { [store] () throws(StoreError) in
-                try store.removeTag(name, entry.tag, pointingTo: entry.digest, modifiedBefore: startTime) ? 0 : nil
+                try store.removeTag(name, entry.tag, pointingTo: entry.digest, modifiedBefore: cutoff) ? 0 : nil
             })
         }
         for removal in try flush() { retentionRemoved.insert(removal.item) }
@@ -230,7 +239,7 @@ private struct Run {
         let tagged = Set(tags.map(\.digest))
         // Untagged manifests older than this are not roots.
         let untaggedCutoff: Int64? =
-            if let age = rule(for: name)?.0.deleteUntaggedAfter { startTime - Int64(age * 1e9) }
+            if let age = rule(for: name)?.0.deleteUntaggedAfter { startTime - GarbageCollector.nanoseconds(age) }
             else if options.deleteUntagged { Int64.max }
             else { nil }
         var queue = tags.map(\.digest).filter { present.contains($0) }

@@ -17,11 +17,9 @@ struct DUCommand: StoreCommand {
             """
     )
 
-    @Option(help: "YAML configuration file ($SWREGISTRY_CONFIG): where the store is.")
-    var config: String?
-
-    @Option(help: "The store's folder (storage.filesystem.rootdirectory, $SWREGISTRY_STORAGE).")
-    var storage: String?
+    @OptionGroup var location: StoreLocation
+    var config: String? { location.config }
+    var storage: String? { location.storage }
 
     @Flag(help: "Print JSON (exact byte counts) instead of the table.")
     var json = false

@@ -28,10 +28,9 @@ struct GCCommand: StoreCommand {
     var deleteUntagged = false
     @Option(help: "Keep what was made or used more recently than this (gc.grace, $SWREGISTRY_GC_GRACE; default 1h).")
     var grace: String?
-    @Option(help: "YAML configuration file ($SWREGISTRY_CONFIG).")
-    var config: String?
-    @Option(help: flagHelp(.storageRoot))
-    var storage: String?
+    @OptionGroup var location: StoreLocation
+    var config: String? { location.config }
+    var storage: String? { location.storage }
 
     /// Seconds slept after each removal, from `$SWREGISTRY_TEST_GC_PAUSE` (tests kill a collection mid-sweep).
     static let pauseVariable = "SWREGISTRY_TEST_GC_PAUSE"

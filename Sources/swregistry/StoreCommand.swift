@@ -19,6 +19,15 @@ protocol StoreCommand: ParsableCommand {
     func execute(_ context: StoreCommandContext) throws -> Int32
 }
 
+/// `--config` and `--storage`, which every store command takes to find the store (see `StoreCommand`).
+struct StoreLocation: ParsableArguments {
+    @Option(help: "YAML configuration file ($SWREGISTRY_CONFIG): where the store is.")
+    var config: String?
+
+    @Option(help: "The store's folder (storage.filesystem.rootdirectory, $SWREGISTRY_STORAGE).")
+    var storage: String?
+}
+
 extension StoreCommand {
     var storage: String? { nil }
 

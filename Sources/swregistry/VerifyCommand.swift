@@ -19,11 +19,9 @@ struct VerifyCommand: StoreCommand {
             """
     )
 
-    @Option(help: "YAML configuration file ($SWREGISTRY_CONFIG): where the store is.")
-    var config: String?
-
-    @Option(help: "The store's folder (storage.filesystem.rootdirectory, $SWREGISTRY_STORAGE).")
-    var storage: String?
+    @OptionGroup var location: StoreLocation
+    var config: String? { location.config }
+    var storage: String? { location.storage }
 
     @Flag(help: "Quarantine damaged blobs and remove dangling links, manifests, tags and referrer entries.")
     var repair = false

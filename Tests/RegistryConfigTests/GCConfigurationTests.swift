@@ -63,6 +63,28 @@ import Testing
         #expect(lines.contains { $0.hasPrefix("\(file):9: gc.retention[2]: expected a mapping") })
     }
 
+    /// Durations past 100 years are typing errors (and would overflow nanoseconds); a schedule under a second would
+    /// collect back to back.
+    @Test func durationsAndIntervalAreBounded() throws {
+        let file = writeConfigFile("""
+            gc:
+              interval: 1ms
+              grace: 99999999999h
+              retention:
+                - repositories: ["**"]
+                  deleteuntagged: 99999999999h
+            """)
+        let error = try #require(throws: ConfigErrors.self) { try Configuration.load(file: file, environment: [:]) }
+        let lines = error.errors.map(\.description)
+        #expect(lines.contains { $0.hasPrefix("\(file):3: gc.grace: \"99999999999h\" is more than 100 years") }, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("\(file):6: gc.retention[0].deleteuntagged: expected a duration") }, "\(lines)")
+
+        let short = writeConfigFile("gc:\n  interval: 1ms\n")
+        let intervalError = try #require(throws: ConfigErrors.self) { try Configuration.load(file: short, environment: [:]) }
+        #expect(intervalError.errors.map(\.description).contains { $0.hasPrefix("\(short):2: gc.interval: under a second") },
+                "\(intervalError.errors)")
+    }
+
     @Test func retentionIsReadFromTheFileOnly() throws {
         let error = try #require(throws: ConfigErrors.self) {
             try Configuration.load(file: nil, environment: ["SWREGISTRY_GC_RETENTION": "x"])

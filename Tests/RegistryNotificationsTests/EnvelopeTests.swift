@@ -115,6 +115,8 @@ import Testing
     @Test func logsShowNoCredentialsOfTheURL() {
         #expect(EndpointConfiguration(name: "e", url: "https://u:p@h:5000/x@y").redactedURL == "https://<redacted>@h:5000/x@y")
         #expect(EndpointConfiguration(name: "e", url: "http://h/x@y").redactedURL == "http://h/x@y")
+        #expect(EndpointConfiguration(name: "e", url: "http://u:p@h/e?token=s3cret&x=1#f").redactedURL == "http://<redacted>@h/e?<redacted>#f")
+        #expect(EndpointConfiguration(name: "e", url: "https://h?sig=s3cret").redactedURL == "https://h?<redacted>")
     }
 
     @Test func endpointNamesAreSafeFolderNames() {

@@ -75,6 +75,24 @@ import TestSupport
         #expect(texts(try EventJournal(directory: directory).takeRecovered()) == ["{\"n\":0}", "{\"n\":1}", "{\"n\":2}"])
     }
 
+    /// A damaged record in the middle of a segment is skipped and counted; the others keep their order and numbers.
+    @Test func aDamagedRecordIsSkipped() throws {
+        let root = makeTemporaryDirectory(prefix: "swr-journal")
+        defer { FileSystem.removeTree(root) }
+        let directory = root + "/hook"
+        do {
+            let journal = try EventJournal(directory: directory)
+            _ = journal.append(lines(["{\"n\":0}", "{\"n\":1}", "{\"n\":2}"]))
+        }
+        let segment = directory + "/" + (try FileSystem.list(directory).first { $0.hasSuffix(".events") }!)
+        try FileSystem.writeAtomically(Array("{\"n\":0}\ngarbage\u{1}{\"x\n{\"n\":2}\n".utf8), to: segment, tmpDirectory: root)
+        let journal = try EventJournal(directory: directory)
+        let recovered = journal.takeRecovered()
+        #expect(texts(recovered) == ["{\"n\":0}", "{\"n\":2}"])
+        #expect(recovered.map(\.sequence) == [0, 2])
+        #expect(journal.unreadableAtStart == 1)
+    }
+
     @Test func pastTheBoundTheOldestAreDroppedAndOrderIsKept() throws {
         let root = makeTemporaryDirectory(prefix: "swr-journal")
         defer { FileSystem.removeTree(root) }

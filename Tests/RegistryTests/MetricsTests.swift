@@ -207,13 +207,14 @@ import TestSupport
         let failure = Flag()
         let probe = ReadinessProbe(check: { calls.add(); return failure.isSet ? "storage not writable: test" : nil },
                                    execute: { work in Thread.start(name: "probe-test") { work() } },
-                                   interval: 0.3, patience: 0.3)
+                                   interval: 2, patience: 1)
+        // Two seconds: the three calls below fit in it even on a loaded machine (0.3 s did not, in CI).
         #expect(await probe.status() == .ready)
         #expect(await probe.status() == .ready)
         #expect(calls.value == 1, "within the interval the result is reused")
         failure.set()
         #expect(await probe.status() == .ready, "still the cached result")
-        usleep(350_000)
+        usleep(2_100_000)
         #expect(await probe.status() == .notReady(reason: "storage not writable: test"))
         #expect(calls.value == 2)
         probe.beginShutdown()

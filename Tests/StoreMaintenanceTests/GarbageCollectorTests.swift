@@ -158,6 +158,20 @@ import TestSupport
         #expect(try b.pullProblems() == [])
     }
 
+    /// Tags pushed within the grace period stay, whatever the rule: nothing made within it is removed.
+    @Test func retentionKeepsTagsPushedWithinTheGracePeriod() throws {
+        let b = try StoreBuilder()
+        defer { b.remove() }
+        for i in 0..<4 { try b.image("fresh/app", tag: "build-\(i)", seed: "fresh\(i)") }
+        b.age(by: 7200)
+        b.setAge("repositories/fresh/app/_manifests/tags/build-3", secondsAgo: 60)
+        b.setAge("repositories/fresh/app/_manifests/tags/build-2", secondsAgo: 120)
+        let options = GCOptions(graceSeconds: 3600, retention: [RetentionRule(repositories: ["fresh/*"], keepMostRecent: 0)])
+        let (report, _) = try collect(b, options)
+        #expect(b.tags("fresh/app") == ["build-2", "build-3"])
+        #expect(report.count(.tag) == 2)
+    }
+
     /// A kept manifest that cannot be read names what it names all the same: its repository is left whole (and
     /// the report says so); the rest of the store is collected.
     @Test func unreadableKeptManifestKeepsItsRepositoryWhole() throws {

@@ -68,6 +68,8 @@ final class StreamProbe: Sendable {
         var cancels = 0
         /// Bytes the producer pushed.
         var pushed: Int64 = 0
+        /// Bytes the engine took from the reader.
+        var delivered: Int64 = 0
         /// The producer saw a push refused (the engine cancelled) and stopped.
         var producerStopped = false
         var producerDone = false
@@ -116,6 +118,14 @@ struct ScriptedStream: ResponseStream {
         return CountingReader(bridge: bridge, probe: probe)
     }
 
+    /// Waits until the engine took every byte pushed, and a little more (so that it has written them): what the
+    /// producer does next (a failure, bytes past the range) must then be caught by the engine holding back the
+    /// last chunk until the end is confirmed, not by the bridge dropping chunks still queued.
+    private static func settle(_ probe: StreamProbe) {
+        _ = probe.wait { $0.state.withLock { $0.delivered == $0.pushed } }
+        usleep(50_000)
+    }
+
     private static func produce(_ range: Range<Int64>, script: StreamScript, into bridge: BlockingStreamBridge,
                                 probe: StreamProbe) {
         defer { probe.state.withLock { $0.producerDone = true } }
@@ -133,7 +143,9 @@ struct ScriptedStream: ResponseStream {
                 probe.state.withLock { $0.producerStopped = true }
                 return
             }
+            if position == range.upperBound { settle(probe) }
             var next = min(end, position + Int64(script.chunk))
+            if position < range.upperBound { next = min(next, range.upperBound) }
             for limit in [script.failAfter, script.endAfter, script.stallAfter].compactMap({ $0 }) where done < limit {
                 next = min(next, range.lowerBound + limit)
             }
@@ -146,6 +158,7 @@ struct ScriptedStream: ResponseStream {
             if script.pauseMicroseconds > 0 { usleep(script.pauseMicroseconds) }
         }
         if let failAfter = script.failAfter, position - range.lowerBound >= failAfter {
+            settle(probe)
             bridge.fail(SystemError("test producer", errno: EIO))  // after every byte, before the end
             return
         }
@@ -158,7 +171,11 @@ struct CountingReader: ResponseStreamReader {
     let bridge: BlockingStreamBridge
     let probe: StreamProbe
 
-    func next() async throws -> [UInt8]? { try await bridge.next() }
+    func next() async throws -> [UInt8]? {
+        let chunk = try await bridge.next()
+        probe.state.withLock { $0.delivered += Int64(chunk?.count ?? 0) }
+        return chunk
+    }
 
     func cancel() {
         probe.state.withLock { $0.cancels += 1 }

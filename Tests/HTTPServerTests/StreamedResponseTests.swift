@@ -32,7 +32,9 @@ struct StreamedResponseTests {
         let response = try client.readResponse()
         #expect(response.status == 200)
         #expect(response.header("Content-Length") == "\(length)")
-        #expect(response.body.count == length && isStream(response.body))
+        let body = response.body  // bound first: a failed expectation prints its operands, not 8 MiB of them
+        let whole = body.count == length && isStream(body)
+        #expect(whole)
         // The connection is kept and in step: the next request is answered.
         try client.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(try client.readResponse().text == "hello")
@@ -64,8 +66,8 @@ struct StreamedResponseTests {
             furthestAhead = max(furthestAhead, ahead)
             if read > 8 << 20 && read < 16 << 20, probe.pushed < length { sawProducerWaiting = true }
         }
-        #expect(response.status == 200 && Int64(response.body.count) == length)
-        #expect(isStream(response.body))
+        let status = response.status, received = Int64(response.body.count), intact = isStream(response.body)
+        #expect(status == 200 && received == length && intact)
         #expect(probe.peakQueuedBytes <= script.bound)
         #expect(probe.peakQueuedBytes >= script.bound / 2, "the queue never filled: the producer was not held back")
         #expect(sawProducerWaiting)
@@ -91,7 +93,8 @@ struct StreamedResponseTests {
             let part = try client.readResponse()
             #expect(part.status == 206, "\(header)")
             #expect(part.header("Content-Range") == "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(length)")
-            #expect(part.body.count == range.count && isStream(part.body, from: range.lowerBound), "\(header)")
+            let intact = part.body.count == range.count && isStream(part.body, from: range.lowerBound)
+            #expect(intact, "\(header)")
         }
         try client.send("GET /stream HTTP/1.1\r\nHost: t\r\nRange: bytes=\(length)-\r\n\r\n")
         let unsatisfiable = try client.readResponse()
@@ -141,19 +144,22 @@ struct StreamedResponseTests {
         let client = try TestClient(port: live.port, timeoutSeconds: 10)
         try client.send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
         let response = client.readStreamed()
-        #expect(response.status == 200 && response.contentLength == length)
-        #expect(response.closed, "the connection stayed open")
-        #expect(Int64(response.body.count) < length, "\(response.body.count) bytes: looks complete")
-        #expect(isStream(response.body), "the bytes that came are wrong")
+        // Bound first: a failed expectation prints its operands, not MiBs of body.
+        let status = response.status, declared = response.contentLength, closed = response.closed
+        let received = Int64(response.body.count), intact = isStream(response.body)
+        #expect(status == 200 && declared == length)
+        #expect(closed, "the connection stayed open")
+        #expect(received < length, "\(received) bytes: looks complete")
+        #expect(intact, "the bytes that came are wrong")
         if misbehaviour == .failsMidway || misbehaviour == .endsEarly {
-            #expect(response.body.count <= 3 << 20)
+            #expect(received <= 3 << 20)
         }
         #expect(probe.wait { $0.cancels == 1 })
         live.stop()
         writer.stop()
         let access = logfmtFields(sink.lines)
         #expect(access.count == 1)
-        #expect(access.first?["sent"] == "\(response.body.count)")
+        #expect(access.first?["sent"] == "\(received)")
         #expect(access.first?["note"]?.contains("response stream") == true, "\(access.first ?? [:])")
     }
 
@@ -237,7 +243,8 @@ struct StreamedResponseTests {
             out += chunk
             chunks += 1
         }
-        #expect(out.count == 200_000 && isStream(out))
+        let intact = out.count == 200_000 && isStream(out)
+        #expect(intact)
         #expect(chunks == 2)  // 13 pushes fill 128 KiB (130,000 bytes), the 7 others the next chunk
         #expect(!bridge.push([1]))  // after the end
     }
@@ -258,7 +265,8 @@ struct StreamedResponseTests {
         #expect(probe.pushed == 64 << 10, "a push went past the bound")
         var out: [UInt8] = []
         while let chunk = try await bridge.next() { out += chunk }
-        #expect(out.count == 1 << 20 && isStream(out))
+        let intact = out.count == 1 << 20 && isStream(out)
+        #expect(intact)
         #expect(bridge.peakQueuedBytes <= 64 << 10)
     }
 

@@ -187,6 +187,42 @@ struct StreamedResponseTests {
         #expect(try second.readResponse().status == 500)
     }
 
+    /// Over TLS the chunks go through OpenSSL's writes; curl checks the whole body and a range.
+    @Test func streamsOverTLS() throws {
+        let fixture = try TLSFixture()
+        let length: Int64 = (4 << 20) + 7
+        let probe = StreamProbe()
+        let live = try LiveServer(responder: StreamResponder(stream: ScriptedStream(script: StreamScript(length: length),
+                                                                                    probe: probe))) {
+            $0.tls = fixture.settings()
+        }
+        defer { live.stop() }
+        let directory = makeTemporaryDirectory(prefix: "swr-stream-tls")
+        defer { _ = try? shell("rm -rf '\(directory)'") }
+        let curl = "curl -sS --cacert '\(fixture.path("root.pem"))' https://localhost:\(live.port)/stream"
+        #expect(try shell("\(curl) -o '\(directory)/whole' -w '%{http_code} %{size_download}'") == "200 \(length)")
+        #expect(try shell("\(curl) -r 1000000-1999999 -o '\(directory)/part' -w '%{http_code} %{size_download}'")
+                == "206 1000000")
+        let whole = try readFile("\(directory)/whole"), part = try readFile("\(directory)/part")
+        let intact = isStream(whole) && part.count == 1_000_000 && isStream(part, from: 1_000_000)
+        #expect(intact)
+        #expect(probe.opened == [0..<length, 1_000_000..<2_000_000])
+    }
+
+    private func readFile(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError("open \(path)", errno: errno) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { throw SystemError("read \(path)", errno: errno) }
+            if n == 0 { return bytes }
+            bytes += buffer[0..<n]
+        }
+    }
+
     /// A client that goes away mid-stream: the engine cancels the reader once and the producer stops pushing.
     @Test func clientLeavingMidStreamStopsTheProducer() throws {
         var script = StreamScript(length: 1 << 30)

@@ -32,7 +32,8 @@ running() { [[ -f $DATA/PG_VERSION ]] && as_owner "$PGBIN/pg_ctl" status -D "$DA
 superuser_sql() { as_owner "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$RUN" -p "$PORT" -d postgres -tA "$@"; }
 
 initialize() {
-    [[ -x $PGBIN/initdb ]] || die "$PGBIN/initdb not found: install postgresql-15 (scripts/install-deps test)"
+    [[ -x $PGBIN/initdb ]] || "$(dirname "$0")/../install-deps" postgres
+    [[ -x $PGBIN/initdb ]] || die "$PGBIN/initdb not found after installing postgresql-15"
     mkdir -p "$BASE"
     chmod 755 "$BASE"
     # initdb into a scratch directory then rename: an interrupted init never leaves a half-made cluster behind.

@@ -315,7 +315,7 @@ async def exchange(backends, creader, cwriter, start, headers, peer):
         if backend is None:
             raise ConnectionError("no backends configured")
         host, _, port = backend.rpartition(":")
-        backend_stream = await BackendStream.connect(host, int(port))
+        backend_stream = await BackendStream.connect(host.strip("[]"), int(port))
     except (OSError, asyncio.TimeoutError, ValueError) as e:
         log(f"{method} {target} -> {backend}: unreachable ({e})")
         if "100-continue" in (header(headers, "expect") or "").lower():

@@ -259,6 +259,7 @@ start() {
     start_mon
     start_osd
     start_rgw
+    provision  # cheap, and brings back a bucket a test removed
     say "started in $(elapsed "$t") s"
 }
 

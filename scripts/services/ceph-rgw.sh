@@ -271,16 +271,14 @@ stop() {
         pid=$(pid_of "$name") || { rm -f "$RUN/$name.pid"; continue; }
         kill -TERM "$pid" 2>/dev/null || true
         deadline=$((SECONDS + 20))
-        while pid_of "$name" >/dev/null; do
-            if ((SECONDS >= deadline)); then
-                kill -KILL "$pid" 2>/dev/null || true
-                deadline=$((SECONDS + 20))
-                sleep 0.1
-                pid_of "$name" >/dev/null || break
-                die "$name (pid $pid) survives SIGKILL"
-            fi
-            sleep 0.05
-        done
+        while pid_of "$name" >/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
+        if pid_of "$name" >/dev/null; then
+            echo "ceph-rgw: $name (pid $pid) ignored SIGTERM for 20 s, killing it" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+            deadline=$((SECONDS + 20))
+            while pid_of "$name" >/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
+            ! pid_of "$name" >/dev/null || die "$name (pid $pid) survives SIGKILL"
+        fi
         rm -f "$RUN/$name.pid"
     done
 }

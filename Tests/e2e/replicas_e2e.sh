@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scale-out end-to-end test: three `swregistry serve` replicas sharing one S3 bucket (Ceph RGW) and one PostgreSQL
 # database, behind rrproxy.py, which sends each request to the next replica in turn. skopeo pushes and pulls through
-# the proxy (so one upload's POST, PATCH and PUT land on different replicas), a chunked upload is spread over the
+# the proxy (so one upload's POST, PATCH and PUT land on different replicas), so does swcopy, a chunked upload is spread over the
 # replicas by hand, an upload continues on another replica after the one holding it is killed with -9, 8 clients
 # move one tag at once, and every replica then gives the same answers.
 #
@@ -12,6 +12,7 @@
 #                       the services (scripts/services/*.sh env); without them the test is skipped, or fails when CI
 #                       is set
 #   E2E_SWREGISTRY_BIN  use this swregistry binary instead of running `swift build --product swregistry`
+#   E2E_SWCOPY_BIN      the swcopy binary (default: beside swregistry)
 #   E2E_KEEP=1          keep the work folder (configuration, logs) and the database, and print where they are
 #
 # Needs: bash, skopeo, python3, curl, psql (postgresql-client-15).
@@ -227,6 +228,16 @@ t_every_replica_agrees() {
 }
 check "every replica answers the pushed tag with the same manifest" t_every_replica_agrees
 
+t_swcopy() {
+    local swcopy=${E2E_SWCOPY_BIN:-$(dirname "$BIN")/swcopy}
+    [ -x "$swcopy" ] || { echo "swcopy not found at $swcopy (E2E_SWCOPY_BIN)"; return 1; }
+    "$swcopy" copy --dest-tls-verify=false "oci:$L1:v1" "docker://$REG/e2e/swcopy:v1"
+    rm -rf "$WORK/sc-pulled"
+    "$swcopy" copy --src-tls-verify=false "docker://$REG/e2e/swcopy:v1" "oci:$WORK/sc-pulled:v1"
+    expect_eq "swcopy round trip digest" "$SRC_DIGEST" "$(layout_digest "$WORK/sc-pulled" v1)"
+}
+check "swcopy pushes and pulls through the proxy: the same digest" t_swcopy
+
 # location_on ADDR HEADERS_FILE — the Location of an upload answer as an absolute URL on ADDR (a replica or the
 # proxy), whether the server gave it absolute or relative.
 location_on() {
@@ -242,8 +253,8 @@ location_on() {
 # with_digest URL DIGEST — the upload URL with its digest parameter.
 with_digest() { case $1 in *\?*) echo "$1&digest=$2" ;; *) echo "$1?digest=$2" ;; esac; }
 
-# status_is CODE HEADERS_FILE
-status_is() { head -n 1 "$2" | grep -q "^HTTP/1\.[01] $1" || { cat "$2"; return 1; }; }
+# status_is CODE HEADERS_FILE — the final status (after any 100 Continue) is CODE.
+status_is() { grep '^HTTP/' "$2" | tail -n 1 | grep -q "^HTTP/1\.[01] $1" || { cat "$2"; return 1; }; }
 
 t_chunked_upload_across_replicas() {
     # 12 MiB in three PATCHes (S3 parts are at least 5 MiB: the replicas must carry the state between them).
@@ -307,11 +318,13 @@ t_kill_mid_upload() {
     status_is 201 "$WORK/h"
     curl -sS -o "$WORK/got2" "http://${REPLICA_ADDR[2]}/v2/e2e/killed/blobs/$digest"
     cmp "$WORK/blob2" "$WORK/got2"
-    # Back to three replicas for what follows.
-    start_replica "$victim"
-    set_backends "${REPLICA_ADDR[@]}"
 }
 check "kill -9 of the replica holding an upload: another replica continues and commits it" t_kill_mid_upload
+# Back to three replicas, here in the script's shell (checks run in subshells): the killed one starts again.
+kill -KILL "${REPLICA_PID[1]}" 2>/dev/null || true
+wait "${REPLICA_PID[1]}" 2>/dev/null || true
+start_replica 1 || abort "setup: replica 1 starts again after kill -9"
+set_backends "${REPLICA_ADDR[@]}"
 
 t_tag_race() {
     # 8 clients move e2e/race:latest at once, each to its own image, through the proxy (so through every replica).

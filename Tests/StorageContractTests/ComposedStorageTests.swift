@@ -250,4 +250,42 @@ import TestSupport
                                          output: CollectedOutput()).run()
         #expect(again.removals.isEmpty, "\(again.removals)")
     }
+
+    @Test func leasesOfHeldSessionsAreRenewed() throws {
+        let f = try Fixture()
+        defer { f.remove() }
+        let repo = try RepositoryName(validating: "composed/lease")
+        let now = Int(time(nil))
+        let session = UploadSession(id: UploadID.random(), repository: repo, owner: "o", kind: .resumable, started: now,
+                                    lastActive: now, state: UploadState(size: 0, data: []))
+        try f.store.createUpload(session, limits: UploadLimits())
+        try f.store.releaseUpload(session)
+        _ = try f.store.acquireUpload(session.id, for: repo, leaseSeconds: 3)
+        // Renewed every second (a third of the lease) while held: still busy well past the 3 s.
+        let keeper = LeaseKeeper(metadata: f.store, leaseSeconds: 3, logger: Logger(label: "test"))
+        defer { keeper.stop() }
+        keeper.hold(session.id)
+        usleep(4_500_000)
+        #expect(throws: StoreError.uploadBusy(session.id.value)) { _ = try f.store.acquireUpload(session.id, for: repo, leaseSeconds: 3) }
+        // Let go (a replica that died): the lease lapses.
+        keeper.release(session.id)
+        usleep(3_500_000)
+        #expect(try f.store.acquireUpload(session.id, for: repo, leaseSeconds: 3) == session)
+    }
+
+    @Test func embeddedStoreLeavesBlobStorageUploadsAlone() throws {
+        let root = makeTemporaryDirectory(prefix: "swr-shared")
+        defer { FileSystem.removeTree(root) }
+        let blobs = try FileBlobStorage(root: root)
+        let id = UploadID.random()
+        _ = try blobs.beginUpload(id)
+        // A store opened on the folder (which deletes uploads it cannot continue) keeps it, and does not count it.
+        let store = try BlobStore(root: root)
+        #expect(store.uploads.openCount == 0 && store.uploads.removedAtStart == 0)
+        #expect(try blobs.staleUploads(startedBefore: Int64.max) == [id])
+        // And the blob storage leaves the store's own sessions to it.
+        let own = try store.uploads.start(try RepositoryName(validating: "own"), owner: "o")
+        store.uploads.release(own)
+        #expect(try blobs.staleUploads(startedBefore: Int64.max) == [id])
+    }
 }

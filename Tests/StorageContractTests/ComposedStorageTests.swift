@@ -288,4 +288,33 @@ import TestSupport
         store.uploads.release(own)
         #expect(try blobs.staleUploads(startedBefore: Int64.max) == [id])
     }
+
+    @Test func aBlobCollectedBeforeItsLinkIsNeverLinked() async throws {
+        let f = try Fixture()
+        defer { f.remove() }
+        let hooked = HookedBlobStorage(f.blobs)
+        let storage = ComposedStorage(blobs: hooked, metadata: f.store, uploadLimits: UploadLimits(),
+                                      logger: Logger(label: "test"), redirect: false, clock: { Int(time(nil)) })
+        let repo = try RepositoryName(validating: "composed/race")
+        let bytes = Array("committed, then taken by a collector".utf8)
+        let digest = Digest.sha256(of: bytes)
+        // The blob goes between its commit and its link, as a collection that listed it unrecorded would take it.
+        hooked.afterCommit = { digest in _ = try? hooked.delete(digest) }
+        let upload = try storage.startUpload(repo, owner: "o", kind: .resumable)
+        let appender = try storage.appender(for: upload, declaredLength: nil, pool: f.pool)
+        try await appender.write(bytes)
+        #expect(await appender.finish().1 == nil)
+        #expect(throws: StoreError.uploadUnknown(upload.id.value)) { try storage.commitUpload(upload, expected: digest) }
+        #expect(try !storage.isLinked(repo, digest), "no link to a missing blob")
+        #expect(try f.store.uploadCount() == 0, "the session went with its data: the client starts again")
+
+        // Without the collector, the same push links.
+        hooked.afterCommit = { _ in }
+        let again = try storage.startUpload(repo, owner: "o", kind: .resumable)
+        let writer = try storage.appender(for: again, declaredLength: nil, pool: f.pool)
+        try await writer.write(bytes)
+        #expect(await writer.finish().1 == nil)
+        try storage.commitUpload(again, expected: digest)
+        #expect(try storage.linkedBlobSize(repo, digest) == Int64(bytes.count))
+    }
 }

@@ -115,7 +115,7 @@ import Testing
         } catch {
             failure = error
         }
-        let finished = await writer.finish()
+        let (_, finished) = await writer.finish()
         #expect(finished != nil)
         if let failure { #expect(failure == finished) }
         #expect(upload.size == 10_000, "only what reached the file counts")

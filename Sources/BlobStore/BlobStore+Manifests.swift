@@ -7,6 +7,12 @@ public struct StoredManifest: Sendable {
     public let bytes: [UInt8]
     public let digest: Digest
     public let mediaType: String
+
+    public init(bytes: [UInt8], digest: Digest, mediaType: String) {
+        self.bytes = bytes
+        self.digest = digest
+        self.mediaType = mediaType
+    }
 }
 
 extension BlobStore {

@@ -246,11 +246,14 @@ extension RegistryResponder {
 }
 
 extension ManifestReferences {
-    /// What a validated manifest names: its config and layers, or its children, and its subject.
+    /// What a validated manifest names and needs here: its config and layers, or its children, and its subject.
+    /// Foreign layers are left out: clients fetch them from their URLs, so they need not be stored (see
+    /// `checkReferences`), and a storage that checks references itself must not refuse them.
     init(_ document: ManifestDocument) {
         switch document {
         case .manifest(let manifest):
-            self.init(blobs: [manifest.config.digest] + manifest.layers.map(\.digest), subject: document.subject?.digest)
+            let layers = manifest.layers.filter { !$0.isForeignLayer }.map(\.digest)
+            self.init(blobs: [manifest.config.digest] + layers, subject: document.subject?.digest)
         case .index(let index):
             self.init(manifests: index.manifests.map(\.digest), subject: document.subject?.digest)
         }

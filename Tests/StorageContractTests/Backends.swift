@@ -28,7 +28,7 @@ struct BlobBackend: Sendable, CustomTestStringConvertible {
     var testDescription: String { name }
 
     static var all: [BlobBackend] {
-        [.filesystem]
+        [.filesystem] + (TestServices.s3Enabled ? [.s3] : [])
     }
 
     /// `FileBlobStorage` in a temporary folder.

@@ -13,8 +13,6 @@ import SystemIO
 public final class BlobStore: Sendable {
     public let layout: Layout
     let cache = MetadataCache()
-    /// Sorted listings of large folders, for catalog and tag-list pages.
-    let listings = DirectoryListings()
     /// Serialises metadata mutations (manifests, tags, referrers) so that the cache always agrees with the disk.
     /// Taken after `references` when both are needed.
     let metadataLock = Mutex(())

@@ -75,7 +75,7 @@ extension BlobStore {
     public func collectionClock() throws(StoreError) -> Int64 {
         let path = "\(layout.tmpDirectory)/gc-clock"
         return try exclusively { () throws(StoreError) -> Int64 in
-            do throws(SystemError) { try FileSystem.touchFresh(path) } catch { throw .io(error) }
+            do throws(SystemError) { try FileSystem.touchFresh(path, durability: durability) } catch { throw .io(error) }
             guard let now = FileSystem.modificationTime(path) else { throw .io(SystemError("stat \(path)", errno: ENOENT)) }
             return now
         }

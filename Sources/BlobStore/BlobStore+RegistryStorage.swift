@@ -57,29 +57,6 @@ extension BlobStore: RegistryStorage {
         guard let upload = upload as? Upload else { preconditionFailure("not an upload of this store: \(type(of: upload))") }
         return upload
     }
-
-    public func tagPage(_ name: RepositoryName, after last: String?, limit: Int?) throws(StoreError) -> (tags: [String], more: Bool) {
-        Self.page(try tags(name), after: last, limit: limit, include: { _ in true })
-    }
-
-    public func repositoryPage(after last: String?, limit: Int,
-                               include: (String) -> Bool) throws(StoreError) -> (names: [String], more: Bool) {
-        let (names, more) = Self.page(try repositories(), after: last, limit: limit, include: include)
-        return (names, more)
-    }
-
-    /// Up to `limit` of `sorted` after `last` that pass `include`, and whether another follows.
-    static func page(_ sorted: [String], after last: String?, limit: Int?,
-                     include: (String) -> Bool) -> ([String], Bool) {
-        var result: [String] = []
-        for name in sorted {
-            if let last, !last.utf8.lexicographicallyPrecedes(name.utf8) { continue }
-            guard include(name) else { continue }
-            if let limit, result.count == limit { return (result, true) }
-            result.append(name)
-        }
-        return (result, false)
-    }
 }
 
 /// Appends a small body on the caller's thread, hashing as it goes.

@@ -13,6 +13,8 @@ import SystemIO
 public final class BlobStore: Sendable {
     public let layout: Layout
     let cache = MetadataCache()
+    /// Sorted listings of large folders, for catalog and tag-list pages.
+    let listings = DirectoryListings()
     /// Serialises metadata mutations (manifests, tags, referrers) so that the cache always agrees with the disk.
     /// Taken after `references` when both are needed.
     let metadataLock = Mutex(())
@@ -30,6 +32,10 @@ public final class BlobStore: Sendable {
     public let uploads: UploadRegistry
     /// `ComposedStorage`'s upload sessions when this store is its metadata (see `BlobStore+MetadataSessions`).
     let uploadSessions = UploadSessionTable()
+    /// Flushes shared by concurrent writers (see `GroupCommit`).
+    public let durability: GroupCommit
+    /// What writers renamed into place and have not flushed yet (see `UnflushedPaths`).
+    let unflushed = UnflushedPaths()
     /// Blobs stored and their bytes, once counted (see `StoreStatistics`; `serve` starts the count).
     public let statistics = StoreStatistics()
 
@@ -53,6 +59,8 @@ public final class BlobStore: Sendable {
             Glibc.unlink("\(layout.tmpDirectory)/\(name)")
         }
         uploads = try UploadRegistry(layout: layout, limits: uploadLimits, clock: clock)
+        durability = try GroupCommit(root: layout.root, folders: [layout.blobsDirectory, layout.repositoriesDirectory,
+                                                                  layout.uploadsDirectory, layout.tmpDirectory])
     }
 
     // MARK: - Blobs
@@ -104,7 +112,11 @@ public final class BlobStore: Sendable {
             let present: Bool
             do throws(SystemError) { present = try FileSystem.refresh(layout.blob(digest)) } catch { throw .io(error) }
             guard present else { throw .blobUnknown(digest) }
-            do throws(SystemError) { try FileSystem.touchFresh(layout.layerLink(name, digest)) } catch { throw .io(error) }
+            do throws(SystemError) {
+                try FileSystem.touchFresh(layout.layerLink(name, digest), durability: durability)
+            } catch {
+                throw .io(error)
+            }
         }
     }
 

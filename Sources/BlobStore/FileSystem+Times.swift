@@ -21,8 +21,8 @@ extension FileSystem {
 
     /// Creates an empty marker file, durably, or refreshes its times when it exists: either way its modification
     /// time is now, which is what tells the collector it was just made reachable.
-    static func touchFresh(_ path: String) throws(SystemError) {
+    static func touchFresh(_ path: String, durability: any Durability) throws(SystemError) {
         if try refresh(path) { return }
-        try touch(path)
+        try touch(path, durability: durability)
     }
 }

@@ -209,26 +209,36 @@ public final class UploadRegistry: Sendable {
         guard actual == expected else { throw .digestMismatch(expected: expected, actual: actual) }
         let blobPath = layout.blob(expected)
         do throws(SystemError) {
-            if fsync(upload.fd) != 0 { throw SystemError("fsync upload", errno: errno) }
-            try FileSystem.makeDirectories(layout.blobDirectory(expected))
+            // Shared flushes (`GroupCommit`): the data, then the blob's entry, then the link, each durable before
+            // the next step makes it reachable.
+            try store.durability.flush(files: [upload.fd], directories: [])
             // The blob and its link are touched under the reference lock: the collector, which deletes only
             // under the exclusive lock and only what is older than its cutoff, cannot take the blob between the
             // check that it is stored and the link (see `GarbageCollector`).
             try store.references.withShared { () throws(SystemError) in
                 let present = FileSystem.fileSize(blobPath)
+                var directories: [String] = []
+                var renamed = false
+                defer { if renamed { store.unflushed.remove(blobPath) } }
                 if present == upload.size, try FileSystem.refresh(blobPath) {
-                    // Already stored (deduplication): this copy is dropped with the session.
+                    // Already stored (deduplication): this copy is dropped with the session. Flushed all the same
+                    // when a concurrent writer put it there and has not flushed it yet.
+                    if store.unflushed.contains(blobPath) { directories = [layout.blobDirectory(expected)] }
                 } else {
+                    directories = try FileSystem.createDirectories(layout.blobDirectory(expected))
                     if rename(layout.uploadData(upload.id), blobPath) != 0 {
                         throw SystemError("rename upload → blob", errno: errno)
                     }
+                    renamed = true
+                    store.unflushed.insert(blobPath)
+                    directories.append(layout.blobDirectory(expected))
                     if let present { store.statistics.blobRemoved(expected, size: present) }  // a damaged copy replaced
                     store.statistics.blobAdded(expected, size: upload.size)
                     // rename keeps the data file's time, which is that of its last write.
                     try FileSystem.refresh(blobPath)
                 }
-                try FileSystem.syncDirectory(layout.blobDirectory(expected))
-                try FileSystem.touchFresh(layout.layerLink(upload.repository, expected))
+                if !directories.isEmpty { try store.durability.flush(files: [], directories: directories) }
+                try FileSystem.touchFresh(layout.layerLink(upload.repository, expected), durability: store.durability)
             }
         } catch {
             throw .io(error)

@@ -7,18 +7,7 @@ import Glibc
 public enum FileSystem {
     /// Creates `path` and any missing parents (0755), syncing each parent that gained an entry.
     public static func makeDirectories(_ path: String) throws(SystemError) {
-        if isDirectory(path) { return }
-        var missing: [String] = []
-        var current = path
-        while !current.isEmpty && current != "/" && !isDirectory(current) {
-            missing.append(current)
-            guard let slash = current.lastIndex(of: "/") else { break }
-            current = String(current[..<slash])
-        }
-        for dir in missing.reversed() {
-            if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw SystemError("mkdir \(dir)", errno: errno) }
-            try syncDirectory(parent(of: dir))
-        }
+        try immediate.flush(files: [], directories: try createDirectories(path))
     }
 
     /// Makes `path` a directory only this user can enter, or checks that it already is one: a real directory (not
@@ -117,29 +106,12 @@ public enum FileSystem {
     /// Replaces `path` with `bytes` atomically: a reader sees the old content or the new, never a mix, and a
     /// crash leaves one of them. The temporary file lives in `tmpDirectory`, on the same filesystem.
     public static func writeAtomically(_ bytes: [UInt8], to path: String, tmpDirectory: String) throws(SystemError) {
-        let (fd, tmp) = try makeTemporaryFile(in: tmpDirectory)
-        do throws(SystemError) {
-            try writeAll(fd, bytes)
-            if fsync(fd) != 0 { throw SystemError("fsync \(tmp)", errno: errno) }
-            close(fd)
-            try makeDirectories(parent(of: path))
-            if rename(tmp, path) != 0 { throw SystemError("rename \(tmp) → \(path)", errno: errno) }
-        } catch {
-            close(fd)
-            unlink(tmp)
-            throw error
-        }
-        try syncDirectory(parent(of: path))
+        try writeAtomically(bytes, to: path, tmpDirectory: tmpDirectory, durability: immediate)
     }
 
     /// Creates an empty marker file (a link) if missing, durably.
     public static func touch(_ path: String) throws(SystemError) {
-        if exists(path) { return }
-        try makeDirectories(parent(of: path))
-        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw SystemError("open \(path)", errno: errno) }
-        close(fd)
-        try syncDirectory(parent(of: path))
+        try touch(path, durability: immediate)
     }
 
     /// Reads a whole small file. - Returns: nil when it does not exist.

@@ -19,7 +19,9 @@ public struct RegistryConfiguration: Sendable {
     /// Most upload sessions open at once for one client address; nil: a tenth of `maxOpenUploads`.
     public var maxUploadsPerClient: Int?
     /// Threads for blocking store work (fsync, renames, directory walks).
-    public var blockingThreads = 4
+    /// 32: most of these threads wait, for a flush shared by concurrent writers (`GroupCommit`) or for a database
+    /// or object-store round trip, not on a core; four let at most four writers share a flush.
+    public var blockingThreads = 32
     /// Authentication, access policy, abuse limits and `storage.delete.enabled`; nil: open to everyone, as
     /// before any of these existed. Replaced at run time by `RegistryResponder.updateSecurity(_:)`.
     public var security: RegistrySecurity?

@@ -20,4 +20,7 @@ public enum StoreError: Error, Sendable, Equatable {
     /// Another request is writing to this upload right now.
     case uploadBusy(String)
     case io(SystemError)
+    /// The storage backend (object store, database) cannot be reached or refused the operation; nothing was
+    /// changed. Answered with 503, and the request can be retried.
+    case unavailable(String)
 }

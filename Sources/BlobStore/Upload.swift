@@ -7,7 +7,7 @@ import OCIModel
 /// A session is used by one request at a time (`UploadRegistry.acquire` enforces it), so its mutable state
 /// needs no lock of its own. Its data file is open only while a request holds it: an idle session costs a few
 /// bytes of memory and no descriptor.
-public final class Upload: @unchecked Sendable {
+public final class Upload: UploadHandle, @unchecked Sendable {
     /// How the session was started, recorded on disk so that start-up can tell them apart after a crash.
     public enum Kind: String, Sendable {
         /// `POST` without a digest: the client got its `Location` and may continue it, also after a restart.
@@ -47,7 +47,4 @@ public final class Upload: @unchecked Sendable {
         self.hasher = hasher
         lastActive = now
     }
-
-    /// The `Range` header value of distribution-spec: `0-<last byte offset>`, and `0-0` while empty.
-    public var rangeHeader: String { "0-\(max(size - 1, 0))" }
 }

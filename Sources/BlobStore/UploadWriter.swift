@@ -25,7 +25,7 @@ import SystemIO
 ///
 /// Use from one task: `write` each chunk, then always `finish` (also after a failure), which waits until the
 /// lanes are done with the session's descriptor.
-public final class UploadWriter: @unchecked Sendable {
+public final class UploadWriter: BlobAppender, @unchecked Sendable {
     /// One chunk on its way through both lanes.
     final class Chunk: @unchecked Sendable {
         /// Immutable while the lanes read it; taken out by the lane that finishes last (under the writer's lock).
@@ -112,17 +112,18 @@ public final class UploadWriter: @unchecked Sendable {
     }
 
     /// Waits until every queued chunk is hashed and written, then records the session's new size.
-    /// - Returns: the first write failure, or nil.
-    public func finish() async -> StoreError? {
+    /// - Returns: the session's state and the first write failure, or nil.
+    public func finish() async -> (UploadState, StoreError?) {
         await waitUntil(inFlightAtMost: 0)
         lanes = nil
         let (failure, written) = state.withLock { ($0.failure, $0.writtenEnd) }
         upload.size = written
-        guard let failure else { return nil }
+        let uploadState = UploadState(size: written, data: [])
+        guard let failure else { return (uploadState, nil) }
         // The hash ran ahead of the failed write: drop it (commit rehashes the file), and cut any partial chunk.
         upload.hasher = nil
         _ = ftruncate(fd, off_t(written))
-        return .io(failure)
+        return (uploadState, .io(failure))
     }
 
     // MARK: - Waiting

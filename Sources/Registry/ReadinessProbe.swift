@@ -1,3 +1,4 @@
+import BlobStore
 import Glibc
 import HTTPServer
 import OCIModel
@@ -40,6 +41,13 @@ public final class ReadinessProbe: Sendable {
     ///   - pool: where the test runs (it may block on a sick filesystem).
     public convenience init(directory: String, pool: BlockingPool) {
         self.init(check: { Self.writeTest(in: directory) }, execute: { pool.execute($0) })
+    }
+
+    /// - Parameters:
+    ///   - storage: the registry's storage, whose `readinessProblem` is the test.
+    ///   - pool: where the test runs (it may block on a sick filesystem or an unreachable backend).
+    public convenience init(storage: any RegistryStorage, pool: BlockingPool) {
+        self.init(check: { storage.readinessProblem() }, execute: { pool.execute($0) })
     }
 
     /// - Parameters:
@@ -142,24 +150,8 @@ public final class ReadinessProbe: Sendable {
 
     private static let headers = HTTPHeaders([("Content-Type", "application/json"), ("Cache-Control", "no-store")])
 
-    /// Creates, writes one byte to and unlinks a file in `directory`; nil when all three worked, else which
-    /// failed and why (the reason names no path: `/readyz` answers anyone).
+    /// See `BlobStore.writeTest(in:)`.
     static func writeTest(in directory: String) -> String? {
-        let path = "\(directory)/.readyz-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return "storage not writable: cannot create a file in tmp/: \(reason(errno))" }
-        var byte: UInt8 = 0x0A
-        let written = write(fd, &byte, 1)
-        let writeErrno = errno
-        close(fd)
-        let unlinked = unlink(path)
-        let unlinkErrno = errno
-        if written != 1 { return "storage not writable: cannot write to a file in tmp/: \(reason(writeErrno))" }
-        if unlinked != 0 { return "storage not writable: cannot remove a file in tmp/: \(reason(unlinkErrno))" }
-        return nil
-    }
-
-    private static func reason(_ code: Int32) -> String {
-        String(cString: strerror(code))
+        BlobStore.writeTest(in: directory)
     }
 }

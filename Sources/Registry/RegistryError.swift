@@ -56,6 +56,9 @@ public struct RegistryError: Error, Sendable {
             self.init(.blobUploadInvalid, "another request is writing to upload \(id)", status: 416)
         case .io(let e):
             self.init(.unknown, "storage error: \(e)", status: 500)
+        case .unavailable(let why):
+            // Retry-After: the backend is usually back within seconds (a database fail-over, an object store restart).
+            self.init(.unavailable, "storage unavailable: \(why)", headers: ["Retry-After": "1"])
         }
     }
 }

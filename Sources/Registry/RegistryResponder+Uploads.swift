@@ -153,37 +153,25 @@ extension RegistryResponder {
 
     // MARK: - Helpers
 
-    /// Streams a request body into an upload, chunk by chunk, never holding it whole.
-    ///
-    /// A body of at most `inlineUploadLimit` bytes is hashed and written right here, on the event loop: a hop to
-    /// the pool would cost more than the work. Larger ones go through an `UploadWriter`, which hashes and writes
-    /// on pool threads while the loop receives the next chunks, and hands the chunk buffers back for reuse.
-    private func receive(_ body: RequestBody, into upload: Upload) async throws {
-        if let length = body.declaredLength, length <= Self.inlineUploadLimit {
-            let uploads = store.uploads
-            for try await chunk in body {
-                try uploads.append(upload, chunk)
-            }
-            return
-        }
-        let writer = UploadWriter(upload, pool: pool)
+    /// Streams a request body into an upload, chunk by chunk, never holding it whole, through the storage's
+    /// appender (which may write small bodies right here, and larger ones on pool threads while the loop receives
+    /// the next chunks); chunk buffers come back for reuse.
+    private func receive(_ body: RequestBody, into upload: any UploadHandle) async throws {
+        let appender = try store.appender(for: upload, declaredLength: body.declaredLength, pool: pool)
         var failure: (any Error)?
         do {
             while let chunk = try await body.next() {
-                try await writer.write(chunk)
-                body.recycle(writer.reclaim())
+                try await appender.write(chunk)
+                body.recycle(appender.reclaim())
             }
         } catch {
             failure = error
         }
-        // Always waited for: the lanes must be done with the session's descriptor before the request lets it go.
-        let writeFailure = await writer.finish()
+        // Always waited for: the appender must be done with the session before the request lets it go.
+        let (_, writeFailure) = await appender.finish()
         if let failure { throw failure }
         if let writeFailure { throw writeFailure }
     }
-
-    /// Bodies up to this size are written on the event loop (see `receive`).
-    static let inlineUploadLimit: Int64 = 64 * 1024
 
     private func commit(_ upload: Upload, _ digest: Digest) async throws {
         let uploads = store.uploads, store = store

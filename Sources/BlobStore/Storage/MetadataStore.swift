@@ -1,0 +1,196 @@
+import OCIModel
+
+/// A manifest as the registry stores it: exact bytes, media type, and what it names.
+public struct ManifestRecord: Sendable {
+    public let digest: Digest
+    public let mediaType: String
+    public let bytes: [UInt8]
+    /// The manifest's `subject`, whose referrers list it.
+    public let subject: Digest?
+    /// The descriptor listed under the subject's referrers (media type, digest, size, artifact type, annotations).
+    public let referrer: Descriptor?
+    /// The blobs (config, layers) and manifests (an index's children) it names.
+    public let references: ManifestReferences
+
+    public init(digest: Digest, mediaType: String, bytes: [UInt8], subject: Digest?, referrer: Descriptor?,
+                references: ManifestReferences) {
+        self.digest = digest
+        self.mediaType = mediaType
+        self.bytes = bytes
+        self.subject = subject
+        self.referrer = referrer
+        self.references = references
+    }
+}
+
+/// An upload session as the metadata store keeps it, so that any replica can continue it.
+public struct UploadSession: Sendable, Equatable {
+    public let id: UploadID
+    public let repository: RepositoryName
+    /// Whom it counts against (`UploadLimits.maxPerOwner`).
+    public let owner: String
+    public let kind: Upload.Kind
+    /// Seconds since the epoch: when it started (`UploadLimits.maxAge`), and when it last received bytes
+    /// (`UploadLimits.idleTimeout`).
+    public let started: Int
+    public var lastActive: Int
+    /// Where its data stands in the blob storage.
+    public var state: UploadState
+
+    public init(id: UploadID, repository: RepositoryName, owner: String, kind: Upload.Kind, started: Int,
+                lastActive: Int, state: UploadState) {
+        self.id = id
+        self.repository = repository
+        self.owner = owner
+        self.kind = kind
+        self.started = started
+        self.lastActive = lastActive
+        self.state = state
+    }
+}
+
+/// What a manifest PUT found missing: nothing was stored.
+public enum MissingReference: Sendable, Equatable {
+    /// A config or layer the repository does not link.
+    case blob(Digest)
+    /// An index child the repository does not hold.
+    case manifest(Digest)
+}
+
+/// Where the registry's metadata lives: repositories, tags, manifests (exact bytes and media type),
+/// repository → blob links, referrers, upload sessions, and what garbage collection needs. Implementations: the
+/// filesystem (`BlobStore`'s own tree) and PostgreSQL (`PostgresMetadataStore`); one contract suite
+/// (`StorageContractTests`) runs against each.
+///
+/// Every method may block: call them from the blocking pool. Failures of the backend itself throw
+/// `StoreError.unavailable` (503), and a failed mutation changes nothing (transactions, or write-then-rename).
+///
+/// Names and tags are compared and ordered as bytes (UTF-8), as distribution-spec's pagination requires.
+///
+/// **Several replicas** may use one store at once: every mutation is atomic across them, two racing on one tag end
+/// with one winner, and `generation` moves when any replica changes something (within a bounded, documented time),
+/// so that caches of derived views can be dropped.
+///
+/// **Garbage collection** (see `GarbageCollector`): mutations that make something reachable run in a *shared*
+/// section and set the time (`modified`, nanoseconds, the store's clock) of everything they make reachable;
+/// the collector deletes only inside `exclusively` and only what is still older than its cutoff.
+public protocol MetadataStore: Sendable {
+    // MARK: Repositories
+
+    /// Whether the repository holds any manifest, tag or blob link.
+    func repositoryExists(_ name: RepositoryName) throws(StoreError) -> Bool
+
+    /// Up to `limit` repository names after `last` (exclusive), in byte order, that pass `include`; `more` tells
+    /// whether another such name follows. Costs O(page), not O(repositories), when `include` passes most names.
+    func repositoryPage(after last: String?, limit: Int,
+                        include: (String) -> Bool) throws(StoreError) -> (names: [String], more: Bool)
+
+    // MARK: Blobs and links
+
+    /// The size recorded for a blob that some repository links; nil when none does.
+    func blobSize(_ digest: Digest) throws(StoreError) -> Int64?
+
+    /// The blob's size when `name` links it, else nil. A link older than `refreshAfter` seconds has its time
+    /// refreshed (a client's HEAD, skipped upload and manifest PUT then find the blob kept by the collector).
+    func linkedBlobSize(_ name: RepositoryName, _ digest: Digest, refreshAfter: Int) throws(StoreError) -> Int64?
+
+    /// Records a stored blob of `size` bytes and links it into `name`, with fresh times for both (shared section).
+    /// - Parameter requireKnown: link only when the blob is already recorded (a mount); `blobUnknown` otherwise.
+    func link(_ name: RepositoryName, _ digest: Digest, size: Int64?, requireKnown: Bool) throws(StoreError)
+
+    /// Removes the link. - Returns: whether it existed.
+    func unlink(_ name: RepositoryName, _ digest: Digest) throws(StoreError) -> Bool
+
+    // MARK: Manifests, tags, referrers
+
+    /// In one atomic step (shared section): checks that `name` links every blob the manifest names and holds every
+    /// child manifest, refreshes their times (an index's children transitively), stores the manifest in `name`,
+    /// points `tag` at it, and lists it under its subject's referrers.
+    /// - Returns: what was missing (nothing is stored then), or nil.
+    func putManifest(_ name: RepositoryName, _ manifest: ManifestRecord, tag: Tag?) throws(StoreError) -> MissingReference?
+
+    /// A manifest `name` holds, nil when it holds none with that digest.
+    func manifest(_ name: RepositoryName, _ digest: Digest) throws(StoreError) -> StoredManifest?
+
+    /// The media type of a manifest `name` holds (cheaper than the bytes), nil when absent.
+    func manifestMediaType(_ name: RepositoryName, _ digest: Digest) throws(StoreError) -> String?
+
+    /// The digest a tag points to, nil when there is no such tag.
+    func resolve(_ name: RepositoryName, _ tag: Tag) throws(StoreError) -> Digest?
+
+    /// Removes a manifest from `name`, with every tag pointing to it and its entry among its subject's referrers.
+    /// - Returns: whether `name` held it.
+    func deleteManifest(_ name: RepositoryName, _ digest: Digest) throws(StoreError) -> Bool
+
+    /// - Returns: whether the tag existed.
+    func deleteTag(_ name: RepositoryName, _ tag: Tag) throws(StoreError) -> Bool
+
+    /// Up to `limit` (all when nil) tags after `last`, in byte order, and whether more follow.
+    /// - Throws: `nameUnknown` when the repository does not exist.
+    func tagPage(_ name: RepositoryName, after last: String?, limit: Int?) throws(StoreError) -> (tags: [String], more: Bool)
+
+    /// The descriptors of the manifests in `name` whose subject is `subject`, in a stable order.
+    func referrers(_ name: RepositoryName, subject: Digest) throws(StoreError) -> [Descriptor]
+
+    /// Moves whenever a tag, manifest or referrer changes, here or (within the documented bound) on another
+    /// replica: a view derived from the metadata, read after loading this number, is current while it is unchanged.
+    var generation: UInt64 { get }
+
+    // MARK: Upload sessions
+
+    /// Records a new session, leased to the calling request (see `acquireUpload`).
+    /// - Throws: `tooManyUploads` / `tooManyUploadsForOwner` at the limits (after expiring idle sessions is the
+    ///   caller's business), `unavailable`.
+    func createUpload(_ session: UploadSession, limits: UploadLimits) throws(StoreError)
+
+    /// Leases a session of `name` to one request, across replicas, for `leaseSeconds` (renewed by
+    /// `renewUpload`): a replica killed mid-request leaves a lease that lapses, and the session can be continued.
+    /// - Throws: `uploadUnknown` (also for another repository's session, or a monolithic one), `uploadBusy`.
+    func acquireUpload(_ id: UploadID, for name: RepositoryName, leaseSeconds: Int) throws(StoreError) -> UploadSession
+
+    /// Extends a held lease (long requests renew it every few seconds).
+    func renewUpload(_ id: UploadID, leaseSeconds: Int) throws(StoreError)
+
+    /// Saves the session's new state (its `lastActive` too) and ends the lease.
+    func releaseUpload(_ session: UploadSession) throws(StoreError)
+
+    /// Forgets a session (committed, cancelled, expired). Idempotent.
+    func removeUpload(_ id: UploadID) throws(StoreError)
+
+    /// Sessions not leased now that are idle or too old at `now` (seconds since the epoch).
+    func expiredUploads(now: Int, limits: UploadLimits) throws(StoreError) -> [UploadSession]
+
+    /// Every session's id (expiry compares them with the blob storage's upload data).
+    func uploadIDs() throws(StoreError) -> Set<UploadID>
+
+    /// Sessions open now (metrics).
+    func uploadCount() throws(StoreError) -> Int
+
+    // MARK: Garbage collection (see `CollectableStore`, whose metadata half this is)
+
+    /// Runs `body` with no shared section in progress and none starting, on every replica.
+    func exclusively<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T
+    /// The clock the shared sections stamp times with (nanoseconds since the epoch), read inside `exclusively`.
+    func collectionClock() throws(StoreError) -> Int64
+
+    func repositoryNames() throws(StoreError) -> [RepositoryName]
+    func tagEntries(_ name: RepositoryName) throws(StoreError) -> [TagEntry]
+    func revisionEntries(_ name: RepositoryName) throws(StoreError) -> [LinkEntry]
+    func layerLinkEntries(_ name: RepositoryName) throws(StoreError) -> [LinkEntry]
+    /// Subject → the manifests of `name` recorded as its referrers.
+    func referrerEntries(_ name: RepositoryName) throws(StoreError) -> [Digest: [Digest]]
+    /// Every recorded blob with its size and time (last linked, mounted or named by a manifest put).
+    func blobEntries() throws(StoreError) -> [BlobEntry]
+    /// A manifest's bytes by digest, whatever repository holds it.
+    func manifestBytes(_ digest: Digest, maxBytes: Int) throws(StoreError) -> [UInt8]?
+
+    func removeTag(_ name: RepositoryName, _ tag: Tag, pointingTo digest: Digest, modifiedBefore cutoff: Int64) throws(StoreError) -> Bool
+    func removeRevision(_ name: RepositoryName, _ digest: Digest, subject: Digest?, modifiedBefore cutoff: Int64) throws(StoreError) -> Bool
+    func removeLayerLink(_ name: RepositoryName, _ digest: Digest, modifiedBefore cutoff: Int64) throws(StoreError) -> Bool
+    /// Forgets a blob's record when no link or manifest names it and it is older than the cutoff.
+    /// - Returns: its recorded size, nil when not removed.
+    func removeBlobRecord(_ digest: Digest, modifiedBefore cutoff: Int64) throws(StoreError) -> Int64?
+
+    /// Whether the backend answers now (`/readyz`); fast (a second at most).
+    func isReachable() -> Bool
+}

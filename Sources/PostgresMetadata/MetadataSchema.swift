@@ -98,5 +98,100 @@ enum MetadataSchema {
             );
             CREATE INDEX upload_sessions_owner ON upload_sessions (owner);
             """),
+        // A manifest PUT as one statement: one round trip and one implicit transaction instead of about ten
+        // (BEGIN, lock, clock, checks, inserts, NOTIFY, COMMIT), which bounds PUT throughput under concurrency.
+        // A missing reference raises SQLSTATE SWR01 (blob) or SWR02 (manifest) with the digest as DETAIL,
+        // which rolls everything back.
+        .init(version: 2, name: "put_manifest_function", sql: """
+            CREATE FUNCTION swr_put_manifest(
+                p_repository text, p_digest text, p_media_type text, p_payload bytea, p_subject text,
+                p_artifact_type text, p_referrer bytea, p_blobs text[], p_children text[], p_tag text,
+                p_channel text, p_lock bigint)
+            RETURNS bigint LANGUAGE plpgsql AS $$
+            DECLARE
+                v_id bigint;
+                v_stamp bigint;
+                v_missing text;
+            BEGIN
+                -- Shared with every other push; the collector takes it exclusively. Times are read after it.
+                PERFORM pg_advisory_xact_lock_shared(p_lock);
+                v_stamp := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1000;
+                SELECT id INTO v_id FROM repositories WHERE name = p_repository;
+                IF v_id IS NULL THEN
+                    INSERT INTO repositories (name) VALUES (p_repository) ON CONFLICT (name) DO NOTHING
+                        RETURNING id INTO v_id;
+                    IF v_id IS NULL THEN
+                        SELECT id INTO v_id FROM repositories WHERE name = p_repository;
+                    END IF;
+                END IF;
+                IF cardinality(p_blobs) > 0 THEN
+                    -- Refreshes and row-locks the links present; the first one absent is reported.
+                    WITH touched AS (
+                        UPDATE repository_blobs SET modified = v_stamp
+                        WHERE repository_id = v_id AND digest = ANY(p_blobs) RETURNING digest
+                    )
+                    SELECT u.d INTO v_missing FROM unnest(p_blobs) WITH ORDINALITY AS u(d, n)
+                    WHERE NOT EXISTS (SELECT 1 FROM touched t WHERE t.digest = u.d COLLATE "C")
+                    ORDER BY u.n LIMIT 1;
+                    IF v_missing IS NOT NULL THEN
+                        RAISE EXCEPTION 'manifest blob unknown' USING ERRCODE = 'SWR01', DETAIL = v_missing;
+                    END IF;
+                    UPDATE blobs SET modified = v_stamp WHERE digest = ANY(p_blobs);
+                END IF;
+                IF cardinality(p_children) > 0 THEN
+                    WITH touched AS (
+                        UPDATE manifests SET modified = v_stamp
+                        WHERE repository_id = v_id AND digest = ANY(p_children) RETURNING digest
+                    )
+                    SELECT u.d INTO v_missing FROM unnest(p_children) WITH ORDINALITY AS u(d, n)
+                    WHERE NOT EXISTS (SELECT 1 FROM touched t WHERE t.digest = u.d COLLATE "C")
+                    ORDER BY u.n LIMIT 1;
+                    IF v_missing IS NOT NULL THEN
+                        RAISE EXCEPTION 'manifest unknown' USING ERRCODE = 'SWR02', DETAIL = v_missing;
+                    END IF;
+                    -- What the children name, transitively (an index of indexes).
+                    WITH RECURSIVE below(digest) AS (
+                        SELECT unnest(p_children) COLLATE "C"
+                        UNION
+                        SELECT r.reference_digest FROM manifest_references r JOIN below ON r.manifest_digest = below.digest
+                        WHERE r.repository_id = v_id AND r.is_manifest
+                    ),
+                    named AS (
+                        SELECT DISTINCT r.reference_digest AS digest FROM manifest_references r
+                        JOIN below ON r.manifest_digest = below.digest
+                        WHERE r.repository_id = v_id AND NOT r.is_manifest
+                    ),
+                    manifests_touched AS (
+                        UPDATE manifests m SET modified = v_stamp FROM below
+                        WHERE m.repository_id = v_id AND m.digest = below.digest RETURNING 1
+                    ),
+                    links_touched AS (
+                        UPDATE repository_blobs l SET modified = v_stamp FROM named
+                        WHERE l.repository_id = v_id AND l.digest = named.digest RETURNING 1
+                    )
+                    UPDATE blobs b SET modified = v_stamp FROM named WHERE b.digest = named.digest;
+                END IF;
+                INSERT INTO manifests (repository_id, digest, media_type, payload, subject_digest, artifact_type,
+                                       referrer_descriptor, created, modified)
+                VALUES (v_id, p_digest, p_media_type, p_payload, p_subject, p_artifact_type, p_referrer,
+                        v_stamp, v_stamp)
+                ON CONFLICT (repository_id, digest) DO UPDATE SET modified = EXCLUDED.modified;
+                IF cardinality(p_blobs) > 0 OR cardinality(p_children) > 0 THEN
+                    INSERT INTO manifest_references (repository_id, manifest_digest, is_manifest, reference_digest)
+                    SELECT v_id, p_digest, false, unnest(p_blobs)
+                    UNION SELECT v_id, p_digest, true, unnest(p_children)
+                    ON CONFLICT DO NOTHING;
+                END IF;
+                IF p_tag IS NOT NULL THEN
+                    INSERT INTO tags (repository_id, name, manifest_digest, modified)
+                    VALUES (v_id, p_tag, p_digest, v_stamp)
+                    ON CONFLICT (repository_id, name)
+                    DO UPDATE SET manifest_digest = EXCLUDED.manifest_digest, modified = EXCLUDED.modified;
+                END IF;
+                PERFORM pg_notify(p_channel, p_repository);
+                RETURN v_id;
+            END
+            $$;
+            """),
     ], lockKey: migrationLockKey)
 }

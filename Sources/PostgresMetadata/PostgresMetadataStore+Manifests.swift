@@ -1,4 +1,5 @@
 import BlobStore
+import Glibc
 import OCIModel
 
 extension PostgresMetadataStore {
@@ -83,101 +84,52 @@ extension PostgresMetadataStore {
                 throw .manifestInvalid("referrer descriptor: \(error)")
             }
         }
-        // A missing reference ends the transaction with a rollback: nothing of this PUT stays.
-        var missing: MissingReference?
-        do {
-            try change(name.value, shared: true) { connection, stamp in
-                try store(manifest, name, tag: tag, referrer: referrer, missing: &missing, connection, stamp)
+        let parameters: [PGValue] = [
+            .text(name.value), .text(manifest.digest.description), .text(manifest.mediaType), .bytes(manifest.bytes),
+            .optional(manifest.subject?.description), .optional(manifest.referrer?.artifactType?.rawValue),
+            referrer.map(PGValue.bytes) ?? .null,
+            Self.array(manifest.references.blobs.map(\.description)),
+            Self.array(manifest.references.manifests.map(\.description)),
+            .optional(tag?.value), .text(channel), .int(MetadataSchema.collectionLockKey),
+        ]
+        // One statement, one implicit transaction (see `swr_put_manifest` in `MetadataSchema`): a missing reference
+        // raises SWR01/SWR02 and rolls it all back.
+        let outcome: Result<MissingReference?, StoreError> = try run { connection in
+            do {
+                try Self.retryingRaces {
+                    try connection.query("SELECT swr_put_manifest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                         parameters)
+                }
+                return .success(nil)
+            } catch {
+                guard let failure = error as? PGError, let detail = failure.detail,
+                      failure.sqlState == "SWR01" || failure.sqlState == "SWR02" else { throw error }
+                do {
+                    let digest = try Digest(parsing: detail)
+                    return .success(failure.sqlState == "SWR01" ? .blob(digest) : .manifest(digest))
+                } catch {
+                    return .failure(.unavailable("unreadable missing reference \(detail)"))
+                }
             }
-        } catch {
-            if let missing { return missing }
-            throw error
         }
-        return nil
+        let missing = try outcome.get()
+        if missing == nil { bumpGeneration() }
+        return missing
     }
 
-    private func store(_ manifest: ManifestRecord, _ name: RepositoryName, tag: Tag?, referrer: [UInt8]?,
-                   missing: inout MissingReference?, _ connection: PGConnection, _ stamp: Int64) throws {
-        let blobs = manifest.references.blobs.map(\.description)
-        let children = manifest.references.manifests.map(\.description)
-        let id = try createRepository(name.value, on: connection)
-        if !blobs.isEmpty {
-            let present = Set(try connection.query("""
-                UPDATE repository_blobs SET modified = $3 WHERE repository_id = $1 AND digest = ANY($2::text[])
-                RETURNING digest
-                """, [.int(id), Self.array(blobs), .int(stamp)]).rows.map { row in try row.required(row.string, 0) })
-            if let absent = manifest.references.blobs.first(where: { !present.contains($0.description) }) {
-                missing = .blob(absent)
-                throw RollBack()
+    /// Runs one statement (its own implicit transaction) again when PostgreSQL aborted it as the loser of a race
+    /// (40001, 40P01), like `PGConnection.transaction` does for transactions.
+    static func retryingRaces<T>(_ body: () throws -> T) throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try body()
+            } catch {
+                guard let failure = error as? PGError, failure.isRetryableTransactionFailure, attempt < 8 else { throw error }
+                attempt += 1
+                usleep(UInt32.random(in: 1_000...5_000) * UInt32(attempt))
             }
-            try connection.query("UPDATE blobs SET modified = $2 WHERE digest = ANY($1::text[])",
-                                 [Self.array(blobs), .int(stamp)])
         }
-        if !children.isEmpty {
-            let present = Set(try connection.query("""
-                UPDATE manifests SET modified = $3 WHERE repository_id = $1 AND digest = ANY($2::text[])
-                RETURNING digest
-                """, [.int(id), Self.array(children), .int(stamp)]).rows.map { row in try row.required(row.string, 0) })
-            if let absent = manifest.references.manifests.first(where: { !present.contains($0.description) }) {
-                missing = .manifest(absent)
-                throw RollBack()
-            }
-            try refreshDescendants(of: children, repository: id, stamp: stamp, on: connection)
-        }
-        try connection.query("""
-            INSERT INTO manifests (repository_id, digest, media_type, payload, subject_digest, artifact_type,
-                                   referrer_descriptor, created, modified)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-            ON CONFLICT (repository_id, digest) DO UPDATE SET modified = EXCLUDED.modified
-            """, [.int(id), .text(manifest.digest.description), .text(manifest.mediaType), .bytes(manifest.bytes),
-                  .optional(manifest.subject?.description),
-                  .optional(manifest.referrer?.artifactType?.rawValue),
-                  referrer.map(PGValue.bytes) ?? .null, .int(stamp)])
-        if !blobs.isEmpty || !children.isEmpty {
-            try connection.query("""
-                INSERT INTO manifest_references (repository_id, manifest_digest, is_manifest, reference_digest)
-                SELECT $1::bigint, $2::text, false, unnest($3::text[])
-                UNION SELECT $1::bigint, $2::text, true, unnest($4::text[])
-                ON CONFLICT DO NOTHING
-                """, [.int(id), .text(manifest.digest.description), Self.array(blobs), Self.array(children)])
-        }
-        if let tag {
-            try connection.query("""
-                INSERT INTO tags (repository_id, name, manifest_digest, modified) VALUES ($1, $2, $3, $4)
-                ON CONFLICT (repository_id, name)
-                DO UPDATE SET manifest_digest = EXCLUDED.manifest_digest, modified = EXCLUDED.modified
-                """, [.int(id), .text(tag.value), .text(manifest.digest.description), .int(stamp)])
-        }
-    }
-
-    /// Ends a transaction with a rollback.
-    struct RollBack: Error {}
-
-    /// Refreshes the manifests below `children` (an index of indexes) and the blobs and links they name.
-    private func refreshDescendants(of children: [String], repository id: Int64, stamp: Int64,
-                                    on connection: PGConnection) throws {
-        try connection.query("""
-            WITH RECURSIVE below(digest) AS (
-                SELECT unnest($2::text[]) COLLATE "C"
-                UNION
-                SELECT r.reference_digest FROM manifest_references r JOIN below ON r.manifest_digest = below.digest
-                WHERE r.repository_id = $1 AND r.is_manifest
-            ),
-            named AS (
-                SELECT DISTINCT r.reference_digest AS digest FROM manifest_references r JOIN below
-                    ON r.manifest_digest = below.digest
-                WHERE r.repository_id = $1 AND NOT r.is_manifest
-            ),
-            manifests_touched AS (
-                UPDATE manifests m SET modified = $3 FROM below
-                WHERE m.repository_id = $1 AND m.digest = below.digest RETURNING 1
-            ),
-            links_touched AS (
-                UPDATE repository_blobs l SET modified = $3 FROM named
-                WHERE l.repository_id = $1 AND l.digest = named.digest RETURNING 1
-            )
-            UPDATE blobs b SET modified = $3 FROM named WHERE b.digest = named.digest
-            """, [.int(id), Self.array(children), .int(stamp)])
     }
 
     /// A `text[]` parameter in PostgreSQL's array syntax; digests hold no quote or backslash, but each element is

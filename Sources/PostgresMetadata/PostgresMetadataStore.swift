@@ -125,12 +125,14 @@ public final class PostgresMetadataStore: MetadataStore, @unchecked Sendable {
                    _ body: (PGConnection, _ stamp: Int64) throws -> T) throws(StoreError) -> T {
         let value: T = try run { connection in
             try connection.transaction { connection in
-                if shared {
-                    // Blocks while the collector holds the lock exclusively; released at COMMIT or ROLLBACK.
-                    try connection.query("SELECT pg_advisory_xact_lock_shared($1)", [.int(MetadataSchema.collectionLockKey)])
-                }
-                // Read after the lock: later than the collector's T0 whenever the collector has one.
-                let stamp = try Self.clock(connection)
+                // The shared lock blocks while the collector holds it exclusively (released at COMMIT or ROLLBACK);
+                // the clock is read from the lock's row (OFFSET 0 keeps the subquery from being flattened), so after
+                // it, and later than the collector's T0. One round trip for both.
+                let row = try connection.query("""
+                    SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1000
+                    FROM (SELECT CASE WHEN $1 THEN pg_advisory_xact_lock_shared($2) END OFFSET 0) locked
+                    """, [.bool(shared), .int(MetadataSchema.collectionLockKey)]).first!
+                let stamp = try row.required(row.int, 0)
                 let value = try body(connection, stamp)
                 if let repository {
                     try connection.query("SELECT pg_notify($1, $2)", [.text(channel), .text(repository)])
@@ -141,6 +143,9 @@ public final class PostgresMetadataStore: MetadataStore, @unchecked Sendable {
         generationCounter.bump()
         return value
     }
+
+    /// Moves `generation` after a local change committed outside `change`.
+    func bumpGeneration() { generationCounter.bump() }
 
     /// The database's clock, nanoseconds since the epoch (microsecond resolution).
     static func clock(_ connection: PGConnection) throws -> Int64 {

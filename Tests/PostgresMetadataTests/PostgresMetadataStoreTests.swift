@@ -266,7 +266,7 @@ struct PostgresMetadataStoreTests {
                 }
             }
             #expect(failures.failures == 0 && opened.count == 4)
-            #expect(try database.connect().query("SELECT count(*) FROM schema_migrations").first?.int(0) == 1)
+            #expect(try database.connect().query("SELECT count(*) FROM schema_migrations").first?.int(0) == 2)
             #expect(try PostgresMetadataStore.migrate(settings: database.settings) == [])
         }
     }

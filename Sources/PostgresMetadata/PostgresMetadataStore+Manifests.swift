@@ -184,7 +184,7 @@ extension PostgresMetadataStore {
     }
 
     /// An index range scan on the primary key `(repository_id, name)` in byte order, stopping after `limit` + 1
-    /// rows (the plan: Limit → Index Only Scan using tags_pkey; see `tagPageIsAnIndexRangeScan`).
+    /// rows (the plan: Limit → Index Only Scan using tags_pkey; see `catalogPageIsAnIndexRangeScan`, which checks both).
     public func tagPage(_ name: RepositoryName, after last: String?, limit: Int?) throws(StoreError) -> (tags: [String], more: Bool) {
         let page: (tags: [String], more: Bool)? = try run { connection in
             guard let id = try repositoryID(name.value, on: connection),

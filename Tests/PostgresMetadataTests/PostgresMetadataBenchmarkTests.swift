@@ -71,6 +71,8 @@ struct PostgresMetadataBenchmarkTests {
                     SELECT id, 'sha256:' || md5(name) || md5(name), 'x', '\\x00', 0, 0 FROM repositories;
                 INSERT INTO tags (repository_id, name, manifest_digest, modified)
                     SELECT repository_id, 'latest', digest, 0 FROM manifests;
+                INSERT INTO blobs VALUES ('sha256:' || repeat('0', 64), 1, 0);
+                INSERT INTO repository_blobs SELECT id, 'sha256:' || repeat('0', 64), 0 FROM repositories;
                 INSERT INTO tags (repository_id, name, manifest_digest, modified)
                     SELECT m.repository_id, 'v' || lpad(i::text, 6, '0'), m.digest, 0
                     FROM manifests m, generate_series(1, 100000) i WHERE m.repository_id = 1;

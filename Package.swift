@@ -132,7 +132,7 @@ let package = Package(
         // The contract suites of BlobStorage and MetadataStore, run against every implementation (one backend
         // factory a file), and ComposedStorage over the filesystem implementations.
         .testTarget(name: "StorageContractTests", dependencies: [
-            "BlobStore", "StoreMaintenance", "OCIModel", "SystemIO", "TestSupport",
+            "BlobStore", "StoreMaintenance", "OCIModel", "SystemIO", "TestSupport", "S3Storage", "PostgresMetadata",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ImageTransportTests", dependencies: [

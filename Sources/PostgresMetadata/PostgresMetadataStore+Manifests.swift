@@ -16,13 +16,16 @@ extension PostgresMetadataStore {
 
     public func linkedBlobSize(_ name: RepositoryName, _ digest: Digest, refreshAfter: Int) throws(StoreError) -> Int64? {
         // Whether the link is older than `refreshAfter` is decided on the database's clock, the one it was stamped with.
+        // Saturating: a caller may pass a huge value to mean "never refresh".
+        let product = Int64(clamping: refreshAfter).multipliedReportingOverflow(by: 1_000_000_000)
+        let window = product.overflow ? Int64.max : max(product.partialValue, 0)
         let found: (size: Int64, stale: Bool)? = try run { connection in
             guard let id = try repositoryID(name.value, on: connection) else { return nil }
             guard let row = try connection.query("""
                 SELECT b.size, l.modified < (extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1000 - $3::bigint
                 FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
                 WHERE l.repository_id = $1 AND l.digest = $2
-                """, [.int(id), .text(digest.description), .int(Int64(refreshAfter) * 1_000_000_000)]).first
+                """, [.int(id), .text(digest.description), .int(window)]).first
             else { return nil }
             return (try row.required(row.int, 0), try row.required(row.bool, 1))
         }

@@ -1,24 +1,17 @@
 import Foundation
 import PostgresMetadata
 import Testing
+import TestSupport
 
-/// The test PostgreSQL server from `SWREGISTRY_TEST_POSTGRES` (a conninfo string), and a fresh database on it per
-/// test. Tests are skipped when the variable is absent, unless `CI` is set: there its absence fails them.
-// Stands in for `TestServices.postgres` until that helper is on this branch.
+/// The test PostgreSQL server (`TestServices`: `SWREGISTRY_TEST_POSTGRES`, a conninfo string). Tests are skipped
+/// when it is absent, unless `CI` is set: there its absence fails them.
 enum TestPostgres {
-    static var conninfo: String? {
-        ProcessInfo.processInfo.environment["SWREGISTRY_TEST_POSTGRES"].flatMap { $0.isEmpty ? nil : $0 }
-    }
+    static var conninfo: String? { TestServices.postgres }
 
-    static var enabled: Bool { conninfo != nil || ProcessInfo.processInfo.environment["CI"] != nil }
+    static var enabled: Bool { TestServices.postgresEnabled }
 
     static var settings: PGConnectionSettings {
-        get throws {
-            guard let conninfo else {
-                throw PGError(.connection, message: "SWREGISTRY_TEST_POSTGRES is not set (required under CI)")
-            }
-            return PGConnectionSettings(conninfo: conninfo)
-        }
+        get throws { PGConnectionSettings(conninfo: try TestServices.requirePostgres()) }
     }
 }
 

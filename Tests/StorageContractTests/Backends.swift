@@ -62,7 +62,7 @@ struct MetadataBackend: Sendable, CustomTestStringConvertible {
     var testDescription: String { name }
 
     static var all: [MetadataBackend] {
-        [.filesystem]
+        [.filesystem] + (TestServices.postgresEnabled ? [.postgres] : [])
     }
 
     /// `BlobStore`'s tree, with a `FileBlobStorage` over the same folder (its blob records are the blob files).

@@ -1,0 +1,83 @@
+import BlobStore
+import Logging
+import RegistryConfig
+
+#if canImport(S3Storage) && canImport(PostgresMetadata)
+import PostgresMetadata
+import S3Storage
+
+/// The S3 + PostgreSQL backend: the configuration's plain settings turned into the modules' own, and the
+/// storage, migration and import target built from them.
+enum ScaleOut {
+    /// `ComposedStorage` over S3 blobs and PostgreSQL metadata; the schema migrations are applied on the way
+    /// (idempotent: each replica starting does it, the first one does the work).
+    static func makeStorage(s3: S3StorageSettings, database: DatabaseSettings, uploadLimits: UploadLimits,
+                            logger: Logger) throws -> any RegistryStorage {
+        let side = try makeSide(s3: s3, database: database, logger: logger)
+        return ComposedStorage(blobs: side.blobs, metadata: side.metadata, uploadLimits: uploadLimits, logger: logger,
+                               redirect: s3.redirect)
+    }
+
+    /// The two halves, for `swregistry import` (which writes through the protocols directly).
+    static func makeSide(s3: S3StorageSettings, database: DatabaseSettings, logger: Logger) throws -> StoreImporter.Side {
+        let blobs = try S3BlobStorage(settings: S3Settings(s3), logger: logger)
+        let metadata = try PostgresMetadataStore(settings: PostgresSettings(database), logger: logger, migrate: true)
+        return StoreImporter.Side(blobs: blobs, metadata: metadata)
+    }
+
+    /// Applies the schema migrations not applied yet. - Returns: their versions.
+    static func migrate(database: DatabaseSettings, logger: Logger) throws -> [Int] {
+        try PGMigrations.apply(settings: PostgresSettings(database), logger: logger)
+    }
+}
+
+/// A filesystem store as the two protocols, for `swregistry import`'s source (the caller holds its lock).
+enum FilesystemSide {
+    static func open(_ layout: Layout, uploadLimits: UploadLimits) throws -> StoreImporter.Side {
+        let store = try BlobStore(root: layout.root, uploadLimits: uploadLimits)
+        return StoreImporter.Side(blobs: try FileBlobStorage(root: layout.root), metadata: store)
+    }
+}
+
+extension S3Settings {
+    init(_ settings: S3StorageSettings) {
+        self.init(endpoint: settings.endpoint, region: settings.region, bucket: settings.bucket,
+                  accessKey: settings.accessKey, secretKey: settings.secretKey, rootDirectory: settings.rootDirectory,
+                  forcePathStyle: settings.forcePathStyle, chunkSize: settings.chunkSize, redirect: settings.redirect)
+    }
+}
+
+extension PostgresSettings {
+    init(_ settings: DatabaseSettings) {
+        self.init(host: settings.host, port: settings.port, user: settings.user, password: settings.password,
+                  dbname: settings.dbname, sslmode: settings.sslmode, connectTimeout: settings.connectTimeoutSeconds,
+                  maxOpen: settings.maxOpen, maxIdle: settings.maxIdle, maxLifetime: settings.maxLifetimeSeconds)
+    }
+}
+#else
+/// This build has no S3 and PostgreSQL modules: every entry point says so.
+enum ScaleOut {
+    private static var missing: BackendUnavailable {
+        BackendUnavailable(description: "this swregistry was built without the S3 and PostgreSQL backend")
+    }
+
+    static func makeStorage(s3: S3StorageSettings, database: DatabaseSettings, uploadLimits: UploadLimits,
+                            logger: Logger) throws -> any RegistryStorage {
+        throw missing
+    }
+
+    static func makeSide(s3: S3StorageSettings, database: DatabaseSettings, logger: Logger) throws -> StoreImporter.Side {
+        throw missing
+    }
+
+    static func migrate(database: DatabaseSettings, logger: Logger) throws -> [Int] {
+        throw missing
+    }
+}
+
+enum FilesystemSide {
+    static func open(_ layout: Layout, uploadLimits: UploadLimits) throws -> StoreImporter.Side {
+        throw BackendUnavailable(description: "this swregistry was built without the storage protocols' filesystem side")
+    }
+}
+#endif

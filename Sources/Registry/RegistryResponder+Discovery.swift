@@ -17,8 +17,7 @@ extension RegistryResponder {
         let n = try pageSize(request, maximum: nil)
         let last = request.query("last")
         let store = store
-        let all = try await blocking { () throws(StoreError) in try store.tags(name) }
-        let (page, more) = paginate(all, after: last, count: n)
+        let (page, more) = try await blocking { () throws(StoreError) in try store.tagPage(name, after: last, limit: n) }
         var headers = Self.apiHeaders
         if more, let n, let lastReturned = page.last {
             headers.set("Link", "</v2/\(name.value)/tags/list?last=\(escape(lastReturned))&n=\(n)>; rel=\"next\"")
@@ -32,10 +31,11 @@ extension RegistryResponder {
         let n = try pageSize(request, maximum: maximum) ?? maximum
         let last = request.query("last")
         let store = store
-        let all = try await blocking { () throws(StoreError) in try store.repositories() }
-        let (page, more) = access.isOpen
-            ? paginate(all, after: last, count: n)
-            : paginate(all, after: last, count: n, where: access.catalogShows)
+        let (page, more) = try await blocking { () throws(StoreError) in
+            access.isOpen
+                ? try store.repositoryPage(after: last, limit: n, include: { _ in true })
+                : try store.repositoryPage(after: last, limit: n, include: access.catalogShows)
+        }
         var headers = Self.apiHeaders
         if more, let lastReturned = page.last {
             headers.set("Link", "</v2/_catalog?last=\(escape(lastReturned))&n=\(n)>; rel=\"next\"")
@@ -68,32 +68,6 @@ extension RegistryResponder {
             throw RegistryError(.paginationNumberInvalid, "n=\(n) is above the limit of \(maximum)")
         }
         return n
-    }
-
-    /// Entries after `last` (in the same byte order as the list), at most `count`; and whether more remain.
-    private func paginate(_ all: [String], after last: String?, count: Int?) -> ([String], Bool) {
-        var rest = all[...]
-        if let last {
-            rest = rest.drop { !last.utf8.lexicographicallyPrecedes($0.utf8) }
-        }
-        guard let count else { return (Array(rest), false) }
-        return (Array(rest.prefix(count)), rest.count > count)
-    }
-
-    /// As `paginate(_:after:count:)` over the entries for which `visible` holds: the scan goes on past hidden
-    /// entries until the page has `count` visible ones, then looks for one more to tell whether a next page
-    /// exists (so a `Link` never leads to an empty page, and no visible entry is skipped between pages).
-    private func paginate(_ all: [String], after last: String?, count: Int, where visible: (String) -> Bool) -> ([String], Bool) {
-        var rest = all[...]
-        if let last {
-            rest = rest.drop { !last.utf8.lexicographicallyPrecedes($0.utf8) }
-        }
-        var page: [String] = []
-        for entry in rest where visible(entry) {
-            if page.count == count { return (page, true) }
-            page.append(entry)
-        }
-        return (page, false)
     }
 
     /// Percent-encodes a query value (RFC 3986 unreserved characters and `/` stay as they are).

@@ -31,7 +31,7 @@ extension RegistryResponder {
         let manifest: StoredManifest
         switch lookUpManifest(name, reference) {
         case .success(let found): manifest = found
-        case .failure(.manifestUnknown) where !store.repositoryExists(name):
+        case .failure(.manifestUnknown) where !(try store.repositoryExists(name)):
             throw RegistryError(StoreError.nameUnknown(name.value))
         case .failure(let error): throw error
         }
@@ -157,7 +157,7 @@ extension RegistryResponder {
             }
         case .index(let index):
             for descriptor in index.manifests {
-                guard store.manifestMediaType(name, descriptor.digest) != nil else {
+                guard try held({ () throws(StoreError) in try store.manifestMediaType(name, descriptor.digest) != nil }) else {
                     throw RegistryError(StoreError.manifestBlobUnknown(descriptor.digest))
                 }
             }
@@ -182,9 +182,16 @@ extension RegistryResponder {
 
     /// A blob or manifest the repository must hold (MANIFEST_BLOB_UNKNOWN otherwise).
     private func checkPresent(_ descriptor: Descriptor, in name: RepositoryName) throws(RegistryError) {
-        guard store.isLinked(name, descriptor.digest) || store.manifestMediaType(name, descriptor.digest) != nil else {
-            throw RegistryError(StoreError.manifestBlobUnknown(descriptor.digest))
+        let present = try held { () throws(StoreError) in
+            if try store.isLinked(name, descriptor.digest) { return true }
+            return try store.manifestMediaType(name, descriptor.digest) != nil
         }
+        guard present else { throw RegistryError(StoreError.manifestBlobUnknown(descriptor.digest)) }
+    }
+
+    /// A storage lookup of the reference check; a failure of the storage is the answer (503 when unavailable).
+    private func held(_ lookup: () throws(StoreError) -> Bool) throws(RegistryError) -> Bool {
+        do { return try lookup() } catch { throw RegistryError(error) }
     }
 
     /// A foreign layer's URLs are where clients will fetch it: each must be an `http` or `https` URL without a
@@ -204,7 +211,9 @@ extension RegistryResponder {
 
     /// A stored blob's size must be the descriptor's; an absent one is left to the caller's rules.
     private func checkSize(of descriptor: Descriptor, field: String) throws(RegistryError) {
-        guard let stored = store.blobSize(descriptor.digest), stored != descriptor.size else { return }
+        let size: Int64?
+        do { size = try store.blobSize(descriptor.digest) } catch { throw RegistryError(error) }
+        guard let stored = size, stored != descriptor.size else { return }
         throw RegistryError(.manifestInvalid, "\(field): descriptor size \(descriptor.size) does not match the \(stored) bytes of \(descriptor.digest)",
                             detail: .object(["descriptor": .string(field), "digest": .string(descriptor.digest.description),
                                              "size": .number(Double(descriptor.size)), "stored": .number(Double(stored))]))
@@ -221,7 +230,8 @@ extension RegistryResponder {
                 RegistryEvent.Target(repository: name.value, tag: tag.value)
             }
         case .digest(let digest):
-            let manifest = try store.manifest(name, digest, maxBytes: configuration.maxManifestBytes)
+            let maxBytes = configuration.maxManifestBytes
+            let manifest = try await lookup { try store.manifest(name, digest, maxBytes: maxBytes) }
             // Only the subject matters here, read as it was when the manifest was stored: a manifest stored before
             // duplicate keys were refused no longer passes `ManifestDocument.parse`, but its referrer entry must
             // still go.

@@ -18,7 +18,9 @@ extension RegistryResponder {
             var source: String?
             if let fromText = request.query("from") {
                 let from = try repositoryName(fromText)
-                mountable = access.mayPull(from.value) && store.isLinked(from, digest)
+                let store = store
+                let linked = access.mayPull(from.value) ? try await lookup { try store.isLinked(from, digest) } : false
+                mountable = linked
                 source = from.value
             } else {
                 mountable = try await automaticMountSource(digest, into: name, access)
@@ -26,8 +28,9 @@ extension RegistryResponder {
             if mountable {
                 let store = store
                 try await blocking { () throws(StoreError) in try store.linkBlob(name, digest) }
+                let size = try? await lookup { try store.blobSize(digest) }
                 recordEvent(.mount, request, user: access.identity.user) {
-                    Self.blobTarget(request, name, digest, size: store.blobSize(digest), from: source)
+                    Self.blobTarget(request, name, digest, size: size ?? nil, from: source)
                 }
                 return blobCreated(name, digest)
             }
@@ -36,12 +39,13 @@ extension RegistryResponder {
             let digest = try parseDigest(digestText)
             // Monolithic: the session lives for this request only, whatever ends it (a body cut off or malformed,
             // a wrong digest); one that a crash interrupts is recognised by its kind and deleted at start-up.
-            let upload = try store.uploads.start(name, owner: Self.uploadOwner(request, access), kind: .monolithic)
+            let store = store, owner = Self.uploadOwner(request, access)
+            let upload = try await lookup { try store.startUpload(name, owner: owner, kind: .monolithic) }
             do {
                 try await receive(body, into: upload)
                 try await commit(upload, digest)
             } catch {
-                store.uploads.cancel(upload)
+                try? await lookup { store.cancelUpload(upload) }
                 throw error
             }
             recordEvent(.push, request, user: access.identity.user) {
@@ -54,8 +58,12 @@ extension RegistryResponder {
         // framing or never ends creates no session.
         body.limit = Self.ignoredBodyLimit
         while try await body.next() != nil {}
-        let upload = try store.uploads.start(name, owner: Self.uploadOwner(request, access))
-        store.uploads.release(upload)
+        let store = store, owner = Self.uploadOwner(request, access)
+        let upload = try await lookup { () throws -> any UploadHandle in
+            let upload = try store.startUpload(name, owner: owner, kind: .resumable)
+            store.releaseUpload(upload)
+            return upload
+        }
         return uploadAccepted(upload, status: .accepted)
     }
 
@@ -68,12 +76,14 @@ extension RegistryResponder {
     /// blob is stored, so neither the answer nor its timing says whether the blob exists elsewhere; a Basic user
     /// who wants a blob from another repository names it with `from`.
     private func automaticMountSource(_ digest: Digest, into name: RepositoryName, _ access: Access) async throws -> Bool {
-        if access.isOpen { return store.blobSize(digest) != nil }
-        if store.isLinked(name, digest) { return true }
-        return (access.identity.grantedScopes ?? []).contains { scope in
-            guard scope.type == "repository", scope.name != name.value, access.mayPull(scope.name),
-                  let candidate = try? RepositoryName(validating: scope.name) else { return false }
-            return store.isLinked(candidate, digest)
+        let store = store
+        if access.isOpen { return try await lookup { try store.blobSize(digest) != nil } }
+        let candidates = [name] + (access.identity.grantedScopes ?? []).compactMap { scope -> RepositoryName? in
+            guard scope.type == "repository", scope.name != name.value, access.mayPull(scope.name) else { return nil }
+            return try? RepositoryName(validating: scope.name)
+        }
+        return try await lookup { () throws -> Bool in
+            try candidates.contains { candidate throws(StoreError) in try store.isLinked(candidate, digest) }
         }
     }
 
@@ -106,12 +116,18 @@ extension RegistryResponder {
 
     /// `PATCH /v2/<name>/blobs/uploads/<id>`: one chunk (with `Content-Range`) or the whole stream (without).
     func patchUpload(_ request: Request, _ name: RepositoryName, _ id: Substring, body: RequestBody) async throws -> Response {
-        let upload = try store.uploads.acquire(id, for: name)
-        defer { store.uploads.release(upload) }
-        if let range = request.headers["Content-Range"] {
-            try checkChunk(range, declaredLength: body.declaredLength, upload)
+        let store = store
+        let upload = try await lookup { try store.acquireUpload(id, for: name) }
+        do {
+            if let range = request.headers["Content-Range"] {
+                try checkChunk(range, declaredLength: body.declaredLength, upload)
+            }
+            try await receive(body, into: upload)
+        } catch {
+            try? await lookup { store.releaseUpload(upload) }
+            throw error
         }
-        try await receive(body, into: upload)
+        try await lookup { store.releaseUpload(upload) }
         return uploadAccepted(upload, status: .accepted)
     }
 
@@ -122,15 +138,18 @@ extension RegistryResponder {
             throw RegistryError(.digestInvalid, "the digest query parameter is required to finish an upload")
         }
         let digest = try parseDigest(digestText)
-        let upload = try store.uploads.acquire(id, for: name)
-        var committed = false
-        defer { if !committed { store.uploads.release(upload) } }
-        if let range = request.headers["Content-Range"] {
-            try checkChunk(range, declaredLength: body.declaredLength, upload)
+        let store = store
+        let upload = try await lookup { try store.acquireUpload(id, for: name) }
+        do {
+            if let range = request.headers["Content-Range"] {
+                try checkChunk(range, declaredLength: body.declaredLength, upload)
+            }
+            try await receive(body, into: upload)
+            try await commit(upload, digest)
+        } catch {
+            try? await lookup { store.releaseUpload(upload) }
+            throw error
         }
-        try await receive(body, into: upload)
-        try await commit(upload, digest)
-        committed = true
         recordEvent(.push, request, user: access.identity.user) {
             Self.blobTarget(request, name, digest, size: upload.size)
         }
@@ -139,15 +158,15 @@ extension RegistryResponder {
 
     /// `GET /v2/<name>/blobs/uploads/<id>`: how much was received (204 with `Range`).
     func uploadStatus(_ name: RepositoryName, _ id: Substring) throws -> Response {
-        let upload = try store.uploads.acquire(id, for: name)
-        store.uploads.release(upload)
+        let upload = try store.acquireUpload(id, for: name)
+        store.releaseUpload(upload)
         return uploadAccepted(upload, status: .noContent)
     }
 
     /// `DELETE /v2/<name>/blobs/uploads/<id>`: cancels the session (204).
     func cancelUpload(_ name: RepositoryName, _ id: Substring) throws -> Response {
-        let upload = try store.uploads.acquire(id, for: name)
-        store.uploads.cancel(upload)
+        let upload = try store.acquireUpload(id, for: name)
+        store.cancelUpload(upload)
         return Response(status: .noContent, headers: Self.apiHeaders)
     }
 
@@ -173,15 +192,15 @@ extension RegistryResponder {
         if let writeFailure { throw writeFailure }
     }
 
-    private func commit(_ upload: Upload, _ digest: Digest) async throws {
-        let uploads = store.uploads, store = store
-        try await blocking { () throws(StoreError) in try uploads.commit(upload, expected: digest, into: store) }
+    private func commit(_ upload: any UploadHandle, _ digest: Digest) async throws {
+        let store = store
+        try await blocking { () throws(StoreError) in try store.commitUpload(upload, expected: digest) }
     }
 
     /// A chunk must start where the upload ends (distribution-spec: out of order → 416), and its range must
     /// agree with its length. `Content-Range` is `<start>-<end>`, inclusive; `bytes ` and `/total` forms are
     /// accepted too.
-    private func checkChunk(_ header: String, declaredLength: Int64?, _ upload: Upload) throws(RegistryError) {
+    private func checkChunk(_ header: String, declaredLength: Int64?, _ upload: any UploadHandle) throws(RegistryError) {
         var text = Substring(header).drop { $0 == " " }
         if text.hasPrefix("bytes ") || text.hasPrefix("bytes=") { text = text.dropFirst(6) }
         if let slash = text.firstIndex(of: "/") { text = text[..<slash] }
@@ -204,11 +223,11 @@ extension RegistryResponder {
         }
     }
 
-    private func location(_ upload: Upload) -> String {
+    private func location(_ upload: any UploadHandle) -> String {
         "/v2/\(upload.repository.value)/blobs/uploads/\(upload.id)"
     }
 
-    private func uploadAccepted(_ upload: Upload, status: HTTPStatus) -> Response {
+    private func uploadAccepted(_ upload: any UploadHandle, status: HTTPStatus) -> Response {
         Response(status: status, headers: Self.headers(
             ("Location", location(upload)), ("Range", upload.rangeHeader), ("Docker-Upload-UUID", upload.id.value)))
     }

@@ -14,7 +14,8 @@ import SystemIO
 /// anything that syncs, renames or walks directories goes to `pool`.
 public final class RegistryResponder: HTTPResponder {
     public let configuration: RegistryConfiguration
-    public let store: BlobStore
+    /// Where blobs and metadata live (see `RegistryStorage`): the embedded filesystem store or a composed one.
+    public let store: any RegistryStorage
     let pool: BlockingPool
     /// Where credentials that need real work are checked (bcrypt, a token's signature): off the event loops, and
     /// apart from `pool` so that a burst of logins does not hold back store work. Made only for a registry that
@@ -31,23 +32,33 @@ public final class RegistryResponder: HTTPResponder {
     /// The security snapshot in force (see `updateSecurity`); read once per request.
     private let securityState: Mutex<RegistrySecurity?>
 
-    /// Opens the store (creating it if needed), which removes the upload sessions that no client can continue
-    /// or that expired while the server was down.
+    /// Opens the filesystem store at `configuration.storagePath` (creating it if needed), which removes the upload
+    /// sessions that no client can continue or that expired while the server was down.
     /// - Throws: `SystemError` when the store folders cannot be created.
-    public init(configuration: RegistryConfiguration, logger: Logger = Logger(label: "swregistry.registry")) throws {
+    public convenience init(configuration: RegistryConfiguration, logger: Logger = Logger(label: "swregistry.registry")) throws {
+        let store = try BlobStore(root: configuration.storagePath, uploadLimits: configuration.uploadLimits)
+        let removed = store.uploads.removedAtStart
+        if removed > 0 { logger.info("removed \(removed) abandoned or expired upload sessions") }
+        self.init(configuration: configuration, storage: store, logger: logger)
+    }
+
+    /// A registry over the storage it is handed.
+    public init(configuration: RegistryConfiguration, storage: any RegistryStorage,
+                logger: Logger = Logger(label: "swregistry.registry")) {
         self.configuration = configuration
         self.logger = logger
         securityState = Mutex(configuration.security)
-        store = try BlobStore(root: configuration.storagePath, uploadLimits: configuration.uploadLimits)
+        store = storage
         pool = BlockingPool(threadCount: configuration.blockingThreads)
         metrics = RegistryMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
         responses = ResponseCache()
-        readiness = ReadinessProbe(directory: store.layout.tmpDirectory, pool: pool)
+        readiness = ReadinessProbe(storage: storage, pool: pool)
         authenticationPool = configuration.security == nil ? nil : BlockingPool(threadCount: 2)
-        let removed = store.uploads.removedAtStart
-        if removed > 0 { logger.info("removed \(removed) abandoned or expired upload sessions") }
         startExpiryTimer()
     }
+
+    /// The embedded filesystem store, when that is the storage (its control socket, statistics, store lock).
+    public var fileStore: BlobStore? { store as? BlobStore }
 
     /// The security in force: authenticators, policy, limits (see `RegistrySecurity`).
     public var security: RegistrySecurity? { securityState.withLock { $0 } }
@@ -142,7 +153,7 @@ public final class RegistryResponder: HTTPResponder {
             let name = try repositoryName(name)
             let digest = try parseDigest(digest)
             switch request.method {
-            case "GET", "HEAD": return try getBlob(request, name, digest, access)
+            case "GET", "HEAD": return try await lookup { try self.getBlob(request, name, digest, access) }
             case "DELETE": return try await deleteBlob(request, name, digest, access)
             default: throw methodNotAllowed(request, "GET, HEAD, DELETE")
             }
@@ -155,14 +166,14 @@ public final class RegistryResponder: HTTPResponder {
             switch request.method {
             case "PATCH": return try await patchUpload(request, name, id, body: body)
             case "PUT": return try await finishUpload(request, name, id, access, body: body)
-            case "GET": return try uploadStatus(name, id)
-            case "DELETE": return try cancelUpload(name, id)
+            case "GET": return try await lookup { try self.uploadStatus(name, id) }
+            case "DELETE": return try await lookup { try self.cancelUpload(name, id) }
             default: throw methodNotAllowed(request, "GET, PATCH, PUT, DELETE")
             }
         case .manifest(let name, let reference):
             let name = try repositoryName(name)
             switch request.method {
-            case "GET", "HEAD": return try getManifest(request, name, reference, access)
+            case "GET", "HEAD": return try await lookup { try self.getManifest(request, name, reference, access) }
             case "PUT": return try await putManifest(request, name, reference, access, body: body)
             case "DELETE": return try await deleteManifest(request, name, reference, access)
             default: throw methodNotAllowed(request, "GET, HEAD, PUT, DELETE")
@@ -215,19 +226,26 @@ public final class RegistryResponder: HTTPResponder {
         try await pool.run { () throws -> T in try body() }
     }
 
-    /// Sweeps expired upload sessions from time to time, to give their disk space back. (A full registry does
-    /// not wait for it: `UploadRegistry.start` expires idle sessions itself before refusing one.)
+    /// Runs a handler whose storage lookups are cheap enough for the event loop when the storage says so (a
+    /// `stat`, a cache hit), and on the blocking pool otherwise (a database over the network).
+    func lookup<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        if store.isCheapOnEventLoop { return try body() }
+        return try await pool.run(body)
+    }
+
+    /// Sweeps expired upload sessions from time to time, to give their space back. (A full registry does
+    /// not wait for it: starting a session expires idle ones itself before refusing one.)
     private func startExpiryTimer() {
-        let limits = store.uploads.limits
+        let limits = store.uploadLimits
         let interval = UInt64(max(1, min(limits.idleTimeout / 4, limits.maxAge / 4, 300)))
-        let uploads = store.uploads
+        let uploads = store
         let logger = logger
         let pool = pool
         Task.detached { [weak self] in
             while self != nil {
                 try? await Task.sleep(nanoseconds: interval * 1_000_000_000)
                 guard self != nil else { return }
-                let removed = (try? await pool.run { uploads.expire() }) ?? 0
+                let removed = (try? await pool.run { uploads.expireUploads() }) ?? 0
                 if removed > 0 { logger.info("removed \(removed) expired upload sessions") }
             }
         }

@@ -8,10 +8,11 @@ extension ControlSocket {
     ///   say they cannot reach it.
     static func startForServer(responder: RegistryResponder, configuration: Configuration,
                                logger: Logger) -> ControlSocket? {
-        let path = responder.store.layout.controlSocket
+        guard let store = responder.fileStore else { return nil }
+        let path = store.layout.controlSocket
         do {
             return try ControlSocket(path: path, commands: StoreCommands.all, logger: logger) { output, isCancelled in
-                StoreCommandContext(store: responder.store, configuration: configuration, output: output,
+                StoreCommandContext(store: store, configuration: configuration, output: output,
                                     insideServer: true, isCancelled: isCancelled, logger: logger)
             }
         } catch {

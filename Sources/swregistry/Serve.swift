@@ -131,9 +131,9 @@ struct Serve: ParsableCommand {
             logger.critical("cannot open the store under \(storage): \(error)")
             throw ExitCode(1)
         }
-        if let metrics {
-            metrics.attach(store: responder.store)
-            responder.store.statistics.startCounting(responder.store.layout)
+        if let metrics, let store = responder.fileStore {
+            metrics.attach(store: store)
+            store.statistics.startCounting(store.layout)
         }
         let address = configuration.string(.httpAddr)!
         let server: HTTPServer
@@ -171,8 +171,10 @@ struct Serve: ParsableCommand {
         if let debugServer { print("swregistry debug listener on \(debugServer.localAddress)") }
         fflush(nil)
 
-        GCScheduler.start(store: responder.store, options: configuration.gcOptions,
-                          intervalSeconds: configuration.gcIntervalSeconds, logger: Logger(label: "swregistry.gc"))
+        if let store = responder.fileStore {
+            GCScheduler.start(store: store, options: configuration.gcOptions,
+                              intervalSeconds: configuration.gcIntervalSeconds, logger: Logger(label: "swregistry.gc"))
+        }
 
         let reloader = Reloader(source: source, running: configuration, server: server, responder: responder, logger: logger)
         Thread.start(name: "swr-signals") {

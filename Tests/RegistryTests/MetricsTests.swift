@@ -24,7 +24,7 @@ import TestSupport
             config.security = security
             if enabled { config.metricsExposition = { exporter.render() } }
         }
-        exporter.attach(store: r.responder.store)
+        exporter.attach(store: r.responder.fileStore!)
         let server = r.server
         exporter.attach(connectionCount: { server.connectionCount })
         return (r, exporter)
@@ -36,7 +36,7 @@ import TestSupport
         let (r, _) = try Self.fixture()
         defer { r.stop() }
         let image = try r.pushImage("metrics/app", tag: "v1", seed: "metrics-move")
-        r.responder.store.statistics.count(r.responder.store.layout)
+        r.responder.fileStore!.statistics.count(r.responder.fileStore!.layout)
         let before = try scrape(r)
         let manifestGET = series("swregistry_http_requests_total", ["route": "manifest", "method": "GET", "status": "200"])
         let manifestHEAD = series("swregistry_http_requests_total", ["route": "manifest", "method": "HEAD", "status": "200"])

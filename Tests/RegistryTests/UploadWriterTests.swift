@@ -40,7 +40,7 @@ import Testing
             expected += chunk
             try await writer.write(chunk)
         }
-        #expect(await writer.finish() == nil)
+        #expect(await writer.finish().1 == nil)
         #expect(upload.size == Int64(expected.count))
         #expect(fileBytes(store.layout.uploadData(upload.id)) == expected)
         // The running hash, not a rehash, is what commit checks here.
@@ -73,7 +73,7 @@ import Testing
         try await second
         let returnedLater = returned.load(ordering: .sequentiallyConsistent)
         #expect(returnedLater)
-        #expect(await writer.finish() == nil)
+        #expect(await writer.finish().1 == nil)
         #expect(upload.size == 120_000)
         #expect(fileBytes(store.layout.uploadData(upload.id)) == pattern(60_000, seed: 1) + pattern(60_000, seed: 2))
     }
@@ -89,7 +89,7 @@ import Testing
         chunk += pattern(1000, seed: 3)
         try await writer.write(chunk)
         chunk = []
-        #expect(await writer.finish() == nil)
+        #expect(await writer.finish().1 == nil)
         let buffers = writer.reclaim()
         #expect(buffers.count == 1)
         #expect(buffers.first?.isEmpty == true)
@@ -115,7 +115,7 @@ import Testing
         } catch {
             failure = error
         }
-        let finished = await writer.finish()
+        let finished = await writer.finish().1
         #expect(finished != nil)
         if let failure { #expect(failure == finished) }
         #expect(upload.size == 10_000, "only what reached the file counts")
@@ -138,7 +138,7 @@ import Testing
             let writer = UploadWriter(upload, pool: sandbox.pool, maxInFlight: 64 * 1024)
             try await writer.write(Array(head[..<123_456]))
             try await writer.write(Array(head[123_456...]))
-            #expect(await writer.finish() == nil)
+            #expect(await writer.finish().1 == nil)
             store.uploads.release(upload)
             id = upload.id.value
         }
@@ -148,7 +148,7 @@ import Testing
         #expect(upload.size == Int64(head.count))
         let writer = UploadWriter(upload, pool: sandbox.pool, maxInFlight: 64 * 1024)
         try await writer.write(tail)
-        #expect(await writer.finish() == nil)
+        #expect(await writer.finish().1 == nil)
         #expect(upload.size == Int64(head.count + tail.count))
         let wrong = Digest.sha256(of: tail + head)
         #expect(throws: StoreError.digestMismatch(expected: wrong, actual: Digest.sha256(of: head + tail))) {

@@ -46,7 +46,7 @@ import TestSupport
             server.wait()
         }
         let port = server.localAddress.port
-        let store = responder.store
+        let store = responder.fileStore!
         let counters = Counters()
         let deadline = GarbageCollector.nowSeconds() + Self.seconds
         let repositories = ["stress/a", "stress/b", "stress/c"]

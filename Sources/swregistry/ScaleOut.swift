@@ -1,6 +1,7 @@
 import BlobStore
 import Logging
 import RegistryConfig
+import StoreMaintenance
 
 #if canImport(S3Storage) && canImport(PostgresMetadata)
 import PostgresMetadata
@@ -23,6 +24,15 @@ enum ScaleOut {
         let blobs = try S3BlobStorage(settings: S3Settings(s3), logger: logger)
         let metadata = try PostgresMetadataStore(settings: PostgresSettings(database), logger: logger, migrate: true)
         return StoreImporter.Side(blobs: blobs, metadata: metadata)
+    }
+
+    /// Schedules `gc.interval` collections of the composed storage (see `GCScheduler`; the README advises one
+    /// replica with an interval, the others with 0).
+    static func startCollection(_ storage: any RegistryStorage, options: GCOptions, intervalSeconds: Double,
+                                logger: Logger) {
+        guard let composed = storage as? ComposedStorage else { return }
+        GCScheduler.start(store: composed, setLinkRefresh: { composed.linkRefreshSeconds.store($0, ordering: .relaxed) },
+                          options: options, intervalSeconds: intervalSeconds, logger: logger)
     }
 
     /// Applies the schema migrations not applied yet. - Returns: their versions.
@@ -73,6 +83,9 @@ enum ScaleOut {
     static func migrate(database: DatabaseSettings, logger: Logger) throws -> [Int] {
         throw missing
     }
+
+    static func startCollection(_ storage: any RegistryStorage, options: GCOptions, intervalSeconds: Double,
+                                logger: Logger) {}
 }
 
 enum FilesystemSide {

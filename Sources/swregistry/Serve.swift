@@ -183,6 +183,9 @@ struct Serve: ParsableCommand {
             GCScheduler.start(store: store, setLinkRefresh: { store.linkRefreshSeconds.store($0, ordering: .relaxed) },
                               options: configuration.gcOptions, intervalSeconds: configuration.gcIntervalSeconds,
                               logger: Logger(label: "swregistry.gc"))
+        } else {
+            ScaleOut.startCollection(responder.store, options: configuration.gcOptions,
+                                     intervalSeconds: configuration.gcIntervalSeconds, logger: Logger(label: "swregistry.gc"))
         }
 
         let reloader = Reloader(source: source, running: configuration, server: server, responder: responder, logger: logger)

@@ -38,6 +38,7 @@ let package = Package(
         ]),
         .target(name: "BlobStore", dependencies: [
             "SystemIO", "OCIModel", "CLinuxShim", .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // Credentials (htpasswd, bearer JWTs, the built-in token service) and per-repository policies.
         .target(name: "RegistryAuth", dependencies: ["COpenSSL", "CCrypt", "SystemIO"]),
@@ -114,6 +115,12 @@ let package = Package(
         ]),
         .testTarget(name: "TarArchiveTests", dependencies: ["TarArchive", "OCIModel", "TestSupport"]),
         .testTarget(name: "LayerCacheTests", dependencies: ["LayerCache", "TarArchive", "OCIModel", "SystemIO", "TestSupport"]),
+        // The contract suites of BlobStorage and MetadataStore, run against every implementation (one backend
+        // factory a file), and ComposedStorage over the filesystem implementations.
+        .testTarget(name: "StorageContractTests", dependencies: [
+            "BlobStore", "StoreMaintenance", "OCIModel", "SystemIO", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "ImageTransportTests", dependencies: [
             "ImageTransport", "RegistryClient", "TarArchive", "Registry", "HTTPServer", "OCIModel", "TestSupport",
         ]),

@@ -276,7 +276,7 @@ extension BlobStore {
     private func unlinkForCollection(_ path: String) throws(SystemError) -> Bool {
         // A folder replaced by a link to elsewhere is not the store's to clean (see `isContained`).
         guard isContained(path) else { return false }
-        if unlink(path) != 0 {
+        if Glibc.unlink(path) != 0 {
             if errno == ENOENT { return false }
             throw SystemError("unlink \(path)", errno: errno)
         }

@@ -16,7 +16,7 @@ extension BlobStore {
         let written = write(fd, &byte, 1)
         let writeErrno = errno
         close(fd)
-        let unlinked = unlink(path)
+        let unlinked = Glibc.unlink(path)
         let unlinkErrno = errno
         if written != 1 { return "storage not writable: cannot write to a file in tmp/: \(reason(writeErrno))" }
         if unlinked != 0 { return "storage not writable: cannot remove a file in tmp/: \(reason(unlinkErrno))" }

@@ -28,6 +28,8 @@ public final class BlobStore: Sendable {
     /// grace period. A quarter of the grace period (`gc.grace`); set by the server.
     public let linkRefreshSeconds = Atomic<Int>(900)
     public let uploads: UploadRegistry
+    /// `ComposedStorage`'s upload sessions when this store is its metadata (see `BlobStore+MetadataSessions`).
+    let uploadSessions = UploadSessionTable()
     /// Blobs stored and their bytes, once counted (see `StoreStatistics`; `serve` starts the count).
     public let statistics = StoreStatistics()
 
@@ -48,7 +50,7 @@ public final class BlobStore: Sendable {
         }
         // Files in tmp/ are writes a crash interrupted; nothing refers to them.
         for name in try FileSystem.list(layout.tmpDirectory) {
-            unlink("\(layout.tmpDirectory)/\(name)")
+            Glibc.unlink("\(layout.tmpDirectory)/\(name)")
         }
         uploads = try UploadRegistry(layout: layout, limits: uploadLimits, clock: clock)
     }
@@ -91,13 +93,7 @@ public final class BlobStore: Sendable {
     /// collector's batch): a link the collector is deleting at this very instant may still go, and the manifest
     /// that names it is then refused (MANIFEST_BLOB_UNKNOWN), never stored dangling.
     public func linkedBlobSize(_ name: RepositoryName, _ digest: Digest) -> Int64? {
-        let link = layout.layerLink(name, digest)
-        guard let modified = FileSystem.modificationTime(link) else { return nil }
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME_COARSE, &now)
-        let age = Int64(now.tv_sec) - modified / 1_000_000_000
-        if age >= Int64(linkRefreshSeconds.load(ordering: .relaxed)) { _ = try? FileSystem.refresh(link) }
-        return blobSize(digest)
+        linkedBlobSize(name, digest, refreshAfter: linkRefreshSeconds.load(ordering: .relaxed))
     }
 
     /// Links a stored blob into a repository (cross-repository mount). Under the reference lock, the blob is

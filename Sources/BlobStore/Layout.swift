@@ -21,7 +21,11 @@ import OCIModel
 /// ├── uploads/
 /// │   └── <upload id>/
 /// │       ├── data                   the bytes received so far
-/// │       └── info                   lines: repository, start time, owner, kind (resumable|monolithic)
+/// │       ├── info                   lines: repository, start time, owner, kind (resumable|monolithic)
+/// │       └── begun                  instead of `info`: the data of a `FileBlobStorage` upload (empty; its
+/// │                                  time is the start), whose session lives in a `MetadataStore`
+/// ├── sessions/<upload id>           `BlobStore` as a `MetadataStore`: one upload session's record (JSON),
+/// │                                  replaced atomically
 /// ├── tmp/                           files being written, renamed into place when complete; `gc-clock`,
 /// │                                  touched to read the store's clock at the start of a collection
 /// ├── quarantine/<alg>/<hex>[.<n>]   blobs `swregistry verify --repair` found damaged, no longer served (0700)
@@ -106,6 +110,17 @@ public struct Layout: Sendable {
 
     public func uploadInfo(_ id: UploadID) -> String {
         "\(upload(id))/info"
+    }
+
+    /// The marker of a `FileBlobStorage` upload's folder (see the tree).
+    public func uploadBegun(_ id: UploadID) -> String {
+        "\(upload(id))/begun"
+    }
+
+    public var sessionsDirectory: String { "\(root)/sessions" }
+
+    public func session(_ id: UploadID) -> String {
+        "\(root)/sessions/\(id.value)"
     }
 }
 

@@ -46,7 +46,8 @@ public final class UploadRegistry: Sendable {
         var loaded = State()
         var removed = 0
         for name in try FileSystem.list(layout.uploadsDirectory) {
-            guard let id = UploadID(validating: name) else { continue }
+            // A `FileBlobStorage` upload sharing the folder belongs to a `MetadataStore`'s session, not to us.
+            guard let id = UploadID(validating: name), !FileSystem.exists(layout.uploadBegun(id)) else { continue }
             if let upload = Self.load(id, layout: layout, now: now), upload.kind == .resumable,
                now - upload.started <= limits.maxAge {
                 loaded.insert(upload)

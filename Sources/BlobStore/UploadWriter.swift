@@ -25,6 +25,9 @@ import SystemIO
 ///
 /// Use from one task: `write` each chunk, then always `finish` (also after a failure), which waits until the
 /// lanes are done with the session's descriptor.
+///
+/// It writes to a descriptor, not to an `Upload` as such: `FileBlobStorage` streams its upload data through the
+/// same writer (`init(fd:size:hasher:pool:…finished:)`), with its own bookkeeping when the writer is done.
 public final class UploadWriter: BlobAppender, @unchecked Sendable {
     /// One chunk on its way through both lanes.
     final class Chunk: @unchecked Sendable {
@@ -50,8 +53,6 @@ public final class UploadWriter: BlobAppender, @unchecked Sendable {
         var writtenEnd: Int64
     }
 
-    /// The session written to.
-    public let upload: Upload
     /// Bytes queued but not yet both hashed and written, above which `write` waits.
     public let maxInFlight: Int
     /// Bytes between two `sync_file_range` calls; 0 leaves write-back to the kernel.
@@ -65,22 +66,41 @@ public final class UploadWriter: BlobAppender, @unchecked Sendable {
     private var writeBackStarted: Int64
     private var writeBackWaited: Int64
     private var lanes: (write: PoolLane<Chunk>, hash: PoolLane<Chunk>)?
+    /// Called once by `finish`, with the end of what was written and whether a write failed (the hash is then
+    /// not to be trusted, and the file was cut back): records the outcome, returns the upload state's `data`.
+    private let finished: @Sendable (_ written: Int64, _ failed: Bool) -> [UInt8]
 
     /// - Parameters:
     ///   - upload: an acquired session; keep it acquired until `finish` returns.
     ///   - pool: the threads that hash and write.
     ///   - maxInFlight: bytes queued at most before `write` waits.
     ///   - writeBackWindow: bytes between write-back starts (0: none).
-    public init(_ upload: Upload, pool: BlockingPool, maxInFlight: Int = 4 << 20, writeBackWindow: Int64 = 8 << 20) {
-        self.upload = upload
+    public convenience init(_ upload: Upload, pool: BlockingPool, maxInFlight: Int = 4 << 20, writeBackWindow: Int64 = 8 << 20) {
+        self.init(fd: upload.fd, size: upload.size, hasher: upload.hasher, pool: pool, maxInFlight: maxInFlight,
+                  writeBackWindow: writeBackWindow) { written, failed in
+            upload.size = written
+            // The hash ran ahead of the failed write: drop it (commit rehashes the file).
+            if failed { upload.hasher = nil }
+            return []
+        }
+    }
+
+    /// - Parameters:
+    ///   - fd: the data file, open for writing until `finish` returns (the caller closes it).
+    ///   - size: the bytes already in it: chunks are written from there.
+    ///   - hasher: the running hash of those bytes, fed with every chunk; nil when unknown.
+    ///   - finished: called once by `finish` (see the property).
+    init(fd: Int32, size: Int64, hasher: DigestHasher?, pool: BlockingPool, maxInFlight: Int = 4 << 20,
+         writeBackWindow: Int64 = 8 << 20, finished: @escaping @Sendable (_ written: Int64, _ failed: Bool) -> [UInt8]) {
         self.maxInFlight = max(maxInFlight, 1)
         self.writeBackWindow = writeBackWindow
-        fd = upload.fd
-        hasher = upload.hasher
-        nextOffset = upload.size
-        writeBackStarted = upload.size
-        writeBackWaited = upload.size
-        state = Mutex(State(writtenEnd: upload.size))
+        self.fd = fd
+        self.hasher = hasher
+        self.finished = finished
+        nextOffset = size
+        writeBackStarted = size
+        writeBackWaited = size
+        state = Mutex(State(writtenEnd: size))
         // The lanes hold the writer until `finish` lets them go.
         lanes = (PoolLane(pool: pool) { self.writeChunk($0) }, PoolLane(pool: pool) { self.hashChunk($0) })
     }
@@ -117,13 +137,10 @@ public final class UploadWriter: BlobAppender, @unchecked Sendable {
         await waitUntil(inFlightAtMost: 0)
         lanes = nil
         let (failure, written) = state.withLock { ($0.failure, $0.writtenEnd) }
-        upload.size = written
-        let uploadState = UploadState(size: written, data: [])
-        guard let failure else { return (uploadState, nil) }
-        // The hash ran ahead of the failed write: drop it (commit rehashes the file), and cut any partial chunk.
-        upload.hasher = nil
-        _ = ftruncate(fd, off_t(written))
-        return (uploadState, .io(failure))
+        // After a failure, any partial chunk past what was written contiguously is cut.
+        if failure != nil { _ = ftruncate(fd, off_t(written)) }
+        let uploadState = UploadState(size: written, data: finished(written, failure != nil))
+        return (uploadState, failure.map { .io($0) })
     }
 
     // MARK: - Waiting

@@ -14,8 +14,9 @@ import OCIModel
 public protocol CollectableStore: Sendable {
     /// Runs `body` as the only collection of this store in this process; nil at once when one is running.
     func asOnlyCollection<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T?
-    /// Runs `body` with no mutation in progress and none starting.
-    func exclusively<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T
+    /// Runs `body` with no mutation in progress and none starting. Store errors only: taking the section may
+    /// itself fail in a store over a network (`MetadataStore.exclusively`).
+    func exclusively<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T
     /// The mutations' clock (nanoseconds since the epoch), read with no mutation in progress.
     func collectionClock() throws(StoreError) -> Int64
 

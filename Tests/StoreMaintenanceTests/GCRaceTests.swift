@@ -76,7 +76,7 @@ final class HookedStore: CollectableStore, @unchecked Sendable {
     }
 
     func asOnlyCollection<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T? { try store.asOnlyCollection(body) }
-    func exclusively<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T { try store.exclusively(body) }
+    func exclusively<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T { try store.exclusively(body) }
     func collectionClock() throws(StoreError) -> Int64 { try store.collectionClock() }
     func repositoryNames() throws(StoreError) -> [RepositoryName] { try store.repositoryNames() }
     func tagEntries(_ name: RepositoryName) throws(StoreError) -> [TagEntry] { try store.tagEntries(name) }

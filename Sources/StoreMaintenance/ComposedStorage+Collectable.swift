@@ -1,0 +1,4 @@
+import BlobStore
+
+/// Implemented in `BlobStore/Composed/ComposedStorage+Collection.swift`.
+extension ComposedStorage: CollectableStore {}

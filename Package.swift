@@ -88,6 +88,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // S3 blob storage (helper s3): S3Client over libcurl with SigV4, S3BlobStorage.
+        .target(name: "S3Storage", dependencies: [
+            "BlobStore", "OCIModel", "SystemIO", "CCurl", "COpenSSL", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "S3StorageTests", dependencies: ["S3Storage", "OCIModel", "BlobStore", "TestSupport"]),
+
         // Raw-socket client and process helpers shared by the test targets.
         .target(name: "TestSupport", dependencies: [
             "SystemIO", .product(name: "Logging", package: "swift-log"),

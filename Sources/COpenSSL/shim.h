@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/crypto.h>
 #include "auth.h"
+#include "sha256.h"
 #include <openssl/ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>

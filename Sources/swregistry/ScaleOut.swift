@@ -21,7 +21,7 @@ enum ScaleOut {
 
     /// The two halves, for `swregistry import` (which writes through the protocols directly).
     static func makeSide(s3: S3StorageSettings, database: DatabaseSettings, logger: Logger) throws -> StoreImporter.Side {
-        let blobs = try S3BlobStorage(settings: S3Settings(s3), logger: logger)
+        let blobs = try S3BlobStorage(s3)
         let metadata = try PostgresMetadataStore(settings: PostgresSettings(database), logger: logger, migrate: true)
         return StoreImporter.Side(blobs: blobs, metadata: metadata)
     }
@@ -49,11 +49,14 @@ enum FilesystemSide {
     }
 }
 
-extension S3Settings {
-    init(_ settings: S3StorageSettings) {
-        self.init(endpoint: settings.endpoint, region: settings.region, bucket: settings.bucket,
-                  accessKey: settings.accessKey, secretKey: settings.secretKey, rootDirectory: settings.rootDirectory,
-                  forcePathStyle: settings.forcePathStyle, chunkSize: settings.chunkSize, redirect: settings.redirect)
+extension S3BlobStorage {
+    /// The bucket the configuration names. (`redirect` is `ComposedStorage`'s to apply.)
+    convenience init(_ settings: S3StorageSettings) throws(S3ConfigurationError) {
+        let configuration = S3Configuration(
+            endpoint: settings.endpoint, region: settings.region, bucket: settings.bucket,
+            credentials: S3Credentials(accessKey: settings.accessKey, secretKey: settings.secretKey),
+            forcePathStyle: settings.forcePathStyle)
+        try self.init(configuration, rootDirectory: settings.rootDirectory, chunkSize: settings.chunkSize)
     }
 }
 

@@ -1,4 +1,7 @@
 import OCIModel
+import Synchronization
+import SystemIO
+import TestSupport
 import Testing
 @testable import BlobStore
 @testable import swregistry
@@ -73,5 +76,132 @@ import Testing
         #expect(position(a) < position(inner) && position(b) < position(inner) && position(inner) < position(outer))
         // Deterministic: the same set always gives the same order.
         #expect(StoreImporter.dependencyOrder(records) == order)
+    }
+}
+
+/// `StoreImporter` copying a filesystem store into another one through the protocols only (`FileBlobStorage` and
+/// the store as `MetadataStore` on the target side), as `swregistry import` copies into S3 + PostgreSQL.
+@Suite struct StoreImportCopyTests {
+    /// A store filled as the registry fills it.
+    final class Source {
+        let root = makeTemporaryDirectory(prefix: "swr-import-src")
+        let store: BlobStore
+
+        init() throws { store = try BlobStore(root: root) }
+        deinit { FileSystem.removeTree(root) }
+
+        @discardableResult
+        func blob(_ bytes: [UInt8], in repository: String) throws -> Digest {
+            let digest = Digest.sha256(of: bytes)
+            try FileSystem.writeAtomically(bytes, to: store.layout.blob(digest), tmpDirectory: store.layout.tmpDirectory)
+            try store.linkBlob(try RepositoryName(validating: repository), digest)
+            return digest
+        }
+
+        @discardableResult
+        func manifest(_ bytes: [UInt8], _ mediaType: String, in repository: String, tag: String?) throws -> Digest {
+            let record = try StoreImporter.record(StoredManifest(bytes: bytes, digest: Digest.sha256(of: bytes), mediaType: mediaType))
+            try store.putManifest(try RepositoryName(validating: repository), bytes: bytes, digest: record.digest,
+                                  mediaType: mediaType, tag: try tag.map { try Tag(validating: $0) },
+                                  subject: record.subject, referrer: record.referrer)
+            return record.digest
+        }
+    }
+
+    static let imageType = "application/vnd.oci.image.manifest.v1+json"
+    static let indexType = "application/vnd.oci.image.index.v1+json"
+
+    static func random(_ count: Int, seed: UInt64) -> [UInt8] {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        return (0..<count).map { _ in
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return UInt8(truncatingIfNeeded: state)
+        }
+    }
+
+    @Test func copiesEverythingThenResumesWithNothingToDo() async throws {
+        let source = try Source()
+        let config = Array(#"{"architecture":"amd64","os":"linux"}"#.utf8)
+        // Bigger than several read chunks: the copy must stream it, and the target verifies the digest.
+        let big = Self.random(3 << 20 | 12345, seed: 1), small = Self.random(1000, seed: 2), shared = Self.random(70_000, seed: 3)
+        for bytes in [config, big, shared] { try source.blob(bytes, in: "team/app") }
+        try source.blob(small, in: "team/app")
+        let a = try source.manifest(StoreImporterTests.manifest(config: config, layers: [big, shared]), Self.imageType,
+                                    in: "team/app", tag: "v1")
+        let aBytes = StoreImporterTests.manifest(config: config, layers: [big, shared])
+        try source.manifest(aBytes, Self.imageType, in: "team/app", tag: "latest")
+        let bBytes = StoreImporterTests.manifest(config: config, layers: [small])
+        let b = try source.manifest(bBytes, Self.imageType, in: "team/app", tag: nil)
+        let multi = try source.manifest(StoreImporterTests.index([aBytes, bBytes]), Self.indexType, in: "team/app", tag: "multi")
+        let signatureBytes = StoreImporterTests.manifest(config: config, layers: [], subject: a, artifactType: "application/example.sig")
+        let signature = try source.manifest(signatureBytes, Self.imageType, in: "team/app", tag: nil)
+        for bytes in [config, shared] { try source.blob(bytes, in: "other/lib") }
+        let c = try source.manifest(StoreImporterTests.manifest(config: config, layers: [shared]), Self.imageType,
+                                    in: "other/lib", tag: "1.0")
+        // Garbage: a blob no repository links stays behind.
+        let garbage = Self.random(500, seed: 4)
+        try FileSystem.writeAtomically(garbage, to: source.store.layout.blob(Digest.sha256(of: garbage)),
+                                       tmpDirectory: source.store.layout.tmpDirectory)
+
+        let targetRoot = makeTemporaryDirectory(prefix: "swr-import-dst")
+        defer { FileSystem.removeTree(targetRoot) }
+        let targetBlobs = try FileBlobStorage(root: targetRoot)
+        let targetStore = try BlobStore(root: targetRoot)
+        let lines = Mutex<[String]>([])
+        var importer = StoreImporter(source: .init(blobs: try FileBlobStorage(root: source.root), metadata: source.store),
+                                     target: .init(blobs: targetBlobs, metadata: targetStore),
+                                     report: { line in lines.withLock { $0.append(line) } })
+        importer.chunkSize = 64 * 1024
+        let first = try await importer.run()
+        #expect(first.failures.isEmpty, "\(first.failures)")
+        #expect(first.repositories == 2)
+        #expect(first.blobsCopied == 4 && first.bytesCopied == Int64(config.count + big.count + small.count + shared.count))
+        #expect(first.blobsPresent == 0, "a blob linked by two repositories is copied once")
+        #expect(first.links == 6)
+        // a (twice: v1, latest), b, multi, signature, c.
+        #expect(first.manifestsPut == 6 && first.tags == 4 && first.manifestsPresent == 0)
+        #expect(lines.withLock { $0 }.contains("manifest team/app:multi (\(Self.indexType))"))
+
+        let app = try RepositoryName(validating: "team/app"), lib = try RepositoryName(validating: "other/lib")
+        #expect(try targetStore.resolve(app, tag: try Tag(validating: "v1")) == a)
+        #expect(try targetStore.resolve(app, tag: try Tag(validating: "latest")) == a)
+        #expect(try targetStore.resolve(app, tag: try Tag(validating: "multi")) == multi)
+        #expect(try targetStore.resolve(lib, tag: try Tag(validating: "1.0")) == c)
+        #expect(try targetStore.manifest(app, b, maxBytes: 1 << 20).bytes == bBytes)
+        #expect(try targetStore.manifest(app, signature, maxBytes: 1 << 20).bytes == signatureBytes)
+        #expect(try targetStore.referrers(app, subject: a).map(\.digest) == [signature])
+        #expect(try targetBlobs.read(Digest.sha256(of: big), maxBytes: 4 << 20) == big)
+        #expect(try targetBlobs.size(of: Digest.sha256(of: garbage)) == nil)
+        #expect(targetStore.isLinked(lib, Digest.sha256(of: shared)) && !targetStore.isLinked(lib, Digest.sha256(of: big)))
+
+        // Resumable: a second run finds everything there.
+        let second = try await importer.run()
+        #expect(second.failures.isEmpty && second.blobsCopied == 0 && second.manifestsPut == 0)
+        #expect(second.blobsPresent == 4 && second.manifestsPresent == 6)
+    }
+
+    /// A manifest the target refuses is reported, and the others are copied all the same.
+    @Test func reportsFailuresAndGoesOn() async throws {
+        let source = try Source()
+        let config = Array("{}".utf8), layer = Self.random(10_000, seed: 9)
+        try source.blob(config, in: "good/one")
+        try source.blob(layer, in: "good/one")
+        try source.manifest(StoreImporterTests.manifest(config: config, layers: [layer]), Self.imageType, in: "good/one", tag: "t")
+        try source.blob(config, in: "bad/one")
+        try source.blob(layer, in: "bad/one")
+        try source.manifest(StoreImporterTests.manifest(config: config, layers: [layer]), Self.imageType, in: "bad/one", tag: "t")
+        // The source lost a link its manifest needs (a blob DELETE after the push).
+        try source.store.unlinkBlob(try RepositoryName(validating: "bad/one"), Digest.sha256(of: layer))
+
+        let targetRoot = makeTemporaryDirectory(prefix: "swr-import-dst")
+        defer { FileSystem.removeTree(targetRoot) }
+        let targetStore = try BlobStore(root: targetRoot)
+        let importer = StoreImporter(source: .init(blobs: try FileBlobStorage(root: source.root), metadata: source.store),
+                                     target: .init(blobs: try FileBlobStorage(root: targetRoot), metadata: targetStore),
+                                     report: { _ in })
+        let summary = try await importer.run()
+        #expect(summary.failures.count == 1, "\(summary.failures)")
+        #expect(summary.failures.first?.hasPrefix("bad/one:t: the target refused it") == true, "\(summary.failures)")
+        #expect(try targetStore.resolve(try RepositoryName(validating: "good/one"), tag: try Tag(validating: "t")) != nil)
     }
 }

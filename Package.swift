@@ -72,6 +72,14 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
+        // PostgreSQL metadata for scale-out replicas: libpq (Debian's libpq-dev), a pool, migrations, LISTEN/NOTIFY.
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .target(name: "PostgresMetadata", dependencies: [
+            "BlobStore", "OCIModel", "SystemIO", "CPostgres", "CLinuxShim", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "PostgresMetadataTests", dependencies: [
+            "PostgresMetadata", "BlobStore", "OCIModel", "SystemIO", "TestSupport",
+        ]),
         // Client side (swcopy): transfer engine, image transports, tar streams, layer cache.
         .target(name: "RegistryClient", dependencies: [
             "CCurl", "OCIModel", "SystemIO", "CLinuxShim",

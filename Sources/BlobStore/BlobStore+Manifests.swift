@@ -7,6 +7,7 @@ public struct StoredManifest: Sendable {
     public let bytes: [UInt8]
     public let digest: Digest
     public let mediaType: String
+    public init(bytes: [UInt8], digest: Digest, mediaType: String) { (self.bytes, self.digest, self.mediaType) = (bytes, digest, mediaType) }
 }
 
 extension BlobStore {

@@ -56,6 +56,8 @@ public enum ByteRange {
             case .bytes(let b): out.body = .bytes(Array(b[Int(range.lowerBound)...Int(range.upperBound)]))
             case .file(let fd, let offset, _):
                 out.body = .file(fd, offset: offset + range.lowerBound, length: range.upperBound - range.lowerBound + 1)
+            case .stream(let stream, let whole):
+                out.body = .stream(stream, range: (whole.lowerBound + range.lowerBound)..<(whole.lowerBound + range.upperBound + 1))
             }
             return out
         }

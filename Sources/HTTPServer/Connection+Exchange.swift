@@ -73,6 +73,8 @@ extension Connection {
             response = .text(error.status, error.description)
         } catch let error as HTTPParseError {
             response = .text(error.status, error.description)
+        } catch let error as any ResponseConvertibleError {
+            response = error.response
         } catch {
             loop.server.logger.error("\(request.method) \(request.head.target): handler failed: \(error)")
             response = .text(.internalServerError, "internal server error")
@@ -98,12 +100,15 @@ extension Connection {
             interestMayHaveChanged()
         }
         let close = exchange.closeAfterResponse || !exchange.keepAlive || shuttingDown
+        response = applyRange(response, for: request.head)
+        if case .stream = response.body { response = await openStream(response, for: request.head) }
         var sent: Int64 = 0
         do {
-            sent = try await send(response, for: request.head, close: close)
+            try await send(response, for: request.head, close: close, sent: &sent)
         } catch {
-            reportExchange(request, response, sent: sent, received: body.receivedBytes, note: "write failed: \(error)")
-            self.close(reason: "write: \(error)")
+            let note = error is ResponseStreamError ? "\(error)" : "write failed: \(error)"
+            reportExchange(request, response, sent: sent, received: body.receivedBytes, note: note)
+            self.close(reason: note)
             return
         }
         reportExchange(request, response, sent: sent, received: body.receivedBytes, note: nil)

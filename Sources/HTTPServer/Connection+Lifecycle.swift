@@ -98,6 +98,8 @@ extension Connection {
             writeWaiter = nil
             waiter.resume(throwing: SystemError("write", errno: writeErrno))
         }
+        // A producer the handler task waits for would otherwise keep going for a client that is gone.
+        releaseStream()
         if case .exchanging(let exchange) = previous, exchange.input.bodyOpen {
             exchange.body.fail(.connectionClosed)
         }

@@ -1,15 +1,19 @@
 import SystemIO
 
 extension Connection {
-    /// Frames and writes a response; applies `Range` (RFC 9110 §14) to complete 200 responses that offer
-    /// `Accept-Ranges: bytes`, and leaves the body out for HEAD.
-    /// - Returns: the body bytes sent.
-    func send(_ original: Response, for head: RequestHead, close: Bool) async throws -> Int64 {
-        var response = original
+    /// Applies `Range` (RFC 9110 §14) to a complete 200 response that offers `Accept-Ranges: bytes`.
+    func applyRange(_ response: Response, for head: RequestHead) -> Response {
         if head.method == "GET", response.status.code == 200, let range = head.headers["Range"],
            response.headers["Accept-Ranges"] == "bytes" {
-            response = ByteRange.apply(range, to: response)
+            return ByteRange.apply(range, to: response)
         }
+        return response
+    }
+
+    /// Frames and writes a response (with `Range` already applied, a stream body already opened into
+    /// `streamReader`), leaving the body out for HEAD.
+    /// - Parameter sent: the body bytes sent, counted as they go (a streamed body can fail part-way).
+    func send(_ response: Response, for head: RequestHead, close: Bool, sent: inout Int64) async throws {
         let isHead = head.method == "HEAD"
         let length: Int64
         if isHead, let declared = response.headers["Content-Length"].flatMap({ Int64($0) }) {
@@ -23,7 +27,7 @@ extension Connection {
                                   contentLength: length, reserving: inline?.count ?? 0)
         if isHead || response.status.forbidsBody {
             try await write(bytes)
-            return 0
+            return
         }
         switch response.body {
         case .empty:
@@ -31,11 +35,15 @@ extension Connection {
         case .bytes(let body):
             bytes.append(contentsOf: body)
             try await write(bytes)
+            sent = Int64(body.count)
         case .file(let file, let offset, let count):
             try await write(bytes)
             try await sendFile(file, offset: offset, length: count)
+            sent = count
+        case .stream(_, let range):
+            try await write(bytes)
+            try await sendStream(expected: Int64(range.count), sent: &sent)
         }
-        return response.body.count
     }
 
     func bodyBytes(_ response: Response) -> [UInt8]? {

@@ -25,6 +25,8 @@ final class Connection: @unchecked Sendable {
     var pendingInput: [UInt8] = []
 
     var writeWaiter: CheckedContinuation<Void, Error>?
+    /// The streamed body being sent (see `Connection+Stream`): cancelled when the connection closes under it.
+    var streamReader: (any ResponseStreamReader)?
     var writeStalledSince: UInt64 = 0
 
     /// The TLS context this connection handshakes with (the server's current one when it was accepted).

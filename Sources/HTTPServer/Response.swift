@@ -7,12 +7,20 @@ public struct Response: Sendable {
         case bytes([UInt8])
         /// `length` bytes of an open file from `offset`, sent with `sendfile`.
         case file(SharedFileDescriptor, offset: Int64, length: Int64)
+        /// Bytes `range` of a body produced while it is sent (see `ResponseStream`); `.stream(s)` for all of it.
+        case stream(any ResponseStream, range: Range<Int64>)
+
+        /// All of `stream`.
+        public static func stream(_ stream: any ResponseStream) -> Body {
+            .stream(stream, range: 0..<stream.length)
+        }
 
         public var count: Int64 {
             switch self {
             case .empty: 0
             case .bytes(let b): Int64(b.count)
             case .file(_, _, let length): length
+            case .stream(_, let range): Int64(range.count)
             }
         }
     }
@@ -42,4 +50,10 @@ public struct Response: Sendable {
     public static func text(_ status: HTTPStatus, _ text: String) -> Response {
         Response(status: status, headers: ["Content-Type": "text/plain; charset=utf-8"], bytes: Array((text + "\n").utf8))
     }
+}
+
+/// An error that says how to answer it: thrown by a handler, or by `ResponseStream.open(range:)` (which the engine
+/// calls before it writes anything), it is answered with `response` rather than a plain 500.
+public protocol ResponseConvertibleError: Error {
+    var response: Response { get }
 }

@@ -27,8 +27,7 @@ extension RegistryResponder {
         case .file(let fd, let size):
             return Response(status: .ok, headers: headers, body: .file(fd, offset: 0, length: size))
         case .stream(let size, let open):
-            _ = (size, open)  // INTERIM until the engine's stream body is merged (this session): see i13-stream.
-            throw RegistryError(StoreError.unavailable("streamed blobs are not wired yet"))
+            return Response(status: .ok, headers: headers, body: .stream(BlobResponseStream(length: size, open: open)))
         case .redirect(let url, _):
             // distribution answers 307 with the Location and the digest; the client follows without credentials.
             var redirect = Self.apiHeaders
@@ -47,4 +46,32 @@ extension RegistryResponder {
         }
         return Response(status: .accepted, headers: Self.headers(("Docker-Content-Digest", digest.description)))
     }
+}
+
+/// A streamed blob as the engine pulls it.
+struct BlobResponseStream: ResponseStream {
+    let length: Int64
+    let open: BlobStreamOpener
+
+    /// A transfer that cannot start is answered as the storage's error (503 UNAVAILABLE when the object store is
+    /// down): the engine opens the stream before it sends the head.
+    func open(range: Range<Int64>) async throws -> any ResponseStreamReader {
+        do {
+            return BlobStreamReader(stream: try await open(range))
+        } catch let error as StoreError {
+            throw StreamOpenError(response: RegistryError(error).httpResponse)
+        }
+    }
+}
+
+/// A storage error met opening a stream, as the response the engine sends instead.
+struct StreamOpenError: ResponseConvertibleError {
+    let response: Response
+}
+
+struct BlobStreamReader: ResponseStreamReader {
+    let stream: any BlobByteStream
+
+    func next() async throws -> [UInt8]? { try await stream.next() }
+    func cancel() { stream.cancel() }
 }

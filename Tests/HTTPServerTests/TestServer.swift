@@ -76,7 +76,9 @@ final class LiveServer {
     let filePath: String
     var port: UInt16 { server.localAddress.port }
 
-    init(logger: Logger? = nil, configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
+    /// - Parameter responder: what answers; nil for `TestResponder`'s routes.
+    init(logger: Logger? = nil, responder: (any HTTPResponder)? = nil,
+         configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
         filePath = "/tmp/swr-test-file-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let bytes = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         let f = fopen(filePath, "w")!
@@ -86,7 +88,7 @@ final class LiveServer {
         configure(&config)
         var quiet = Logger(label: "test")
         quiet.logLevel = .critical
-        server = try HTTPServer(configuration: config, responder: TestResponder(filePath: filePath), logger: logger ?? quiet)
+        server = try HTTPServer(configuration: config, responder: responder ?? TestResponder(filePath: filePath), logger: logger ?? quiet)
     }
 
     func stop() {

@@ -7,7 +7,7 @@ import Testing
 /// S3BlobStorage against the real Ceph RGW, beyond the shared contract suite (StorageContractTests): the bucket
 /// layout, multipart parts and tails, replicas continuing each other's uploads, failures.
 @Suite("S3BlobStorage", .enabled(if: S3TestEnvironment.enabled, "needs SWREGISTRY_TEST_S3_* (Ceph RGW)"))
-struct S3BlobStorageTests {
+final class S3BlobStorageTests {
     let root: String
     let storage: S3BlobStorage
 
@@ -16,6 +16,8 @@ struct S3BlobStorageTests {
         storage = try S3BlobStorage(S3TestEnvironment.configuration(), rootDirectory: root,
                                     chunkSize: S3BlobStorage.minimumChunkSize)
     }
+
+    deinit { S3TestEnvironment.removeEverything(under: root + "/", storage.client) }
 
     /// Another replica: same bucket and root, nothing shared in memory.
     func replica() throws -> S3BlobStorage {

@@ -6,7 +6,7 @@ import Testing
 
 /// S3Client against the real Ceph RGW (scripts/services/ceph-rgw.sh). Each test works under its own random prefix.
 @Suite("S3Client", .enabled(if: S3TestEnvironment.enabled, "needs SWREGISTRY_TEST_S3_* (Ceph RGW)"))
-struct S3ClientTests {
+final class S3ClientTests {
     let s3: S3Client
     let prefix: String
 
@@ -14,6 +14,8 @@ struct S3ClientTests {
         s3 = try S3TestEnvironment.client()
         prefix = S3TestEnvironment.randomPrefix("client") + "/"
     }
+
+    deinit { S3TestEnvironment.removeEverything(under: prefix, s3) }
 
     /// `count` bytes of a pattern that does not repeat on block boundaries.
     static func pattern(_ count: Int, seed: UInt8 = 0) -> [UInt8] {

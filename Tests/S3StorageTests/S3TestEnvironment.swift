@@ -45,4 +45,17 @@ enum S3TestEnvironment {
         for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
         return "swtest/\(label)-" + bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
+
+    /// Best effort: every object and multipart upload under `prefix` (a test's own random prefix).
+    static func removeEverything(under prefix: String, _ client: S3Client) {
+        if let uploads = try? client.listMultipartUploads(prefix: prefix) {
+            for upload in uploads.uploads { try? client.abortMultipartUpload(upload.key, uploadID: upload.uploadID) }
+        }
+        var keys: [String] = []
+        try? client.forEachObject(prefix: prefix) { object in
+            keys.append(object.key)
+            return true
+        }
+        _ = try? client.deleteObjects(keys)
+    }
 }

@@ -250,4 +250,71 @@ import TestSupport
                                          output: CollectedOutput()).run()
         #expect(again.removals.isEmpty, "\(again.removals)")
     }
+
+    @Test func leasesOfHeldSessionsAreRenewed() throws {
+        let f = try Fixture()
+        defer { f.remove() }
+        let repo = try RepositoryName(validating: "composed/lease")
+        let now = Int(time(nil))
+        let session = UploadSession(id: UploadID.random(), repository: repo, owner: "o", kind: .resumable, started: now,
+                                    lastActive: now, state: UploadState(size: 0, data: []))
+        try f.store.createUpload(session, limits: UploadLimits())
+        try f.store.releaseUpload(session)
+        _ = try f.store.acquireUpload(session.id, for: repo, leaseSeconds: 3)
+        // Renewed every second (a third of the lease) while held: still busy well past the 3 s.
+        let keeper = LeaseKeeper(metadata: f.store, leaseSeconds: 3, logger: Logger(label: "test"))
+        defer { keeper.stop() }
+        keeper.hold(session.id)
+        usleep(4_500_000)
+        #expect(throws: StoreError.uploadBusy(session.id.value)) { _ = try f.store.acquireUpload(session.id, for: repo, leaseSeconds: 3) }
+        // Let go (a replica that died): the lease lapses.
+        keeper.release(session.id)
+        usleep(3_500_000)
+        #expect(try f.store.acquireUpload(session.id, for: repo, leaseSeconds: 3) == session)
+    }
+
+    @Test func embeddedStoreLeavesBlobStorageUploadsAlone() throws {
+        let root = makeTemporaryDirectory(prefix: "swr-shared")
+        defer { FileSystem.removeTree(root) }
+        let blobs = try FileBlobStorage(root: root)
+        let id = UploadID.random()
+        _ = try blobs.beginUpload(id)
+        // A store opened on the folder (which deletes uploads it cannot continue) keeps it, and does not count it.
+        let store = try BlobStore(root: root)
+        #expect(store.uploads.openCount == 0 && store.uploads.removedAtStart == 0)
+        #expect(try blobs.staleUploads(startedBefore: Int64.max) == [id])
+        // And the blob storage leaves the store's own sessions to it.
+        let own = try store.uploads.start(try RepositoryName(validating: "own"), owner: "o")
+        store.uploads.release(own)
+        #expect(try blobs.staleUploads(startedBefore: Int64.max) == [id])
+    }
+
+    @Test func aBlobCollectedBeforeItsLinkIsNeverLinked() async throws {
+        let f = try Fixture()
+        defer { f.remove() }
+        let hooked = HookedBlobStorage(f.blobs)
+        let storage = ComposedStorage(blobs: hooked, metadata: f.store, uploadLimits: UploadLimits(),
+                                      logger: Logger(label: "test"), redirect: false, clock: { Int(time(nil)) })
+        let repo = try RepositoryName(validating: "composed/race")
+        let bytes = Array("committed, then taken by a collector".utf8)
+        let digest = Digest.sha256(of: bytes)
+        // The blob goes between its commit and its link, as a collection that listed it unrecorded would take it.
+        hooked.afterCommit = { digest in _ = try? hooked.delete(digest) }
+        let upload = try storage.startUpload(repo, owner: "o", kind: .resumable)
+        let appender = try storage.appender(for: upload, declaredLength: nil, pool: f.pool)
+        try await appender.write(bytes)
+        #expect(await appender.finish().1 == nil)
+        #expect(throws: StoreError.uploadUnknown(upload.id.value)) { try storage.commitUpload(upload, expected: digest) }
+        #expect(try !storage.isLinked(repo, digest), "no link to a missing blob")
+        #expect(try f.store.uploadCount() == 0, "the session went with its data: the client starts again")
+
+        // Without the collector, the same push links.
+        hooked.afterCommit = { _ in }
+        let again = try storage.startUpload(repo, owner: "o", kind: .resumable)
+        let writer = try storage.appender(for: again, declaredLength: nil, pool: f.pool)
+        try await writer.write(bytes)
+        #expect(await writer.finish().1 == nil)
+        try storage.commitUpload(again, expected: digest)
+        #expect(try storage.linkedBlobSize(repo, digest) == Int64(bytes.count))
+    }
 }

@@ -66,7 +66,7 @@ let package = Package(
         ]),
         .executableTarget(name: "swregistry", dependencies: [
             "Registry", "RegistryConfig", "RegistryAuth", "RegistryNotifications", "HTTPServer", "SystemIO", "BlobStore",
-            "StoreMaintenance",
+            "StoreMaintenance", "S3Storage", "PostgresMetadata",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -132,7 +132,7 @@ let package = Package(
         // The contract suites of BlobStorage and MetadataStore, run against every implementation (one backend
         // factory a file), and ComposedStorage over the filesystem implementations.
         .testTarget(name: "StorageContractTests", dependencies: [
-            "BlobStore", "StoreMaintenance", "OCIModel", "SystemIO", "TestSupport",
+            "BlobStore", "StoreMaintenance", "OCIModel", "SystemIO", "TestSupport", "S3Storage",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ImageTransportTests", dependencies: [

@@ -22,7 +22,8 @@ enum ScaleOut {
     /// The two halves, for `swregistry import` (which writes through the protocols directly).
     static func makeSide(s3: S3StorageSettings, database: DatabaseSettings, logger: Logger) throws -> StoreImporter.Side {
         let blobs = try S3BlobStorage(s3)
-        let metadata = try PostgresMetadataStore(settings: PostgresSettings(database), logger: logger, migrate: true)
+        let metadata = try PostgresMetadataStore(settings: PGConnectionSettings(database), limits: PGPool.Limits(database),
+                                                 logger: logger)
         return StoreImporter.Side(blobs: blobs, metadata: metadata)
     }
 
@@ -37,7 +38,7 @@ enum ScaleOut {
 
     /// Applies the schema migrations not applied yet. - Returns: their versions.
     static func migrate(database: DatabaseSettings, logger: Logger) throws -> [Int] {
-        try PGMigrations.apply(settings: PostgresSettings(database), logger: logger)
+        try PostgresMetadataStore.migrate(settings: PGConnectionSettings(database))
     }
 }
 
@@ -60,11 +61,19 @@ extension S3BlobStorage {
     }
 }
 
-extension PostgresSettings {
+extension PGConnectionSettings {
     init(_ settings: DatabaseSettings) {
-        self.init(host: settings.host, port: settings.port, user: settings.user, password: settings.password,
-                  dbname: settings.dbname, sslmode: settings.sslmode, connectTimeout: settings.connectTimeoutSeconds,
-                  maxOpen: settings.maxOpen, maxIdle: settings.maxIdle, maxLifetime: settings.maxLifetimeSeconds)
+        self.init(host: settings.host, port: settings.port, user: settings.user,
+                  password: settings.password.isEmpty ? nil : settings.password, dbname: settings.dbname,
+                  sslmode: settings.sslmode)
+        connectTimeout = .seconds(settings.connectTimeoutSeconds)
+    }
+}
+
+extension PGPool.Limits {
+    init(_ settings: DatabaseSettings) {
+        self.init(maxOpen: settings.maxOpen, maxIdle: settings.maxIdle,
+                  maxLifetime: settings.maxLifetimeSeconds == 0 ? nil : .seconds(settings.maxLifetimeSeconds))
     }
 }
 #else

@@ -22,7 +22,7 @@ extension PostgresMetadataStore {
                 SELECT b.size, l.modified < (extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1000 - $3::bigint
                 FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
                 WHERE l.repository_id = $1 AND l.digest = $2
-                """, [.int(id), .text(digest.description), .int(Int64(refreshAfter) * 1_000_000_000)]).first
+                """, [.int(id), .text(digest.description), .int(Int64(min(refreshAfter, Int(Int64.max / 1_000_000_000))) * 1_000_000_000)]).first
             else { return nil }
             return (try row.required(row.int, 0), try row.required(row.bool, 1))
         }

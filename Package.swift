@@ -66,7 +66,7 @@ let package = Package(
         ]),
         .executableTarget(name: "swregistry", dependencies: [
             "Registry", "RegistryConfig", "RegistryAuth", "RegistryNotifications", "HTTPServer", "SystemIO", "BlobStore",
-            "StoreMaintenance",
+            "StoreMaintenance", "S3Storage", "PostgresMetadata",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

@@ -90,6 +90,52 @@ extension ConfigKey {
     public static let maxManifestBytes = ConfigKey("storage.maxmanifestbytes", .bytes(positive),
         .int(registry.maxManifestBytes), variable: "SWREGISTRY_MAX_MANIFEST_BYTES", flag: "max-manifest-bytes",
         help: "Largest manifest accepted (larger: 413).")
+    // MARK: storage.s3 and storage.redirect (distribution's names and defaults; see `S3StorageSettings`)
+    public static let s3RegionEndpoint = ConfigKey("storage.s3.regionendpoint", .endpoint, nil,
+        defaultText: "AWS: https://s3.REGION.amazonaws.com",
+        help: "Base URL of the S3-compatible service (Ceph RGW, MinIO); setting any storage.s3 key stores blobs in S3.")
+    public static let s3Region = ConfigKey("storage.s3.region", .string, nil, defaultText: "$AWS_REGION",
+        help: "The region requests are signed for (SigV4); RGW answers to any, conventionally us-east-1.")
+    public static let s3Bucket = ConfigKey("storage.s3.bucket", .string, nil, defaultText: "none: required with S3",
+        help: "The bucket that holds the blobs and the data of uploads in progress; it must exist.")
+    public static let s3AccessKey = ConfigKey("storage.s3.accesskey", .string, nil, defaultText: "$AWS_ACCESS_KEY_ID",
+        help: "The access key id (an identifier, printed).")
+    public static let s3SecretKey = ConfigKey("storage.s3.secretkey", .string, nil, defaultText: "$AWS_SECRET_ACCESS_KEY",
+        secret: true, help: "The secret access key (never printed).")
+    public static let s3RootDirectory = ConfigKey("storage.s3.rootdirectory", .string, .string(""),
+        defaultText: "the bucket's top",
+        help: "Prefix of every object the registry writes in the bucket (several registries may share one bucket).")
+    public static let s3ForcePathStyle = ConfigKey("storage.s3.forcepathstyle", .bool, .bool(false),
+        help: "Address the bucket in the path (http://host/bucket/key) instead of the host name; RGW and MinIO need true.")
+    public static let s3ChunkSize = ConfigKey("storage.s3.chunksize", .bytes(S3StorageSettings.minChunkSize...S3StorageSettings.maxChunkSize),
+        .int(S3StorageSettings.defaultChunkSize),
+        help: "Size of the parts of an upload (S3 multipart); smaller request bodies are buffered until a part is full.")
+    public static let redirectDisable = ConfigKey("storage.redirect.disable", .bool, .bool(false),
+        help: "true: blob GETs are streamed through the registry; false: with S3, answered with 307 to a presigned URL.")
+
+    // MARK: database (GitLab container registry's names; see `DatabaseSettings`)
+    public static let databaseEnabled = ConfigKey("database.enabled", .bool, .bool(false),
+        help: "Keep the metadata (repositories, tags, manifests, links, uploads) in PostgreSQL; needs storage.s3.")
+    public static let databaseHost = ConfigKey("database.host", .string, nil, defaultText: "none: required with the database",
+        help: "Host name, address or Unix-socket folder of the PostgreSQL server.")
+    public static let databasePort = ConfigKey("database.port", .int(1...65535), .int(5432), help: "Port of the PostgreSQL server.")
+    public static let databaseUser = ConfigKey("database.user", .string, nil, defaultText: "none: required with the database",
+        help: "The role the registry connects as.")
+    public static let databasePassword = ConfigKey("database.password", .string, nil, defaultText: "none (~/.pgpass, peer or trust)",
+        secret: true, help: "The role's password (never printed).")
+    public static let databaseName = ConfigKey("database.dbname", .string, nil, defaultText: "none: required with the database",
+        help: "The database; `swregistry migrate` creates the tables in it.")
+    public static let databaseSSLMode = ConfigKey("database.sslmode", .choice(DatabaseSettings.sslModes), .string("prefer"),
+        help: "libpq's sslmode: disable, allow, prefer, require, verify-ca or verify-full.")
+    public static let databaseConnectTimeout = ConfigKey("database.connecttimeout", .duration(allowZero: false), .duration(5),
+        help: "Longest wait for a connection to open (whole seconds, rounded up); a slower server counts as unreachable.")
+    public static let databasePoolMaxIdle = ConfigKey("database.pool.maxidle", .int(counts), .int(4),
+        help: "Idle connections kept open per replica; at most database.pool.maxopen.")
+    public static let databasePoolMaxOpen = ConfigKey("database.pool.maxopen", .int(1...1000), .int(16),
+        help: "Most connections open at once per replica (more requests wait for one).")
+    public static let databasePoolMaxLifetime = ConfigKey("database.pool.maxlifetime", .duration(allowZero: true), .duration(3600),
+        help: "A connection older than this is closed when returned to the pool (whole seconds); 0 = kept forever.")
+
     public static let catalogMaxEntries = ConfigKey("catalog.maxentries", .int(positive),
         .int(registry.catalogMaxEntries), variable: "SWREGISTRY_CATALOG_MAX_ENTRIES", flag: "catalog-max-entries",
         help: "Largest /v2/_catalog page; a larger n gets 400 PAGINATION_NUMBER_INVALID.")
@@ -152,6 +198,10 @@ extension ConfigKey {
         httpShutdownGrace, httpMaxRequestLine, httpMaxHeaderBytes, httpMaxHeaderCount, httpDebugAddr,
         tlsCertificate, tlsKey, tlsClientCAs, tlsMinimum,
         storageRoot, deleteEnabled, uploadExpiry, uploadIdleTimeout, uploadsMax, uploadsMaxPerClient, maxManifestBytes,
+        s3RegionEndpoint, s3Region, s3Bucket, s3AccessKey, s3SecretKey, s3RootDirectory, s3ForcePathStyle, s3ChunkSize,
+        redirectDisable,
+        databaseEnabled, databaseHost, databasePort, databaseUser, databasePassword, databaseName, databaseSSLMode,
+        databaseConnectTimeout, databasePoolMaxIdle, databasePoolMaxOpen, databasePoolMaxLifetime,
         catalogMaxEntries, metricsEnabled,
         htpasswdRealm, htpasswdPath, tokenRealm, tokenService, tokenIssuer, tokenRootCertBundle, tokenJWKS,
         tokenServiceEnabled, tokenServiceRealm, tokenServiceService, tokenServiceIssuer, tokenServiceKey,

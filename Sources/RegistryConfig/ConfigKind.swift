@@ -21,6 +21,9 @@ public enum ConfigKind: Sendable, Equatable {
     case pathList
     /// An absolute `http://` or `https://` URL.
     case url
+    /// The base URL of a service: `http://` or `https://`, a host, an optional port, nothing else (no user,
+    /// path, query or fragment: the client adds those itself, and credentials belong in their own keys).
+    case endpoint
 
     /// What this kind accepts, for error messages.
     public var accepted: String {
@@ -39,6 +42,7 @@ public enum ConfigKind: Sendable, Equatable {
         case .choice(let words, _): return "one of " + words.joined(separator: ", ")
         case .pathList: return "a list of paths (comma-separated in a variable or flag)"
         case .url: return "an http:// or https:// URL"
+        case .endpoint: return "http:// or https://, a host and an optional port (http://127.0.0.1:7480), without path"
         }
     }
 
@@ -98,7 +102,53 @@ public enum ConfigKind: Sendable, Equatable {
                 return .failure(.init("\"\(text)\" is not an http(s) URL"))
             }
             return .success(.string(trimmed))
+        case .endpoint:
+            if let problem = Self.endpointProblem(trimmed) { return .failure(.init("\"\(text)\": \(problem)")) }
+            return .success(.string(trimmed))
         }
+    }
+
+    /// Why `text` is not a service's base URL, nil when it is one.
+    static func endpointProblem(_ text: String) -> String? {
+        let lower = text.lowercased()
+        guard let schemeEnd = lower.range(of: "://"), ["http", "https"].contains(lower[..<schemeEnd.lowerBound]) else {
+            return "not an http:// or https:// URL"
+        }
+        var authority = Substring(text[schemeEnd.upperBound...])
+        // One trailing slash is harmless (people paste it); anything after it is a path.
+        if authority.hasSuffix("/") { authority.removeLast() }
+        guard !authority.isEmpty else { return "no host" }
+        if authority.contains("@") { return "credentials do not belong in the URL (use the key and secret keys)" }
+        if authority.contains(where: { "/?#".contains($0) }) { return "a path, query or fragment is not allowed" }
+        guard authority.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != "%" }) else {
+            return "the host has spaces or characters outside ASCII"
+        }
+        // [v6]:port, host:port or host.
+        var host = authority
+        var port: Substring?
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return "an IPv6 host needs its closing ]" }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            let rest = authority[authority.index(after: close)...]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":") else { return "unexpected text after the IPv6 host" }
+                port = rest.dropFirst()
+            }
+            guard !host.isEmpty, host.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
+                return "not an IPv6 address inside [ ]"
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = authority[..<colon]
+            port = authority[authority.index(after: colon)...]
+            guard !host.isEmpty else { return "no host" }
+        }
+        guard host.allSatisfy({ $0.isLetter || $0.isNumber || "-.:".contains($0) }) else {
+            return "\"\(host)\" is not a host name"
+        }
+        if let port {
+            guard let number = Int(port), (1...65535).contains(number) else { return "the port must be 1 to 65535" }
+        }
+        return nil
     }
 
     /// Go's duration grammar without signs (`1h30m`, `250ms`, `1.5h`), plus days (`7d`, zot's retention

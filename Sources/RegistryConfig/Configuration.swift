@@ -56,7 +56,8 @@ public struct Configuration: Sendable, Equatable {
             }
             errors += configuration.set(key, text: text, source: .flag(name))
         }
-        if errors.isEmpty { errors += configuration.combinationErrors() }
+        configuration.applyAWSVariables(environment)
+        if errors.isEmpty { errors += configuration.combinationErrors() + configuration.backendErrors() }
         guard errors.isEmpty else { throw ConfigErrors(errors) }
         return configuration
     }

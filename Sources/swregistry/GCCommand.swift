@@ -1,6 +1,7 @@
 import ArgumentParser
 import BlobStore
 import Glibc
+import Logging
 import RegistryConfig
 import StoreMaintenance
 import SystemIO
@@ -42,19 +43,24 @@ struct GCCommand: StoreCommand {
     }
 
     func execute(_ context: StoreCommandContext) throws -> Int32 {
-        var options = context.configuration.gcOptions
+        collect(context.store, configuration: context.configuration, output: context.output, logger: context.logger)
+    }
+
+    /// Collects `store` with the configuration's `gc.*` and this command's flags. - Returns: the exit status.
+    func collect(_ store: any CollectableStore, configuration: Configuration, output: any MaintenanceOutput,
+                 logger: Logger) -> Int32 {
+        var options = configuration.gcOptions
         options.dryRun = dryRun
         if deleteUntagged { options.deleteUntagged = true }
         if let grace, let seconds = ConfigKey.gcGrace.duration(parsing: grace) { options.graceSeconds = seconds }
         if let pause = processEnvironment()[Self.pauseVariable].flatMap(Double.init), pause > 0 {
             options.pauseAfterRemovalNanos = UInt64(pause * 1e9)
         }
-        let collector = GarbageCollector(store: context.store, options: options, output: context.output,
-                                         logger: context.logger)
+        let collector = GarbageCollector(store: store, options: options, output: output, logger: logger)
         do {
             _ = try collector.run()
         } catch {
-            context.output.line("swregistry gc: \(error)")
+            output.line("swregistry gc: \(error)")
             return 1
         }
         return 0

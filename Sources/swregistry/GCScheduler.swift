@@ -9,9 +9,11 @@ import SystemIO
 /// most one batch of deletions for the reference lock). The first run comes one interval after start.
 enum GCScheduler {
     /// Starts the schedule; nothing when `intervalSeconds` is 0.
-    static func start(store: BlobStore, options: GCOptions, intervalSeconds: Double, logger: Logger) {
+    /// - Parameter setLinkRefresh: takes the age (seconds) past which a client's HEAD of a blob refreshes its link.
+    static func start(store: any CollectableStore, setLinkRefresh: (Int) -> Void, options: GCOptions,
+                      intervalSeconds: Double, logger: Logger) {
         // A HEAD on a blob touches a link older than a quarter of the grace period (see `linkedBlobSize`).
-        store.linkRefreshSeconds.store(Int(options.graceSeconds / 4), ordering: .relaxed)
+        setLinkRefresh(Int(options.graceSeconds / 4))
         guard intervalSeconds > 0 else {
             logger.info("gc: no scheduled collection (gc.interval is 0)")
             return

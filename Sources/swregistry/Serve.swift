@@ -82,15 +82,19 @@ struct Serve: ParsableCommand {
         let logWriter = LogLevelControl.bootstrap(level: configuration.logLevel, format: configuration.logFormat)
         defer { logWriter.stop() }
         let logger = Logger(label: "swregistry")
-        let storage = configuration.storagePath
+        let storage = Self.describe(configuration.storageBackend)
 
-        let storeLock: StoreLock
-        do {
-            try Self.makeStorageFolder(storage)
-            storeLock = try StoreLock(layout: Layout(root: storage))
-        } catch {
-            logger.critical("cannot open the store under \(storage): \(error)")
-            throw ExitCode(1)
+        // One server per filesystem store; replicas over S3 + PostgreSQL share their storage on purpose (the
+        // database keeps their changes apart), so they take no lock.
+        var storeLock: StoreLock?
+        if case .filesystem(let path) = configuration.storageBackend {
+            do {
+                try Self.makeStorageFolder(path)
+                storeLock = try StoreLock(layout: Layout(root: path))
+            } catch {
+                logger.critical("cannot open the store under \(path): \(error)")
+                throw ExitCode(1)
+            }
         }
 
         var serverConfig = try configuration.serverConfiguration()
@@ -126,9 +130,13 @@ struct Serve: ParsableCommand {
 
         let responder: RegistryResponder
         do {
-            responder = try RegistryResponder(configuration: registryConfig, logger: logger)
+            let store = try makeStorage(configuration, registry: registryConfig, logger: logger)
+            if let removed = (store as? BlobStore)?.uploads.removedAtStart, removed > 0 {
+                logger.info("removed \(removed) abandoned or expired upload sessions")
+            }
+            responder = RegistryResponder(configuration: registryConfig, storage: store, logger: logger)
         } catch {
-            logger.critical("cannot open the store under \(storage): \(error)")
+            logger.critical("cannot open the storage (\(storage)): \(error)")
             throw ExitCode(1)
         }
         if let metrics, let store = responder.fileStore {
@@ -167,13 +175,17 @@ struct Serve: ParsableCommand {
         }
         notifier?.start(source: EventSource(addr: Self.hostName() + ":\(server.localAddress.port)"))
         // The bound address on stdout, so scripts that asked for port 0 learn the port.
-        print("swregistry listening on \(server.localAddress) storing under \(storage)")
+        print("swregistry listening on \(server.localAddress) storing \(storage)")
         if let debugServer { print("swregistry debug listener on \(debugServer.localAddress)") }
         fflush(nil)
 
         if let store = responder.fileStore {
-            GCScheduler.start(store: store, options: configuration.gcOptions,
-                              intervalSeconds: configuration.gcIntervalSeconds, logger: Logger(label: "swregistry.gc"))
+            GCScheduler.start(store: store, setLinkRefresh: { store.linkRefreshSeconds.store($0, ordering: .relaxed) },
+                              options: configuration.gcOptions, intervalSeconds: configuration.gcIntervalSeconds,
+                              logger: Logger(label: "swregistry.gc"))
+        } else {
+            ScaleOut.startCollection(responder.store, options: configuration.gcOptions,
+                                     intervalSeconds: configuration.gcIntervalSeconds, logger: Logger(label: "swregistry.gc"))
         }
 
         let reloader = Reloader(source: source, running: configuration, server: server, responder: responder, logger: logger)
@@ -201,6 +213,17 @@ struct Serve: ParsableCommand {
         notifier?.stop()
         withExtendedLifetime(storeLock) {}
         logger.notice("stopped")
+    }
+
+    /// Where the registry stores, for the start-up line and errors (no credentials).
+    static func describe(_ backend: StorageBackend) -> String {
+        switch backend {
+        case .filesystem(let path):
+            return "under \(path)"
+        case .scaleOut(let s3, let database):
+            let prefix = s3.rootDirectory.isEmpty ? "" : "/" + s3.rootDirectory
+            return "in s3 \(s3.endpoint) bucket \(s3.bucket)\(prefix) and postgresql \(database.host):\(database.port)/\(database.dbname)"
+        }
     }
 
     /// Prints what is wrong with the configuration (each problem on a line of its own) and gives the exit status.

@@ -23,6 +23,9 @@ enum StoreCommandRunner {
             for problem in error.errors { printError("swregistry: \(problem)") }
             return 2
         }
+        if case .scaleOut = configuration.storageBackend {
+            return runOnSharedStorage(command, configuration)
+        }
         let layout = Layout(root: configuration.storagePath)
         // Only a folder that is a store: opening one would create the store's folders (and take a lock) anywhere.
         guard FileSystem.isDirectory(layout.blobsDirectory) && FileSystem.isDirectory(layout.repositoriesDirectory) else {
@@ -64,6 +67,30 @@ enum StoreCommandRunner {
             printError("swregistry \(name): \(describeStoreCommandError(error))")
             return 2
         }
+    }
+
+    /// Runs the command against S3 + PostgreSQL, from this process: replicas have no control socket, and need
+    /// none, since the database keeps a collection apart from every replica's writes (`MetadataStore.exclusively`).
+    /// Only `gc` works there: `verify` and `du` read the filesystem store's tree.
+    private static func runOnSharedStorage(_ command: some StoreCommand, _ configuration: Configuration) -> Int32 {
+        let name = type(of: command)._commandName
+        guard let gc = command as? GCCommand else {
+            printError("swregistry \(name): works on the filesystem store only (the configuration names S3 + PostgreSQL)")
+            return 2
+        }
+        let logger = Logger(label: "swregistry.\(name)")
+        let storage: any RegistryStorage
+        do {
+            storage = try makeStorage(configuration, registry: configuration.registryConfiguration(), logger: logger)
+        } catch {
+            printError("swregistry \(name): cannot open the storage: \(describeStoreCommandError(error))")
+            return 2
+        }
+        guard let collectable = storage as? any CollectableStore else {
+            printError("swregistry \(name): this storage cannot be collected")
+            return 2
+        }
+        return gc.collect(collectable, configuration: configuration, output: StandardOutput(), logger: logger)
     }
 
     /// Has the server that holds the store run the command.

@@ -12,7 +12,8 @@ struct SwRegistry: ParsableCommand {
             under \(ConfigKey.storageRoot.defaultValue!). `swregistry config print` shows every setting and its source.
             """,
         version: "0.1.0",
-        subcommands: [Serve.self, ConfigCommand.self, GCCommand.self, VerifyCommand.self, DUCommand.self],
+        subcommands: [Serve.self, ConfigCommand.self, GCCommand.self, VerifyCommand.self, DUCommand.self,
+                      MigrateCommand.self, ImportCommand.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -201,9 +201,9 @@ import Testing
             "\(file):5: http.headertimeout: has no value (remove the key for its default) (accepted: a duration: seconds (30) or a number with a unit ms, s, m, h or d (10s, 5m, 1h30m, 7d))",
             "\(file):6: http.adrr: unknown key (accepted: keys under http: addr, threads, maxconnections, headertimeout, idletimeout, bodytimeout, minbodyrate, shutdowngrace, maxrequestline, maxheaderbytes, maxheadercount, debug, tls)",
             "\(file):8: http.tls.clientcas: expected a path, got a mapping (accepted: a list of paths (comma-separated in a variable or flag))",
-            "\(file):9: storage: expected a mapping, got \"5\" (accepted: keys filesystem, delete, uploads, maxmanifestbytes)",
+            "\(file):9: storage: expected a mapping, got \"5\" (accepted: keys filesystem, delete, uploads, maxmanifestbytes, s3, redirect)",
             "\(file):11: catalog.maxentries: \"1.5\" is not an integer (accepted: an integer of 1 or more)",
-            "\(file):12: frobnicate: unknown key (accepted: top-level keys version, log, http, storage, catalog, metrics, auth, notifications, gc, accesscontrol)",
+            "\(file):12: frobnicate: unknown key (accepted: top-level keys version, log, http, storage, database, catalog, metrics, auth, notifications, gc, accesscontrol)",
         ], "\(error)")
     }
 

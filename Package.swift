@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(name: "RegistryAuthTests", dependencies: ["RegistryAuth", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "SystemIO", "TestSupport", "COpenSSL"]),
         .testTarget(name: "RegistryTests", dependencies: [
-            "Registry", "RegistryConfig", "BlobStore", "HTTPServer", "TestSupport", "swregistry",
+            "Registry", "RegistryConfig", "BlobStore", "HTTPServer", "TestSupport", "swregistry", "S3Storage", "PostgresMetadata",
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .testTarget(name: "RegistryNotificationsTests", dependencies: [

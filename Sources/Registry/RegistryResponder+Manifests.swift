@@ -163,7 +163,7 @@ extension RegistryResponder {
             }
         }
         for (field, descriptor) in Self.namedDescriptors(document) {
-            try checkSize(of: descriptor, field: field)
+            try checkSize(of: descriptor, field: field, in: name)
         }
     }
 
@@ -209,10 +209,22 @@ extension RegistryResponder {
         }
     }
 
-    /// A stored blob's size must be the descriptor's; an absent one is left to the caller's rules.
-    private func checkSize(of descriptor: Descriptor, field: String) throws(RegistryError) {
+    /// A stored blob's or manifest's size must be the descriptor's; an absent one is left to the caller's rules.
+    /// (A storage that keeps manifests apart from blobs, such as S3 + PostgreSQL, knows a manifest's size by its
+    /// repository's copy.)
+    private func checkSize(of descriptor: Descriptor, field: String, in name: RepositoryName) throws(RegistryError) {
         let size: Int64?
-        do { size = try store.blobSize(descriptor.digest) } catch { throw RegistryError(error) }
+        do throws(StoreError) {
+            if let blob = try store.blobSize(descriptor.digest) {
+                size = blob
+            } else if try store.manifestMediaType(name, descriptor.digest) != nil {
+                size = Int64(try store.manifest(name, descriptor.digest, maxBytes: configuration.maxManifestBytes).bytes.count)
+            } else {
+                size = nil
+            }
+        } catch {
+            throw RegistryError(error)
+        }
         guard let stored = size, stored != descriptor.size else { return }
         throw RegistryError(.manifestInvalid, "\(field): descriptor size \(descriptor.size) does not match the \(stored) bytes of \(descriptor.digest)",
                             detail: .object(["descriptor": .string(field), "digest": .string(descriptor.digest.description),

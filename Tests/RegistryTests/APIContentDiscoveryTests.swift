@@ -264,8 +264,8 @@ import TestSupport
         let bytes = Array(valid.replacingOccurrences(of: #""schemaVersion": 2,"#, with: #""schemaVersion": 2, "schemaVersion": 2,"#).utf8)
         #expect(bytes.count > valid.utf8.count, "the duplicate key is in the manifest")
         let digest = Digest.sha256(of: bytes)
-        // Stored as an earlier version did (straight into the store), then served by a fresh responder.
-        let store = try BlobStore(root: r.storagePath)
+        // Stored as an earlier version did (straight into the store, unchecked), then served by a fresh responder.
+        let store = r.responder.store
         let referrer = Descriptor(mediaType: .ociManifest, digest: digest, size: Int64(bytes.count))
         _ = try store.putManifest(RepositoryName(validating: "disc/legacy"), bytes: bytes, digest: digest,
                                   mediaType: MediaType.ociManifest.rawValue, tag: nil, subject: subject.digest, referrer: referrer,

@@ -31,6 +31,8 @@ final class RegistryFixture {
     private var tokenClient: TokenClient?
     /// Told of every exchange (request metrics).
     private let observers: [any ExchangeObserver]
+    /// The scale-out backend, when the environment asks for it (see `ScaleOutTestStorage`).
+    private let scaleOut: ScaleOutTestStorage?
 
     /// Starts a registry.
     /// - Parameter configure: Adjusts the configuration (limits) before the responder is made.
@@ -50,18 +52,23 @@ final class RegistryFixture {
         }
         configuration = config
         do {
-            (server, responder) = try Self.makeServer(config, observers: observers)
+            scaleOut = ScaleOutTestStorage.isRequested ? try ScaleOutTestStorage(uploadLimits: config.uploadLimits) : nil
+            (server, responder) = try Self.makeServer(config, storage: scaleOut?.storage, observers: observers)
         } catch {
             removeTree(sandbox)
             throw error
         }
     }
 
-    private static func makeServer(_ config: RegistryConfiguration,
+    private static func makeServer(_ config: RegistryConfiguration, storage: (any RegistryStorage)?,
                                    observers: [any ExchangeObserver]) throws -> (HTTPServer, RegistryResponder) {
         var quiet = Logger(label: "api-test")
         quiet.logLevel = .critical
-        let responder = try RegistryResponder(configuration: config, logger: quiet)
+        let responder = if let storage {
+            RegistryResponder(configuration: config, storage: storage, logger: quiet)
+        } else {
+            try RegistryResponder(configuration: config, logger: quiet)
+        }
         var settings = ServerConfiguration(address: try SocketAddress(parsing: "127.0.0.1:0"), eventLoopCount: 2)
         settings.observers = observers
         let server = try HTTPServer(configuration: settings, responder: responder, logger: quiet)
@@ -72,7 +79,7 @@ final class RegistryFixture {
     func restart() throws {
         server.shutdown(grace: 1)
         server.wait()
-        (server, responder) = try Self.makeServer(configuration, observers: observers)
+        (server, responder) = try Self.makeServer(configuration, storage: scaleOut?.storage, observers: observers)
     }
 
     /// Stops the server and deletes the sandbox; safe to call twice.
@@ -83,6 +90,7 @@ final class RegistryFixture {
         server.wait()
         removeTree(sandbox)
         if tokenClient != nil { removeTree(sandbox + "-auth") }
+        scaleOut?.remove()
     }
 
     deinit { stop() }

@@ -54,9 +54,10 @@ import Testing
     }
 
     @Test func cancellingATaskStopsItsTransfer() async throws {
-        // A generous margin: with the whole suite running on two cores, the cancelled task may wait seconds for a
-        // cooperative thread (seen: 5.5 s); the point is that it ends long before the server answers.
-        let server = try slowServer(.seconds(12))
+        // A generous margin: with the whole suite on two cores, other suites' blocking tests (S3, PostgreSQL) can
+        // hold both cooperative threads, and the cancelled task waits for one to resume (seen: up to 15 s). What
+        // must hold is that the transfer ends as cancelled, long before the server's answer would have arrived.
+        let server = try slowServer(.seconds(30))
         defer { server.stop() }
         let engine = TransferEngine()
         defer { engine.shutdown() }
@@ -67,7 +68,7 @@ import Testing
         let cancelled = ContinuousClock.now
         task.cancel()
         let result = await task.result
-        #expect(ContinuousClock.now - cancelled < .seconds(9), "stopped well before the server's 12 s answer")
+        #expect(ContinuousClock.now - cancelled < .seconds(25), "stopped before the server's 30 s answer")
         guard case .failure(let error) = result, let failure = error as? RegistryClientError else {
             Issue.record("cancelled ping did not fail with RegistryClientError: \(result)")
             return

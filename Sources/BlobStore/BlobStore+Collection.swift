@@ -63,9 +63,13 @@ extension BlobStore {
         return try body()
     }
 
-    /// Runs `body` holding the reference lock exclusively: no mutation is in progress, none starts.
-    public func exclusively<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        try references.withExclusive(body)
+    /// Runs `body` holding the reference lock exclusively: no mutation is in progress, none starts; the metadata
+    /// log is checkpointed first, so that what `body` deletes stays deleted (see `checkpoint`).
+    public func exclusively<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        try references.withExclusive { () throws(StoreError) -> T in
+            do throws(SystemError) { try checkpoint() } catch { throw StoreError.io(error) }
+            return try body()
+        }
     }
 
     /// The store's clock, read with no mutation in progress: the modification time of a file touched now,

@@ -16,8 +16,8 @@ public struct StoredManifest: Sendable {
 }
 
 extension BlobStore {
-    /// Stores a manifest's exact bytes and links it into `name`, then points `tag` at it, then records it as a
-    /// referrer of its subject. Each step is durable before the next makes it reachable.
+    /// Stores a manifest's exact bytes and links it into `name`, points `tag` at it, and records it as a referrer
+    /// of its subject, durably (one record of the metadata log, see `MetadataJournal`).
     ///
     /// Under the reference lock (shared), `verify` checks that what the manifest names is present, and
     /// everything it makes reachable is touched before it is written: its config and layers (links and blobs),
@@ -55,93 +55,15 @@ extension BlobStore {
                             referrer: referrer, references: ManifestReferences(bytes: bytes), verify: { () -> StoreError? in nil })
     }
 
-    /// The writes of `putManifest`, in at most four flushes, each shared with concurrent writers (`GroupCommit`):
-    /// 1. the new files' data (the manifest's blob, its revision link, the referrer entry, the tag), written under
-    ///    temporary names;
-    /// 2. the blob renamed into place; 3. the revision link; 4. the referrer entry and the tag (nothing depends on
-    /// either). Each step's flush returns before the next step makes it reachable. What is already stored is
-    /// refreshed instead of written, and its flush skipped, unless another writer renamed it into place and has not
-    /// flushed it yet (`unflushed`). The metadata lock is held only around renames and cache updates, never
-    /// across a flush, so that concurrent pushes share flushes; a step re-checks under the lock what an earlier
-    /// one made (a manifest deleted meanwhile is written again before its tag).
+    /// The writes of `putManifest`, as one record of the metadata log (`MetadataJournal`): the manifest's blob, its
+    /// revision link, the referrer entry and the tag are written into the tree at once, and the push is acknowledged
+    /// when the log is durable (one flush, shared with concurrent writers).
     private func writeManifest(_ name: RepositoryName, bytes: [UInt8], digest: Digest, mediaType: String, tag: Tag?,
                                subject: Digest?, referrer: Descriptor?) throws(SystemError) {
-        let tmp = layout.tmpDirectory
-        let blobPath = layout.blob(digest)
-        let revisionPath = layout.revisionLink(name, digest)
-        let media = Array(mediaType.utf8)
-        var staged = StagedFiles()
-        defer { staged.discardRemaining() }
-        var blobCurrent = FileSystem.fileSize(blobPath) == Int64(bytes.count)
-        if blobCurrent { blobCurrent = try FileSystem.refresh(blobPath) }
-        let blob = blobCurrent ? nil : try staged.add(FileSystem.stage(bytes, for: blobPath, tmpDirectory: tmp))
-        let revision = try staged.add(FileSystem.stage(media, for: revisionPath, tmpDirectory: tmp))
-        var referrerFile: Int?
-        if let subject, let referrer {
-            referrerFile = try staged.add(FileSystem.stage(JSONCoding.encodeInfallibly(referrer),
-                                                           for: layout.referrer(name, subject: subject, referrer: digest),
-                                                           tmpDirectory: tmp))
-        }
-        let tagFile = try tag.map { tag throws(SystemError) in
-            try staged.add(FileSystem.stage(Array(digest.description.utf8), for: layout.tag(name, tag), tmpDirectory: tmp))
-        }
-        try durability.flush(files: staged.descriptors, directories: [])
-
-        // The blob.
-        var flushing = try metadataLock.withLock { _ throws(SystemError) -> [String] in
-            let present = FileSystem.fileSize(blobPath)
-            guard let blob, present != Int64(bytes.count) else {
-                if let blob { staged.discard(blob) }  // stored meanwhile by another writer
-                return unflushed.contains(blobPath) ? [layout.blobDirectory(digest)] : []
-            }
-            let directories = try staged.install(blob, unflushed: unflushed)
-            if let present { statistics.blobRemoved(digest, size: present) }  // a damaged copy replaced
-            statistics.blobAdded(digest, size: Int64(bytes.count))
-            return directories
-        }
-        try flush(&flushing, installed: blob.flatMap { staged.wasInstalled($0) ? blobPath : nil })
-
-        // The revision link (and the caches, which must agree with the disk).
-        flushing = try metadataLock.withLock { _ throws(SystemError) -> [String] in
-            defer { cache.metadataChanged() }
-            var directories: [String] = []
-            if FileSystem.read(revisionIfSmall: revisionPath) == media, try FileSystem.refresh(revisionPath) {
-                staged.discard(revision)
-                if unflushed.contains(revisionPath) { directories = [FileSystem.parent(of: revisionPath)] }
-            } else {
-                directories = try staged.install(revision, unflushed: unflushed)
-            }
-            cache.setRevision(name, digest, mediaType: mediaType)
-            cache.setManifest(digest, bytes)
-            return directories
-        }
-        try flush(&flushing, installed: staged.wasInstalled(revision) ? revisionPath : nil)
-
-        // The referrer entry and the tag.
-        guard referrerFile != nil || tagFile != nil else { return }
-        flushing = try metadataLock.withLock { _ throws(SystemError) -> [String] in
-            defer { cache.metadataChanged() }
-            if !FileSystem.exists(revisionPath) || unflushed.contains(revisionPath) {
-                // Deleted (or deleted and written again by another push) since step 3: made durable again first.
-                try FileSystem.writeAtomically(media, to: revisionPath, tmpDirectory: tmp, durability: durability)
-                cache.setRevision(name, digest, mediaType: mediaType)
-            }
-            var directories: [String] = []
-            if let referrerFile { directories += try staged.install(referrerFile, unflushed: nil) }
-            if let tag, let tagFile {
-                directories += try staged.install(tagFile, unflushed: nil)
-                cache.setTag(name, tag, digest)
-            }
-            return directories
-        }
-        try flush(&flushing, installed: nil)
-    }
-
-    /// Flushes `directories` (if any), then forgets `installed` as unflushed.
-    private func flush(_ directories: inout [String], installed: String?) throws(SystemError) {
-        defer { if let installed { unflushed.remove(installed) } }
-        if !directories.isEmpty { try durability.flush(files: [], directories: directories) }
-        directories = []
+        try record(.manifest(JournalRecord.ManifestWrite(
+            name: name, digest: digest, mediaType: mediaType, bytes: bytes, tag: tag,
+            subject: referrer == nil ? nil : subject,
+            referrer: subject == nil ? nil : referrer.map { JSONCoding.encodeInfallibly($0) })))
     }
 
     /// Touches what a manifest of `name` makes reachable, where present (a foreign layer need not be): links and
@@ -211,6 +133,7 @@ extension BlobStore {
             // Also after a failure part-way: what was done must not be hidden by views of the old state.
             defer { cache.metadataChanged() }
             do throws(SystemError) {
+                try checkpointLocked()
                 for tagName in try FileSystem.list(layout.tagsDirectory(name)) {
                     guard let tag = try? Tag(validating: tagName) else { continue }
                     if let text = try FileSystem.read(layout.tag(name, tag), maxBytes: 1024),
@@ -234,7 +157,12 @@ extension BlobStore {
     public func deleteTag(_ name: RepositoryName, _ tag: Tag) throws(StoreError) {
         try metadataLock.withLock { _ throws(StoreError) in
             let removed: Bool
-            do throws(SystemError) { removed = try FileSystem.remove(layout.tag(name, tag)) } catch { throw StoreError.io(error) }
+            do throws(SystemError) {
+                try checkpointLocked()
+                removed = try FileSystem.remove(layout.tag(name, tag))
+            } catch {
+                throw StoreError.io(error)
+            }
             cache.setTag(name, tag, nil)
             cache.metadataChanged()
             guard removed else { throw StoreError.manifestUnknown(tag.value) }
@@ -267,45 +195,6 @@ extension BlobStore {
         } catch {
             throw .io(error)
         }
-    }
-}
-
-/// Files a manifest push staged, each installed (renamed into place) or discarded once; whatever is left is
-/// discarded when the push fails.
-private struct StagedFiles {
-    private var files: [FileSystem.StagedFile] = []
-    private var open: [Bool] = []
-    private var installed: [Bool] = []
-
-    /// - Returns: the file's index.
-    mutating func add(_ file: FileSystem.StagedFile) -> Int {
-        files.append(file)
-        open.append(true)
-        installed.append(false)
-        return files.count - 1
-    }
-
-    var descriptors: [Int32] { files.indices.filter { open[$0] }.map { files[$0].fd } }
-
-    func wasInstalled(_ index: Int) -> Bool { installed[index] }
-
-    /// Renames the file into place. - Returns: the directories to flush.
-    mutating func install(_ index: Int, unflushed: UnflushedPaths?) throws(SystemError) -> [String] {
-        open[index] = false
-        let directories = try files[index].install()
-        installed[index] = true
-        unflushed?.insert(files[index].destination)
-        return directories
-    }
-
-    mutating func discard(_ index: Int) {
-        guard open[index] else { return }
-        open[index] = false
-        files[index].discard()
-    }
-
-    mutating func discardRemaining() {
-        for index in files.indices { discard(index) }
     }
 }
 

@@ -37,7 +37,7 @@ extension BlobStore: MetadataStore {
     }
 
     public func unlink(_ name: RepositoryName, _ digest: Digest) throws(StoreError) -> Bool {
-        do { return try FileSystem.remove(layout.layerLink(name, digest)) } catch { throw .io(error) }
+        try removeLink(name, digest)
     }
 
     // MARK: Manifests, tags, referrers

@@ -21,7 +21,7 @@ extension BlobStore {
     public func quarantineBlob(_ digest: Digest, device: UInt64, inode: UInt64) throws(StoreError) -> String? {
         do {
             // Exclusive: no push, mount or upload commit is between its check and its write meanwhile.
-            return try references.withExclusive { () throws(SystemError) -> String? in
+            return try exclusivelyAfterCheckpoint { () throws(SystemError) -> String? in
                 try metadataLock.withLock { _ throws(SystemError) -> String? in
                     let path = layout.blob(digest)
                     var st = stat()
@@ -63,7 +63,7 @@ extension BlobStore {
     public func removeDanglingLayerLink(_ name: RepositoryName, _ digest: Digest) throws(StoreError) -> Bool {
         do {
             // Exclusive: no push, mount or upload commit is between its check and its write meanwhile.
-            return try references.withExclusive { () throws(SystemError) -> Bool in
+            return try exclusivelyAfterCheckpoint { () throws(SystemError) -> Bool in
                 try metadataLock.withLock { _ throws(SystemError) -> Bool in
                     guard blobSize(digest) == nil else { return false }
                     return try removeContained(layout.layerLink(name, digest))
@@ -80,7 +80,7 @@ extension BlobStore {
     public func removeDanglingRevision(_ name: RepositoryName, _ digest: Digest) throws(StoreError) -> Bool {
         do {
             // Exclusive: no push, mount or upload commit is between its check and its write meanwhile.
-            return try references.withExclusive { () throws(SystemError) -> Bool in
+            return try exclusivelyAfterCheckpoint { () throws(SystemError) -> Bool in
                 try metadataLock.withLock { _ throws(SystemError) -> Bool in
                     guard blobSize(digest) == nil else { return false }
                     defer { cache.metadataChanged() }
@@ -100,7 +100,7 @@ extension BlobStore {
     public func removeDanglingTag(_ name: RepositoryName, _ tag: Tag, target: Digest?) throws(StoreError) -> Bool {
         do {
             // Exclusive: no push, mount or upload commit is between its check and its write meanwhile.
-            return try references.withExclusive { () throws(SystemError) -> Bool in
+            return try exclusivelyAfterCheckpoint { () throws(SystemError) -> Bool in
                 try metadataLock.withLock { _ throws(SystemError) -> Bool in
                     let path = layout.tag(name, tag)
                     let text = (try? FileSystem.read(path, maxBytes: 1024)) ?? nil
@@ -123,7 +123,7 @@ extension BlobStore {
     public func removeDanglingReferrer(_ name: RepositoryName, subject: Digest, referrer: Digest) throws(StoreError) -> Bool {
         do {
             // Exclusive: no push, mount or upload commit is between its check and its write meanwhile.
-            return try references.withExclusive { () throws(SystemError) -> Bool in
+            return try exclusivelyAfterCheckpoint { () throws(SystemError) -> Bool in
                 try metadataLock.withLock { _ throws(SystemError) -> Bool in
                     guard !FileSystem.exists(layout.revisionLink(name, referrer)) else { return false }
                     defer { cache.metadataChanged() }

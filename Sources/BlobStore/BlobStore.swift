@@ -36,6 +36,8 @@ public final class BlobStore: Sendable {
     public let durability: GroupCommit
     /// What writers renamed into place and have not flushed yet (see `UnflushedPaths`).
     let unflushed = UnflushedPaths()
+    /// The write-ahead log of metadata changes: links, manifests, tags, referrers (see `MetadataJournal`).
+    let journal: MetadataJournal
     /// Blobs stored and their bytes, once counted (see `StoreStatistics`; `serve` starts the count).
     public let statistics = StoreStatistics()
 
@@ -61,6 +63,14 @@ public final class BlobStore: Sendable {
         uploads = try UploadRegistry(layout: layout, limits: uploadLimits, clock: clock)
         durability = try GroupCommit(root: layout.root, folders: [layout.blobsDirectory, layout.repositoriesDirectory,
                                                                   layout.uploadsDirectory, layout.tmpDirectory])
+        journal = try MetadataJournal(path: layout.journalFile)
+        // What a crash left in the log reaches the tree before anything reads it.
+        try replayJournal()
+    }
+
+    deinit {
+        // A store closed cleanly leaves an empty log (a failure here leaves it for the next opening's replay).
+        try? checkpoint()
     }
 
     // MARK: - Blobs
@@ -112,19 +122,25 @@ public final class BlobStore: Sendable {
             let present: Bool
             do throws(SystemError) { present = try FileSystem.refresh(layout.blob(digest)) } catch { throw .io(error) }
             guard present else { throw .blobUnknown(digest) }
-            do throws(SystemError) {
-                try FileSystem.touchFresh(layout.layerLink(name, digest), durability: durability)
-            } catch {
-                throw .io(error)
-            }
+            do throws(SystemError) { try recordLink(name, digest) } catch { throw .io(error) }
         }
     }
 
     /// Removes a blob's link from a repository; the content stays until garbage collection.
     public func unlinkBlob(_ name: RepositoryName, _ digest: Digest) throws(StoreError) {
-        let removed: Bool
-        do { removed = try FileSystem.remove(layout.layerLink(name, digest)) } catch { throw .io(error) }
-        guard removed else { throw .blobUnknown(digest) }
+        guard try removeLink(name, digest) else { throw .blobUnknown(digest) }
+    }
+
+    /// Removes a blob's link durably, after a checkpoint (see `checkpoint`). - Returns: false when there was none.
+    func removeLink(_ name: RepositoryName, _ digest: Digest) throws(StoreError) -> Bool {
+        do {
+            return try metadataLock.withLock { _ throws(SystemError) -> Bool in
+                try checkpointLocked()
+                return try FileSystem.remove(layout.layerLink(name, digest))
+            }
+        } catch {
+            throw .io(error)
+        }
     }
 
     // MARK: - Repositories

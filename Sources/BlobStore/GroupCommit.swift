@@ -29,8 +29,13 @@ public final class GroupCommit: Durability, @unchecked Sendable {
     private var flushing = false
     /// Recent groups whose flush failed: tickets after `from` up to `through`, and the error.
     private var failures: [(from: UInt64, through: UInt64, error: SystemError)] = []
-    /// The store's root, open for `syncfs`; -1 when each flush is done file by file.
+    /// The store's root, open for `syncfs` (or, with `syncingFile`, one file, for `fdatasync`); -1 when each flush
+    /// is done file by file.
     private let rootFD: Int32
+    /// Whether `rootFD` is a file whose data a flush covers (`init(syncing:)`), not a filesystem.
+    private let syncingFile: Bool
+    /// The folders writers flush in (see `syncEverything`).
+    private let folders: [String]
     private var flushCount: UInt64 = 0
 
     /// - Parameters:
@@ -56,8 +61,42 @@ public final class GroupCommit: Durability, @unchecked Sendable {
             close(fd)
             rootFD = -1
         }
+        syncingFile = false
+        self.folders = folders
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(changed, nil)
+    }
+
+    /// Flushes of one file's data (`fdatasync`), shared by the writers that appended to it (`MetadataJournal`):
+    /// `flush(files:directories:)` then covers that file whatever it is given.
+    /// - Parameter fd: the file, duplicated (the caller keeps its own descriptor).
+    public init(syncing fd: Int32) throws(SystemError) {
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard copy >= 0 else { throw SystemError("dup", errno: errno) }
+        rootFD = copy
+        syncingFile = true
+        folders = []
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(changed, nil)
+    }
+
+    /// Makes everything written on the folders' filesystems durable now, without a ticket (a checkpoint of
+    /// `MetadataJournal`): one `syncfs` of the root, or one per folder when they are on several filesystems.
+    public func syncEverything() throws(SystemError) {
+        if syncingFile {
+            guard fdatasync(rootFD) == 0 else { throw SystemError("fdatasync", errno: errno) }
+            return
+        }
+        if rootFD >= 0 {
+            guard swshim_syncfs(rootFD) == 0 else { throw SystemError("syncfs", errno: errno) }
+            return
+        }
+        for folder in folders {
+            let fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { throw SystemError("open \(folder)", errno: errno) }
+            defer { close(fd) }
+            guard swshim_syncfs(fd) == 0 else { throw SystemError("syncfs \(folder)", errno: errno) }
+        }
     }
 
     deinit {
@@ -98,8 +137,8 @@ public final class GroupCommit: Durability, @unchecked Sendable {
             flushing = true
             let from = completed, through = issued
             pthread_mutex_unlock(mutex)
-            let result = swshim_syncfs(rootFD)
-            let failure = result == 0 ? nil : SystemError("syncfs", errno: errno)
+            let result = syncingFile ? fdatasync(rootFD) : swshim_syncfs(rootFD)
+            let failure = result == 0 ? nil : SystemError(syncingFile ? "fdatasync" : "syncfs", errno: errno)
             pthread_mutex_lock(mutex)
             flushing = false
             completed = through

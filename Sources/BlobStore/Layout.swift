@@ -48,6 +48,8 @@ public struct Layout: Sendable {
     public var uploadsDirectory: String { "\(root)/uploads" }
     public var tmpDirectory: String { "\(root)/tmp" }
     public var lockFile: String { "\(root)/.lock" }
+    /// The write-ahead log of metadata changes (`MetadataJournal`).
+    public var journalFile: String { "\(root)/journal" }
     public var quarantineDirectory: String { "\(root)/quarantine" }
     public var controlSocket: String { "\(root)/.control.sock" }
 

@@ -238,7 +238,7 @@ public final class UploadRegistry: Sendable {
                     try FileSystem.refresh(blobPath)
                 }
                 if !directories.isEmpty { try store.durability.flush(files: [], directories: directories) }
-                try FileSystem.touchFresh(layout.layerLink(upload.repository, expected), durability: store.durability)
+                try store.recordLink(upload.repository, expected)
             }
         } catch {
             throw .io(error)

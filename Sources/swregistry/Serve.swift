@@ -211,6 +211,10 @@ struct Serve: ParsableCommand {
         debugServer?.wait()
         // After the last request: every event is in its queue on disk before the process ends.
         notifier?.stop()
+        // The metadata log's changes into the tree for good: the next start has nothing to replay.
+        if let store = responder.fileStore {
+            do { try store.checkpoint() } catch { logger.error("checkpoint of the store's metadata log: \(error)") }
+        }
         withExtendedLifetime(storeLock) {}
         logger.notice("stopped")
     }

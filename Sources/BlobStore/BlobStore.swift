@@ -7,9 +7,10 @@ import SystemIO
 /// (see `Layout` for the tree).
 ///
 /// Methods block (file I/O, `fsync`): call the mutating ones from a `BlockingPool`. Reads of small metadata are
-/// served from `MetadataCache` when hot. Every mutation writes new data durably before making it reachable, so a
-/// `kill -9` at any instant leaves a consistent store; what a crash can leave behind is unreferenced content
-/// (collected later) and files in `tmp/` (removed at start).
+/// served from `MetadataCache` when hot. A blob is durable before anything links it; metadata changes are durable
+/// in the store's write-ahead log (`MetadataJournal`) before they are acknowledged, and replayed from it after a
+/// crash, so a `kill -9` at any instant leaves a consistent store; what a crash can leave behind is unreferenced
+/// content (collected later) and files in `tmp/` (removed at start).
 public final class BlobStore: Sendable {
     public let layout: Layout
     let cache = MetadataCache()

@@ -54,8 +54,12 @@ public struct RegistryError: Error, Sendable {
             self.init(.tooManyRequests, "too many upload sessions open for this client (limit \(limit))")
         case .uploadBusy(let id):
             self.init(.blobUploadInvalid, "another request is writing to upload \(id)", status: 416)
+        case .io(let e) where e.isNoSpace:
+            // 507 Insufficient Storage (RFC 4918): the request was fine, the disk is full; nothing was stored.
+            self.init(.unknown, "storage full: the registry has no space left to store this", status: 507)
         case .io(let e):
-            self.init(.unknown, "storage error: \(e)", status: 500)
+            // Without the paths: the server's log has the whole error.
+            self.init(.unknown, "storage error: \(e.summary)", status: 500)
         case .unavailable(let why):
             // Retry-After: the backend is usually back within seconds (a database fail-over, an object store restart).
             self.init(.unavailable, "storage unavailable: \(why)", headers: ["Retry-After": "1"])

@@ -122,6 +122,9 @@ public final class RegistryResponder: HTTPResponder {
         } catch let error as RegistryError {
             response = error.httpResponse
         } catch let error as StoreError {
+            if case .io(let e) = error {
+                logger.error("\(request.method) \(request.path): storage error: \(e)")
+            }
             response = RegistryError(error).httpResponse
         } catch let error as BodyError {
             guard case .tooLarge = error else { throw error }

@@ -13,4 +13,13 @@ public struct SystemError: Error, CustomStringConvertible, Sendable, Equatable {
     public var description: String {
         "\(call): \(String(cString: strerror(errno))) (errno \(errno))"
     }
+
+    /// The description without the call's arguments (paths, names): for a client, who learns what failed and
+    /// why, not where the server keeps its files.
+    public var summary: String {
+        "\(call.prefix { $0 != " " }): \(String(cString: strerror(errno)))"
+    }
+
+    /// Whether the call failed because the filesystem is full (`ENOSPC`, or a quota: `EDQUOT`).
+    public var isNoSpace: Bool { errno == ENOSPC || errno == EDQUOT }
 }

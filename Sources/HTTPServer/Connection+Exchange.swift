@@ -2,6 +2,7 @@ import SystemIO
 
 extension Connection {
     func startRequest(_ head: RequestHead) {
+        loop.assertInLoop()
         let body = RequestBody(connection: self, framing: head.framing)
         let exchange = Exchange(body: body, keepAlive: head.keepAlive,
                                 expectContinue: head.expectContinue && head.framing != .none, now: loop.now)
@@ -43,6 +44,7 @@ extension Connection {
     // MARK: - Body flow control (called by RequestBody)
 
     func bodyWantsData(_ body: RequestBody) {
+        loop.assertInLoop()
         guard let exchange = exchange(of: body) else { return }
         if exchange.expectContinuePending {
             exchange.expectContinuePending = false
@@ -57,6 +59,7 @@ extension Connection {
     }
 
     func bodyDidDrain(_ body: RequestBody) {
+        loop.assertInLoop()
         guard exchange(of: body) != nil else { return }
         if body.bufferedBytes < loop.server.configuration.bodyHighWater { interestMayHaveChanged() }
     }
@@ -124,6 +127,7 @@ extension Connection {
     }
 
     func finishExchange() {
+        loop.assertInLoop()
         transition(to: .awaitingHead(headerStart: nil))
         lastActivity = loop.now
         interestMayHaveChanged()

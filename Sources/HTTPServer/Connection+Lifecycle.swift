@@ -6,6 +6,7 @@ extension Connection {
     // MARK: - Timeouts and shutdown
 
     func checkTimeouts(now: UInt64) {
+        loop.assertInLoop()
         let config = loop.server.configuration
         switch state {
         case .closed:
@@ -87,6 +88,7 @@ extension Connection {
 
     /// Closes the connection; a write waiting for room fails with `writeErrno` (what the access log shows).
     func close(reason: @autoclosure () -> String, writeErrno: Int32 = ECONNRESET) {
+        loop.assertInLoop()
         let previous = state
         if case .closed = previous { return }
         transition(to: .closed)

@@ -14,6 +14,7 @@ extension Connection {
     /// `streamReader`), leaving the body out for HEAD.
     /// - Parameter sent: the body bytes sent, counted as they go (a streamed body can fail part-way).
     func send(_ response: Response, for head: RequestHead, close: Bool, sent: inout Int64) async throws {
+        loop.assertInLoop()
         let isHead = head.method == "HEAD"
         let length: Int64
         if isHead, let declared = response.headers["Content-Length"].flatMap({ Int64($0) }) {

@@ -32,6 +32,7 @@ extension Connection {
     /// on every path.
     /// - Parameter sent: counts the bytes written.
     func sendStream(expected: Int64, sent: inout Int64) async throws {
+        loop.assertInLoop()
         if expected == 0 { return }
         guard let reader = streamReader else { throw SystemError("write", errno: ECONNRESET) }
         defer { releaseStream() }
@@ -67,6 +68,7 @@ extension Connection {
 
     /// Cancels the stream being sent, if any, once: at its end, on an error, or when the connection closes.
     func releaseStream() {
+        loop.assertInLoop()
         guard let reader = streamReader else { return }
         streamReader = nil
         reader.cancel()

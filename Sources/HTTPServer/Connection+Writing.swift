@@ -11,6 +11,7 @@ extension Connection {
 
     /// Writes all of `bytes`, waiting for the socket when its buffer is full.
     func write(_ bytes: [UInt8]) async throws {
+        loop.assertInLoop()
         var offset = 0
         while offset < bytes.count {
             if isClosed { throw SystemError("write", errno: ECONNRESET) }
@@ -52,6 +53,7 @@ extension Connection {
     /// `SSL_sendfile` (also zero-copy); without kTLS, read into the connection's buffer and encrypted from there,
     /// one buffer at a time, never the whole file in memory.
     func sendFile(_ file: SharedFileDescriptor, offset: Int64, length: Int64) async throws {
+        loop.assertInLoop()
         if let tls, !tls.kernelSend {
             try await sendFileThroughBuffer(file, offset: offset, length: length)
             return
@@ -103,6 +105,7 @@ extension Connection {
     }
 
     func waitWritable() async throws {
+        loop.assertInLoop()
         writeStalledSince = loop.now
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
             writeWaiter = continuation

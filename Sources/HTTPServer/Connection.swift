@@ -64,6 +64,7 @@ final class Connection: @unchecked Sendable {
 
     /// Moves to `next`; a move the state diagram has no arrow for is a bug, trapped in debug builds.
     func transition(to next: ConnectionState) {
+        loop.assertInLoop()
         if !state.allows(next) {
             assertionFailure("connection \(peer): illegal transition \(state.name) → \(next.name)")
         }
@@ -104,6 +105,7 @@ final class Connection: @unchecked Sendable {
     /// Queues an epoll interest update, and starts or ends a pause of the body's rate clock: while the engine
     /// does not read an unfinished body, its slowness is not the client's.
     func interestMayHaveChanged() {
+        loop.assertInLoop()
         loop.interestChanged(self)
         if case .exchanging(let exchange) = state, exchange.input.bodyOpen {
             exchange.bodyRate.setPaused(!wantsRead, now: loop.now)
@@ -126,6 +128,7 @@ final class Connection: @unchecked Sendable {
     // MARK: - Events
 
     func handle(events: EpollEvents) {
+        loop.assertInLoop()
         if case .handshaking = state {
             continueHandshake()
             return
@@ -251,6 +254,7 @@ final class Connection: @unchecked Sendable {
 
     /// Parses input; called with fresh bytes from the socket or with pipelined bytes kept from before.
     func process(_ bytes: UnsafeRawBufferPointer) {
+        loop.assertInLoop()
         var i = 0
         while true {
             switch state {

@@ -74,6 +74,14 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         return pthread_equal(threadID, pthread_self()) != 0
     }
 
+    /// Stops a debug build when called off this loop's thread (swift-nio's `assertInEventLoop`): state documented
+    /// as touched only on its loop — a connection's, the loop's own — is checked so where it changes. Nothing in a
+    /// release build.
+    @inline(__always)
+    func assertInLoop(file: StaticString = #fileID, line: UInt = #line) {
+        assert(inLoop, "touched off its event loop", file: file, line: line)
+    }
+
     private func runPending() -> Bool {
         // A bounded number of rounds, so that tasks resuming each other cannot starve I/O.
         for _ in 0..<16 {
@@ -215,10 +223,14 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     }
 
     /// The loop's scratch buffer for `read`; only valid until the next read.
-    var scratch: UnsafeMutableRawBufferPointer { readBuffer }
+    var scratch: UnsafeMutableRawBufferPointer {
+        assertInLoop()
+        return readBuffer
+    }
 
     /// Notes that a connection's wanted epoll interest may have changed; applied once before the next wait.
     func interestChanged(_ connection: Connection) {
+        assertInLoop()
         if !connection.interestQueued {
             connection.interestQueued = true
             interestDirty.append(connection)

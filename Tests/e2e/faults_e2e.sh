@@ -137,7 +137,7 @@ DB="swtest_$(od -An -N8 -tx8 /dev/urandom | tr -d ' \n')"
 admin_sql "CREATE DATABASE $DB" || abort "setup: CREATE DATABASE $DB"
 PREFIX="/swtest/faults-$(od -An -N8 -tx8 /dev/urandom | tr -d ' \n')"
 
-# write_config FILE S3_ENDPOINT PG_HOST PG_PORT
+# write_config FILE S3_ENDPOINT PG_HOST PG_PORT [STATEMENT_TIMEOUT]
 write_config() {
     cat >"$1" <<EOF
 version: 0.1
@@ -164,9 +164,12 @@ database:
   password: $(conninfo_get password)
   dbname: $DB
   sslmode: disable
+  statementtimeout: ${5:-30s}
 EOF
 }
-write_config "$WORK/faulty.yml" "http://127.0.0.1:${FP_PORT[s3]}" 127.0.0.1 "${FP_PORT[pg]}"
+# The faulty replica gives PostgreSQL 2 s a statement, so 7 s for an answer (database.statementtimeout + 5 s).
+PG_ANSWER_TIMEOUT=7
+write_config "$WORK/faulty.yml" "http://127.0.0.1:${FP_PORT[s3]}" 127.0.0.1 "${FP_PORT[pg]}" 2s
 write_config "$WORK/witness.yml" "$S3_ENDPOINT" "$(conninfo_get host)" "$(conninfo_get port)"
 
 if [ -n "${E2E_SWREGISTRY_BIN:-}" ]; then
@@ -492,6 +495,26 @@ t_pg_cut_upload_put() {
     cmp "$file" "$WORK/got"
 }
 check "PostgreSQL cut during an upload's closing PUT: 503, no blob, the retried PUT commits" t_pg_cut_upload_put
+
+t_pg_stops_answering() {
+    # Held, not reset: a PostgreSQL that stopped answering (SIGSTOP, a frozen machine, a partition behind a proxy
+    # that still acknowledges the bytes). Keepalives and tcp_user_timeout see nothing wrong; the request must still
+    # end, with a 503, within the answer timeout, and not wait for as long as the server stays away.
+    local t0 took
+    fp pg hold
+    t0=$EPOCHREALTIME
+    curl -sS -D "$WORK/h" -o "$WORK/b" --max-time 60 "http://$A/v2/faults/pgman/tags/list" || true
+    took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", b - a }')
+    echo "tag list with PostgreSQL not answering: $(status_of "$WORK/h") after ${took} s"
+    expect_unavailable "tag list with PostgreSQL not answering" "$WORK/h" "$WORK/b"
+    [ "$took" -le $((PG_ANSWER_TIMEOUT + 5)) ] || { echo "took ${took} s, more than the answer timeout + 5 s"; return 1; }
+    expect_eq "/readyz while PostgreSQL does not answer" 503 "$(readyz "$A")"
+    fp pg pass
+    wait_ready "$A" 200
+    expect_eq "tag list once PostgreSQL answers again" 200 "$(http_code "http://$A/v2/faults/pgman/tags/list")"
+}
+check "PostgreSQL stops answering (traffic held, nothing reset): 503 within the answer timeout, then recovery" \
+    t_pg_stops_answering
 
 t_all_recovered() {
     # The faulty replica was never restarted: a whole image push and pull through it, and its /readyz.

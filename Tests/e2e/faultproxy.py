@@ -15,6 +15,8 @@ command a line and answers one line ("ok ..." or "error ..."):
     down            reset (RST) every open connection and refuse new ones (the listener closes): a stopped service
     up              listen again on the same port and forward (as pass)
     cutafter N      forward N more bytes (both directions together), then do what `down` does
+    cutaftersends N forward N more pieces sent towards the service (one read from a client socket each: about one
+                    statement of PostgreSQL's protocol), then do what `down` does; the N+1th is not forwarded
     status          "ok state=S connections=C held=H forwarded=F cuts=K": the state, open connections, bytes held
                     now, bytes forwarded since the start, connections reset since the start
 
@@ -86,6 +88,7 @@ class Proxy:
         self.forwarded = 0
         self.cuts = 0
         self.budget = None          # bytes left before a cut (cutafter), None: no cut pending
+        self.sends = None           # pieces towards the service left before a cut (cutaftersends)
         self.released = asyncio.Event()
         self.released.set()
 
@@ -112,8 +115,8 @@ class Proxy:
                 link.closed = False
                 link.reset()
                 return
-            a = asyncio.ensure_future(self.pump(link, reader, up_writer))
-            b = asyncio.ensure_future(self.pump(link, up_reader, writer))
+            a = asyncio.ensure_future(self.pump(link, reader, up_writer, towards_service=True))
+            b = asyncio.ensure_future(self.pump(link, up_reader, writer, towards_service=False))
             link.tasks = [a, b]
             await asyncio.wait(link.tasks, return_when=asyncio.FIRST_COMPLETED)
             # One side ended (EOF or error): end the other one after its pending bytes, as a plain close.
@@ -131,7 +134,7 @@ class Proxy:
                     if w is not None:
                         w.close()
 
-    async def pump(self, link, reader, writer):
+    async def pump(self, link, reader, writer, towards_service):
         try:
             while True:
                 data = await reader.read(PIECE)
@@ -139,6 +142,11 @@ class Proxy:
                     if writer.can_write_eof():
                         writer.write_eof()
                     return
+                if towards_service and self.sends is not None and self.state == "pass":
+                    if self.sends <= 0:
+                        self.cut("cutaftersends")
+                        return
+                    self.sends -= 1
                 while data:
                     if self.state == "hold" or not self.released.is_set():
                         self.held += len(data)
@@ -172,6 +180,7 @@ class Proxy:
         log(f"down ({why}): resetting {len(self.links)} connections")
         self.state = "down"
         self.budget = None
+        self.sends = None
         self.released.set()   # held pumps wake up, see `down` and stop
         for link in list(self.links):
             if not link.closed:
@@ -195,6 +204,7 @@ class Proxy:
                     return f"error listen on {self.port}: {e}"
             self.state = "pass"
             self.budget = None
+            self.sends = None
             self.released.set()
         elif verb == "hold":
             if self.state == "down":
@@ -207,6 +217,12 @@ class Proxy:
             if self.state == "down":
                 return "error down: up first"
             self.budget = int(words[1])
+            self.state = "pass"
+            self.released.set()
+        elif verb == "cutaftersends" and len(words) == 2 and words[1].isdigit():
+            if self.state == "down":
+                return "error down: up first"
+            self.sends = int(words[1])
             self.state = "pass"
             self.released.set()
         elif verb == "status":

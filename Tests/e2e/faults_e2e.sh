@@ -496,6 +496,63 @@ t_pg_cut_upload_put() {
 }
 check "PostgreSQL cut during an upload's closing PUT: 503, no blob, the retried PUT commits" t_pg_cut_upload_put
 
+t_pg_cut_commit_steps() {
+    # The closing PUT of an upload, with PostgreSQL cut after 0, 1, 2 ... statements: before the session is taken,
+    # inside it, between S3's commit and the link, at the session's removal. Each time: 201 or a clean 503; the
+    # witness sees no blob or the whole blob; after recovery the retried PUT commits (201), or the session is gone
+    # (404 BLOB_UPLOAD_UNKNOWN: the client starts again, and that upload commits).
+    local n file digest url status code retry outcomes=""
+    for ((n = 0; n < 9; n++)); do
+        file="$WORK/steps-$n"
+        head -c $((1 << 20)) /dev/urandom >"$file"
+        digest=$(sha256_of "$file")
+        curl -sS -D "$WORK/h" -o /dev/null -X POST "http://$A/v2/faults/steps/blobs/uploads/"
+        [ "$(status_of "$WORK/h")" = 202 ] || { cat "$WORK/h"; return 1; }
+        url=$(location_on "$A" "$WORK/h")
+        curl -sS -D "$WORK/h" -o /dev/null -X PATCH -H 'Content-Type: application/octet-stream' \
+            -H "Content-Range: 0-$(($(stat -c %s "$file") - 1))" --data-binary @"$file" "$url"
+        [ "$(status_of "$WORK/h")" = 202 ] || { cat "$WORK/h"; return 1; }
+        url=$(location_on "$A" "$WORK/h")
+        fp pg "cutaftersends $n" >/dev/null
+        curl -sS -D "$WORK/h" -o "$WORK/b" --max-time 60 -X PUT "$(with_digest "$url" "$digest")" || true
+        status=$(status_of "$WORK/h")
+        fp pg up >/dev/null
+        case $status in
+        201) ;;
+        503) expect_unavailable "closing PUT, PostgreSQL cut after $n statements" "$WORK/h" "$WORK/b" >/dev/null ;;
+        *) echo "closing PUT, PostgreSQL cut after $n statements: ${status:-no answer}"; cat "$WORK/h" "$WORK/b"; return 1 ;;
+        esac
+        wait_ready "$A" 200 >/dev/null
+        code=$(curl -sS -o "$WORK/got" -w '%{http_code}' "http://$W/v2/faults/steps/blobs/$digest")
+        if [ "$code" = 200 ]; then
+            cmp "$file" "$WORK/got"
+        elif [ "$code" != 404 ]; then
+            echo "after a cut after $n statements, the witness's GET answers $code"
+            return 1
+        fi
+        retry=-
+        if [ "$status" = 503 ]; then
+            curl -sS -D "$WORK/h" -o "$WORK/b" -X PUT "$(with_digest "$url" "$digest")"
+            retry=$(status_of "$WORK/h")
+            case $retry in
+            201) ;;
+            404)
+                grep -q BLOB_UPLOAD_UNKNOWN "$WORK/b" || { cat "$WORK/b"; return 1; }
+                push_blob "$A" faults/steps "$file"
+                ;;
+            *) echo "retried PUT after a cut after $n statements: $retry"; cat "$WORK/h" "$WORK/b"; return 1 ;;
+            esac
+        fi
+        curl -sS -o "$WORK/got" "http://$W/v2/faults/steps/blobs/$digest"
+        cmp "$file" "$WORK/got"
+        outcomes="$outcomes $n:$status/$code/$retry"
+    done
+    # Which step each cut fell in: the PUT's answer / the witness's GET before the retry / the retry's answer.
+    echo "cut after N statements -> PUT/witness/retry:$outcomes"
+}
+check "PostgreSQL cut after each statement of an upload's closing PUT: 201 or 503, never half a blob, then it commits" \
+    t_pg_cut_commit_steps
+
 t_pg_stops_answering() {
     # Held, not reset: a PostgreSQL that stopped answering (SIGSTOP, a frozen machine, a partition behind a proxy
     # that still acknowledges the bytes). Keepalives and tcp_user_timeout see nothing wrong; the request must still

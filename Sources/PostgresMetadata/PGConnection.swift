@@ -169,7 +169,10 @@ public final class PGConnection: @unchecked Sendable {
         var kept: OpaquePointer?
         while true {
             while PQisBusy(handle) == 1 {
-                try waitReadable(until: deadline, sql)
+                do throws(PGError) { try waitReadable(until: deadline, sql) } catch {
+                    if let kept { PQclear(kept) }
+                    throw error
+                }
                 if PQconsumeInput(handle) == 0 { break }  // broken: PQgetResult now reports it
             }
             guard let result = PQgetResult(handle) else { return kept }

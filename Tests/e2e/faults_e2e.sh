@@ -393,6 +393,26 @@ t_s3_cut_streamed_get() {
 check "S3 cut during a streamed blob GET: a short read (or 503 before the answer), never a 200 with wrong bytes" \
     t_s3_cut_streamed_get
 
+t_s3_stops_answering() {
+    # RGW stops answering (traffic held, nothing reset) before a blob GET's answer: the replica gives S3 up after its
+    # stall timeout (storage.s3: 20 s without a byte) and answers 503, rather than hold the client as long as RGW
+    # stays away; then it recovers.
+    local t0 took
+    fp s3 hold
+    t0=$EPOCHREALTIME
+    curl -sS -D "$WORK/h" -o "$WORK/b" --max-time 90 "http://$A/v2/faults/mono/blobs/$BIG_DIGEST" || true
+    took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", b - a }')
+    echo "GET with S3 not answering: $(status_of "$WORK/h") after ${took} s"
+    fp s3 pass
+    expect_unavailable "GET with S3 not answering" "$WORK/h" "$WORK/b"
+    [ "$took" -le 40 ] || { echo "took ${took} s"; return 1; }
+    wait_ready "$A" 200
+    curl -sS -o "$WORK/got" "http://$A/v2/faults/mono/blobs/$BIG_DIGEST"
+    cmp "$WORK/big" "$WORK/got"
+}
+check "S3 stops answering (traffic held) before a blob GET's answer: 503 within the stall timeout, then recovery" \
+    t_s3_stops_answering
+
 make_image img-s3 301 >/dev/null
 make_image img-pg 302 >/dev/null
 make_image img-commit 303 >/dev/null

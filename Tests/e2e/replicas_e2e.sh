@@ -389,7 +389,7 @@ PY
 db_sql() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 -d "$PG_CONNINFO dbname=$DB" -c "$1"; }
 # gc_runs — how many collections replica 2 has finished (its log says "gc: removed ..." after each, with the time:
 # counted once however many times it is logged).
-gc_runs() { cat "$WORK/logs/replica2.out" "$WORK/logs/replica2.err" 2>/dev/null | grep 'gc: removed' | sort -u | wc -l; }
+gc_runs() { cat "$WORK/logs/replica2.out" "$WORK/logs/replica2.err" 2>/dev/null | { grep 'gc: removed' || true; } | sort -u | wc -l; }
 # wait_gc_runs N — waits (at most 60 s) until replica 2 has finished N collections.
 wait_gc_runs() {
     local i

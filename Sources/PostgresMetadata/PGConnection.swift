@@ -9,6 +9,11 @@ public final class PGConnection: @unchecked Sendable {
     public let openedAt: ContinuousClock.Instant
     /// When the connection was last given back to the pool.
     var idleSince: ContinuousClock.Instant
+    /// The longest a statement's answer is awaited (`PGConnectionSettings.answerTimeout`); nil: without end.
+    public let answerTimeout: Duration?
+    /// Set when an answer did not come within `answerTimeout`: the connection's protocol state is unknown (the
+    /// answer may still come), so it is never used again (`isOK` is false from then on).
+    private var abandoned = false
 
     /// Connects, waiting at most `settings.connectTimeout`.
     /// - Throws: `PGError` of kind `.connection` with libpq's message (refused, timed out, authentication failed).
@@ -26,6 +31,7 @@ public final class PGConnection: @unchecked Sendable {
             throw PGError(.connection, message: message)
         }
         handle = connection
+        answerTimeout = settings.answerTimeout
         openedAt = .now
         idleSince = openedAt
         // Server notices (WARNING, NOTICE) go to stderr by default; the registry's log is not stderr's business.
@@ -87,7 +93,7 @@ public final class PGConnection: @unchecked Sendable {
     public var backendPID: Int32 { PQbackendPID(handle) }
 
     /// False once libpq has seen the connection break.
-    public var isOK: Bool { PQstatus(handle) == CONNECTION_OK }
+    public var isOK: Bool { !abandoned && PQstatus(handle) == CONNECTION_OK }
 
     /// True when the connection is usable for a new statement: open, not inside a transaction, and the server has not
     /// closed it meanwhile. A server that ended the session (restart, `pg_terminate_backend`, idle timeout) has sent
@@ -143,8 +149,73 @@ public final class PGConnection: @unchecked Sendable {
                 types[index] = PGType.bytea
             }
         }
-        let raw = PQexecParams(handle, sql, Int32(count), types, values, lengths, formats, binaryResult ? 1 : 0)
-        return try check(raw)
+        guard !abandoned else { throw PGError(.connection, message: "connection given up after an unanswered statement") }
+        // PQsendQueryParams, then the answer awaited with a deadline (`awaitResult`), rather than PQexecParams,
+        // which waits without end for a server that does not answer.
+        guard PQsendQueryParams(handle, sql, Int32(count), types, values, lengths, formats, binaryResult ? 1 : 0) == 1
+        else {
+            throw PGError(isOK ? .server : .connection, message: Self.trimmed(PQerrorMessage(handle)))
+        }
+        return try check(try awaitResult(sql))
+    }
+
+    /// Waits for the answer to the statement just sent, at most `answerTimeout`, and returns its result as
+    /// PQexecParams would (the first error, else the last result; nil when the connection broke without one).
+    /// - Throws: `.connection` when no answer came in time: the connection is then abandoned (shut down, so that
+    ///   libpq sees it broken and the pool closes it) — the statement may still run, or have run, on the server;
+    ///   a transaction it was part of is rolled back by the server when the connection's end reaches it.
+    private func awaitResult(_ sql: String) throws(PGError) -> OpaquePointer? {
+        let deadline = answerTimeout.map { ContinuousClock.now + $0 }
+        var kept: OpaquePointer?
+        while true {
+            while PQisBusy(handle) == 1 {
+                do throws(PGError) { try waitReadable(until: deadline, sql) } catch {
+                    if let kept { PQclear(kept) }
+                    throw error
+                }
+                if PQconsumeInput(handle) == 0 { break }  // broken: PQgetResult now reports it
+            }
+            guard let result = PQgetResult(handle) else { return kept }
+            if let previous = kept {
+                if PQresultStatus(previous) == PGRES_FATAL_ERROR {
+                    PQclear(result)
+                    continue
+                }
+                PQclear(previous)
+            }
+            kept = result
+            // A connection that broke may not end the result sequence: nothing more will come.
+            if PQstatus(handle) != CONNECTION_OK { return kept }
+        }
+    }
+
+    /// Polls the socket for input until `deadline` (nil: without end).
+    private func waitReadable(until deadline: ContinuousClock.Instant?, _ sql: String) throws(PGError) {
+        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        while true {
+            var milliseconds: Int32 = -1
+            if let deadline {
+                let left = deadline - ContinuousClock.now
+                if left <= .zero { break }
+                milliseconds = Int32(clamping: max(1, PGConnectionSettings.milliseconds(left)))
+            }
+            let ready = poll(&descriptor, 1, milliseconds)
+            if ready > 0 { return }
+            if ready < 0 && errno != EINTR {
+                throw PGError(.connection, message: "poll: errno \(errno)")
+            }
+            if ready == 0 && deadline != nil && ContinuousClock.now >= deadline! { break }
+        }
+        abandon()
+        let statement = sql.split(separator: " ", maxSplits: 1).first.map(String.init) ?? sql
+        throw PGError(.connection, message:
+            "no answer from the server within \(answerTimeout!) (\(statement)); connection given up")
+    }
+
+    /// Gives the connection up: shut down, so that nothing more is read or sent on it and libpq sees it broken.
+    private func abandon() {
+        abandoned = true
+        if socket >= 0 { _ = shutdown(socket, Int32(SHUT_RDWR)) }
     }
 
     /// Runs one or more statements separated by `;` with the simple query protocol (`PQexec`), for migrations.

@@ -22,6 +22,9 @@ public struct PGConnectionSettings: Sendable, Equatable {
     public var connectTimeout: Duration = .seconds(5)
     /// `statement_timeout` for every statement of these connections; nil leaves the server's setting.
     public var statementTimeout: Duration? = .seconds(30)
+    /// How much longer than `statementTimeout` the client waits for a statement's answer before it gives the
+    /// connection up (see `answerTimeout`).
+    public static let answerMargin: Duration = .seconds(5)
     /// `lock_timeout`: a statement waiting this long for a row or table lock fails with 55P03 instead of queueing on.
     public var lockTimeout: Duration? = .seconds(10)
     /// `idle_in_transaction_session_timeout`: the server ends a session that holds a transaction open and idle this
@@ -82,6 +85,14 @@ public struct PGConnectionSettings: Sendable, Equatable {
         add("options", options.joined(separator: " "))
         return pairs
     }
+
+    /// The longest the client waits for the answer to one statement: `statementTimeout` plus `answerMargin`, so
+    /// that a server that is alive always answers first (with 57014 when the statement ran too long). Past it the
+    /// server is not answering at all — stopped (SIGSTOP, a frozen VM), or a network that swallows the traffic
+    /// while the kernel still acknowledges it (a proxy, a half-open connection through NAT) — and the connection
+    /// is given up: neither keepalives nor `tcp_user_timeout` see that, so without this bound a request (and the
+    /// pool thread running it) would wait as long as the server stays away. nil when `statementTimeout` is nil.
+    public var answerTimeout: Duration? { statementTimeout.map { $0 + Self.answerMargin } }
 
     static func milliseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components

@@ -129,6 +129,9 @@ extension ConfigKey {
         help: "libpq's sslmode: disable, allow, prefer, require, verify-ca or verify-full.")
     public static let databaseConnectTimeout = ConfigKey("database.connecttimeout", .duration(allowZero: false), .duration(5),
         help: "Longest wait for a connection to open (whole seconds, rounded up); a slower server counts as unreachable.")
+    public static let databaseStatementTimeout = ConfigKey("database.statementtimeout", .duration(allowZero: false),
+        .duration(30), help: "Longest a statement may run (the server's statement_timeout); 5 s more without an "
+            + "answer and the server counts as gone: the request gets 503 UNAVAILABLE and the connection is dropped.")
     public static let databasePoolMaxIdle = ConfigKey("database.pool.maxidle", .int(counts), .int(4),
         help: "Idle connections kept open per replica; at most database.pool.maxopen.")
     public static let databasePoolMaxOpen = ConfigKey("database.pool.maxopen", .int(1...1000), .int(16),
@@ -201,7 +204,7 @@ extension ConfigKey {
         s3RegionEndpoint, s3Region, s3Bucket, s3AccessKey, s3SecretKey, s3RootDirectory, s3ForcePathStyle, s3ChunkSize,
         redirectDisable,
         databaseEnabled, databaseHost, databasePort, databaseUser, databasePassword, databaseName, databaseSSLMode,
-        databaseConnectTimeout, databasePoolMaxIdle, databasePoolMaxOpen, databasePoolMaxLifetime,
+        databaseConnectTimeout, databaseStatementTimeout, databasePoolMaxIdle, databasePoolMaxOpen, databasePoolMaxLifetime,
         catalogMaxEntries, metricsEnabled,
         htpasswdRealm, htpasswdPath, tokenRealm, tokenService, tokenIssuer, tokenRootCertBundle, tokenJWKS,
         tokenServiceEnabled, tokenServiceRealm, tokenServiceService, tokenServiceIssuer, tokenServiceKey,

@@ -11,6 +11,7 @@ extension Configuration {
                                       .s3RootDirectory, .s3ForcePathStyle, .s3ChunkSize]
     static let databaseKeys: [ConfigKey] = [.databaseHost, .databasePort, .databaseUser, .databasePassword,
                                             .databaseName, .databaseSSLMode, .databaseConnectTimeout,
+                                            .databaseStatementTimeout,
                                             .databasePoolMaxIdle, .databasePoolMaxOpen, .databasePoolMaxLifetime]
 
     /// The variables the AWS tools read, taken when the matching key is absent (and S3 is in use).
@@ -57,7 +58,8 @@ extension Configuration {
             dbname: dbname, sslmode: string(.databaseSSLMode)!,
             connectTimeoutSeconds: Int(duration(.databaseConnectTimeout)!.rounded(.up)),
             maxOpen: int(.databasePoolMaxOpen)!, maxIdle: int(.databasePoolMaxIdle)!,
-            maxLifetimeSeconds: Int(duration(.databasePoolMaxLifetime)!.rounded(.up)))
+            maxLifetimeSeconds: Int(duration(.databasePoolMaxLifetime)!.rounded(.up)),
+            statementTimeoutSeconds: duration(.databaseStatementTimeout)!)
     }
 
     /// With S3 in use, takes the credentials and region the AWS tools would from their variables when the

@@ -16,9 +16,13 @@ public struct DatabaseSettings: Sendable, Equatable {
     public var maxIdle: Int
     /// A connection older than this is closed instead of going back to the pool; 0 = no limit.
     public var maxLifetimeSeconds: Int
+    /// The server's `statement_timeout` for the registry's sessions; the registry waits 5 s more for an answer,
+    /// then takes the server for gone (see `PGConnectionSettings.answerTimeout`).
+    public var statementTimeoutSeconds: Double
 
     public init(host: String, port: Int, user: String, password: String, dbname: String, sslmode: String,
-                connectTimeoutSeconds: Int, maxOpen: Int, maxIdle: Int, maxLifetimeSeconds: Int) {
+                connectTimeoutSeconds: Int, maxOpen: Int, maxIdle: Int, maxLifetimeSeconds: Int,
+                statementTimeoutSeconds: Double = 30) {
         self.host = host
         self.port = port
         self.user = user
@@ -29,6 +33,7 @@ public struct DatabaseSettings: Sendable, Equatable {
         self.maxOpen = maxOpen
         self.maxIdle = maxIdle
         self.maxLifetimeSeconds = maxLifetimeSeconds
+        self.statementTimeoutSeconds = statementTimeoutSeconds
     }
 
     /// libpq's `sslmode` values.

@@ -89,7 +89,8 @@ public struct GarbageCollector: Sendable {
             guard var report = result else { throw Failure.alreadyRunning }
             report.seconds = Double(Self.monotonicNanos() - started) / 1e9
             output.line(report.summary)
-            logger?.info("\(report.summary)")
+            // The server's scheduled collections report to the log itself: the summary once, not twice.
+            if !output.isLog { logger?.info("\(report.summary)") }
             GCMetrics.record(report)
             return report
         } catch {

@@ -14,4 +14,6 @@ public struct LoggerOutput: MaintenanceOutput {
     }
 
     public func progress(done: Int, total: Int?, what: String) {}
+
+    public var isLog: Bool { true }
 }

@@ -10,6 +10,13 @@ public protocol MaintenanceOutput: Sendable {
     /// How far the work is: `done` of `total` (nil when not known) units of `what` ("blobs", "repositories").
     /// Shown on a terminal and replaced by the next call; never part of the report.
     func progress(done: Int, total: Int?, what: String)
+    /// True when the lines go to the log already (`LoggerOutput`): what a command would also log (a collection's
+    /// summary) is then not logged a second time.
+    var isLog: Bool { get }
+}
+
+extension MaintenanceOutput {
+    public var isLog: Bool { false }
 }
 
 /// Writes the report to standard output; progress goes to standard error, only when that is a terminal.

@@ -67,6 +67,7 @@ extension PGConnectionSettings {
                   password: settings.password.isEmpty ? nil : settings.password, dbname: settings.dbname,
                   sslmode: settings.sslmode)
         connectTimeout = .seconds(settings.connectTimeoutSeconds)
+        statementTimeout = .milliseconds(Int64((settings.statementTimeoutSeconds * 1000).rounded(.up)))
     }
 }
 

@@ -125,6 +125,38 @@ struct PGConnectionTests {
         }
     }
 
+    /// A server that stops answering (its backend stopped with SIGSTOP, as a frozen machine or a network that
+    /// swallows traffic would look): the statement fails within `answerTimeout` as a connection error, and the
+    /// connection is given up, instead of waiting as long as the server stays away (found by Tests/e2e/faults_e2e.sh:
+    /// a tag list through a proxy that held PostgreSQL's traffic waited 100 s and more).
+    @Test func aServerThatStopsAnsweringFailsTheStatementWithinTheAnswerTimeout() throws {
+        try withTestDatabase { database in
+            var settings = database.settings
+            settings.statementTimeout = .milliseconds(500)
+            #expect(settings.answerTimeout == .milliseconds(500) + PGConnectionSettings.answerMargin)
+            let connection = try PGConnection(settings: settings)
+            let backend = connection.backendPID
+            // Only where this process may signal the server's processes (the test cluster on this machine, run by
+            // root or by the cluster's owner).
+            guard kill(backend, 0) == 0 else { return }
+            #expect(kill(backend, SIGSTOP) == 0)
+            defer { kill(backend, SIGCONT) }
+            let started = ContinuousClock.now
+            let error = #expect(throws: PGError.self) { try connection.query("SELECT 1") }
+            let waited = ContinuousClock.now - started
+            #expect(error?.kind == .connection)
+            #expect(error?.message.contains("no answer from the server") == true)
+            #expect(waited >= .milliseconds(5400))
+            #expect(waited < .seconds(15))
+            // Given up: not reusable (a pool closes it), and the next statement fails at once.
+            #expect(!connection.isOK)
+            #expect(!connection.checkIdle())
+            let again = ContinuousClock.now
+            #expect(throws: PGError.self) { try connection.query("SELECT 1") }
+            #expect(ContinuousClock.now - again < .seconds(1))
+        }
+    }
+
     @Test func transactionCommitsRollsBackAndRefusesAHiddenFailure() throws {
         try withTestDatabase { database in
             let connection = try database.connect()

@@ -273,6 +273,45 @@ import TestSupport
         #expect(try f.store.acquireUpload(session.id, for: repo, leaseSeconds: 3) == session)
     }
 
+    /// The database goes away between the blob storage's commit and the link: the commit fails (503), the session
+    /// cannot be removed then, and would stay leased to the ended request — a retry got "another request is
+    /// writing" for the rest of the lease (Tests/e2e/faults_e2e.sh). It is removed once the database answers again,
+    /// so the retry is told to start again (404 BLOB_UPLOAD_UNKNOWN), and that upload commits.
+    @Test func aSessionWhoseRemovalFailedAtCommitIsRemovedOnceTheDatabaseAnswers() async throws {
+        let f = try Fixture()
+        defer { f.remove() }
+        let repo = try RepositoryName(validating: "composed/cut")
+        let bytes = Array("committed while the database went away".utf8)
+        let digest = Digest.sha256(of: bytes)
+        let upload = try f.storage.startUpload(repo, owner: "o", kind: .resumable)
+        try await f.send([bytes], upload)
+        f.metadata.unreachable.store(true, ordering: .relaxed)
+        #expect(throws: StoreError.unavailable("test: database unreachable")) {
+            try f.storage.commitUpload(upload, expected: digest)
+        }
+        #expect(f.storage.keeper.pendingRemovals == [upload.id])
+        #expect(throws: StoreError.uploadBusy(upload.id.value)) {
+            _ = try f.storage.acquireUpload(upload.id.value, for: repo)
+        }
+        // Still away for a few rounds of the keeper: nothing changes.
+        usleep(1_500_000)
+        #expect(f.storage.keeper.pendingRemovals == [upload.id])
+        f.metadata.unreachable.store(false, ordering: .relaxed)
+        var waited = 0
+        while !f.storage.keeper.pendingRemovals.isEmpty && waited < 100 {
+            usleep(100_000)
+            waited += 1
+        }
+        #expect(f.storage.keeper.pendingRemovals.isEmpty)
+        #expect(throws: StoreError.uploadUnknown(upload.id.value)) {
+            _ = try f.storage.acquireUpload(upload.id.value, for: repo)
+        }
+        #expect(try !f.storage.isLinked(repo, digest), "the failed commit linked nothing")
+        // The client starts again: the same bytes commit and link.
+        #expect(try await f.push(repo, bytes) == digest)
+        #expect(try f.storage.linkedBlobSize(repo, digest) == Int64(bytes.count))
+    }
+
     @Test func embeddedStoreLeavesBlobStorageUploadsAlone() throws {
         let root = makeTemporaryDirectory(prefix: "swr-shared")
         defer { FileSystem.removeTree(root) }

@@ -7,6 +7,8 @@ final class CountingMetadataStore: MetadataStore, Sendable {
     let base: any MetadataStore
     let resolves = Atomic<Int>(0)
     let manifestReads = Atomic<Int>(0)
+    /// While true, links and session removals fail as an unreachable database's do (fault injection).
+    let unreachable = Atomic<Bool>(false)
 
     init(_ base: any MetadataStore) { self.base = base }
 
@@ -19,6 +21,7 @@ final class CountingMetadataStore: MetadataStore, Sendable {
         try base.linkedBlobSize(name, digest, refreshAfter: refreshAfter)
     }
     func link(_ name: RepositoryName, _ digest: Digest, size: Int64?, requireKnown: Bool) throws(StoreError) {
+        if unreachable.load(ordering: .relaxed) { throw .unavailable("test: database unreachable") }
         try base.link(name, digest, size: size, requireKnown: requireKnown)
     }
     func unlink(_ name: RepositoryName, _ digest: Digest) throws(StoreError) -> Bool { try base.unlink(name, digest) }
@@ -49,7 +52,10 @@ final class CountingMetadataStore: MetadataStore, Sendable {
     }
     func renewUpload(_ id: UploadID, leaseSeconds: Int) throws(StoreError) { try base.renewUpload(id, leaseSeconds: leaseSeconds) }
     func releaseUpload(_ session: UploadSession) throws(StoreError) { try base.releaseUpload(session) }
-    func removeUpload(_ id: UploadID) throws(StoreError) { try base.removeUpload(id) }
+    func removeUpload(_ id: UploadID) throws(StoreError) {
+        if unreachable.load(ordering: .relaxed) { throw .unavailable("test: database unreachable") }
+        try base.removeUpload(id)
+    }
     func expiredUploads(now: Int, limits: UploadLimits) throws(StoreError) -> [UploadSession] {
         try base.expiredUploads(now: now, limits: limits)
     }

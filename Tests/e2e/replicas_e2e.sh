@@ -351,5 +351,207 @@ t_tag_race() {
 }
 check "8 clients move one tag through different replicas: one winner, the same on every replica" t_tag_race
 
+# --- garbage collection on one replica while the others serve pushes ------------------------------------------------
+
+GC_GRACE=4
+# s3_key DIGEST — the blob's key in the bucket (S3Layout: distribution's layout under rootdirectory).
+s3_key() { local hex=${1#*:}; echo "${PREFIX#/}/docker/registry/v2/blobs/${1%%:*}/${hex:0:2}/$hex/data"; }
+# s3_curl ARGS... — a request signed with SigV4 by curl (RGW wants x-amz-content-sha256, which curl 7.88 omits).
+s3_curl() {
+    curl -sS --max-time 30 --aws-sigv4 "aws:amz:$S3_REGION:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" \
+        -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" "$@"
+}
+# s3_blob_digests — every blob the bucket holds under this run's prefix (ListObjectsV2, every page), one a line.
+s3_blob_digests() {
+    local token="" page quote='import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))'
+    for ((page = 0; page < 1000; page++)); do
+        local query="list-type=2&prefix=$(python3 -c "$quote" "${PREFIX#/}/docker/registry/v2/blobs/")"
+        [ -z "$token" ] || query="$query&continuation-token=$(python3 -c "$quote" "$token")"
+        s3_curl -f -o "$WORK/list.xml" "$S3_ENDPOINT/$S3_BUCKET?$query" || return 1
+        # Prints the digests, then the continuation token (an empty line when this was the last page).
+        python3 - "$WORK/list.xml" >"$WORK/list.out" <<'PY'
+import re, sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+for key in root.iter(ns + "Key"):
+    m = re.search(r"/blobs/(sha256)/[0-9a-f]{2}/([0-9a-f]{64})/data$", key.text or "")
+    if m:
+        print(f"{m.group(1)}:{m.group(2)}")
+truncated = root.find(ns + "IsTruncated")
+token = root.find(ns + "NextContinuationToken")
+print(token.text if truncated is not None and truncated.text == "true" and token is not None else "")
+PY
+        sed '$d' "$WORK/list.out"
+        token=$(tail -n 1 "$WORK/list.out")
+        [ -n "$token" ] || return 0
+    done
+}
+db_sql() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 -d "$PG_CONNINFO dbname=$DB" -c "$1"; }
+# gc_runs — how many collections replica 2 has finished (its log says "gc: removed ..." after each, with the time:
+# counted once however many times it is logged).
+gc_runs() { cat "$WORK/logs/replica2.out" "$WORK/logs/replica2.err" 2>/dev/null | { grep 'gc: removed' || true; } | sort -u | wc -l; }
+# wait_gc_runs N — waits (at most 60 s) until replica 2 has finished N collections.
+wait_gc_runs() {
+    local i
+    for ((i = 0; i < 600; i++)); do
+        [ "$(gc_runs)" -ge "$1" ] && return 0
+        sleep 0.1
+    done
+    echo "replica 2 finished $(gc_runs) collections in 60 s, waited for $1"
+    grep -i 'gc' "$WORK/logs/replica2.out" "$WORK/logs/replica2.err" | tail -n 20
+    return 1
+}
+
+# Garbage first: an image whose manifest is deleted by digest, on top of what the earlier checks left (the chunked
+# and the kill -9 blobs, linked to no manifest; the 7 images that lost the tag race, untagged). More is made while
+# the collector runs (t_gc_while_pushing deletes the race's tag and a manifest that shares its blobs). What those
+# name, apart from what a kept image names too (layer 1 is the same for every seed), must go.
+python3 "$HERE/make_oci_layout.py" "$WORK/doomed" v1 200 >/dev/null
+for ((i = 0; i < 4; i++)); do python3 "$HERE/make_oci_layout.py" "$WORK/live$i" v1 $((400 + i)) >/dev/null; done
+
+t_make_garbage() {
+    local digest i d
+    digest=$(layout_digest "$WORK/doomed" v1)
+    sk copy --dest-tls-verify=false "oci:$WORK/doomed:v1" "docker://$REG/e2e/doomed:v1"
+    expect_eq "DELETE manifest e2e/doomed@$digest" 202 "$(curl -sS -o /dev/null -w '%{http_code}' -X DELETE \
+        "http://$REG/v2/e2e/doomed/manifests/$digest")"
+    { echo "$digest"; manifest_blobs "$(layout_blob "$WORK/doomed" "$digest")"; } >"$WORK/doomed.digests"
+    sha256_of "$WORK/blob" >>"$WORK/doomed.digests"
+    sha256_of "$WORK/blob2" >>"$WORK/doomed.digests"
+    # Every image of the race: the losers are untagged, the winner loses its tag during the collection.
+    for ((i = 0; i < 8; i++)); do
+        d=$(layout_digest "$WORK/race$i" v1)
+        { echo "$d"; manifest_blobs "$(layout_blob "$WORK/race$i" "$d")"; } >>"$WORK/doomed.digests"
+    done
+    manifest_blobs "$SRC_MANIFEST" | sort -u >"$WORK/kept.digests"
+    sort -u "$WORK/doomed.digests" | comm -23 - "$WORK/kept.digests" >"$WORK/garbage.digests"
+    echo "garbage: $(wc -l <"$WORK/garbage.digests") blobs and manifests"
+    # The garbage blobs are in the bucket now: the check after the collection must see them go.
+    local present
+    s3_blob_digests | sort -u >"$WORK/s3-before"
+    present=$(comm -12 "$WORK/s3-before" "$WORK/garbage.digests" | wc -l)
+    echo "garbage blobs in the bucket before the collection: $present"
+    [ "$present" -ge 10 ]
+}
+check "garbage for the collector: a deleted image, uploads linked to no manifest, the tag race's images" \
+    t_make_garbage
+
+# Replica 2 becomes the collecting replica: it restarts with a collection every second, a grace of $GC_GRACE s and
+# untagged manifests collected; it keeps serving its share of the requests meanwhile.
+kill -TERM "${REPLICA_PID[2]}" 2>/dev/null || true
+wait "${REPLICA_PID[2]}" 2>/dev/null || true
+sleep "$GC_GRACE"   # the garbage is older than the grace period when the first collection starts
+SWREGISTRY_GC_INTERVAL=1s SWREGISTRY_GC_GRACE=${GC_GRACE}s SWREGISTRY_GC_DELETEUNTAGGED=true \
+    SWREGISTRY_LOG_LEVEL=info start_replica 2 || abort "setup: replica 2 starts again with gc.interval=1s"
+set_backends "${REPLICA_ADDR[@]}"
+
+t_gc_while_pushing() {
+    local swcopy=${E2E_SWCOPY_BIN:-$(dirname "$BIN")/swcopy}
+    local runs_before k pids=()
+    runs_before=$(gc_runs)
+    # Four clients push (two skopeo, two swcopy) through the proxy, each its own image under two tags, while
+    # replica 2 collects; an acknowledged push is recorded with its digest. Meanwhile garbage is made: the race's
+    # tag and e2e/swcopy's manifest (whose blobs e2e/img keeps) are deleted.
+    for ((k = 0; k < 4; k++)); do
+        (
+            local j digest rc
+            digest=$(layout_digest "$WORK/live$k" v1)
+            for ((j = 0; j < 2; j++)); do
+                rc=0
+                if ((k % 2)); then
+                    "$swcopy" copy --dest-tls-verify=false "oci:$WORK/live$k:v1" "docker://$REG/e2e/live$k:t$j" \
+                        >>"$WORK/logs/live$k.log" 2>&1 || rc=$?
+                else
+                    sk copy --dest-tls-verify=false "oci:$WORK/live$k:v1" "docker://$REG/e2e/live$k:t$j" \
+                        >>"$WORK/logs/live$k.log" 2>&1 || rc=$?
+                fi
+                if [ "$rc" -eq 0 ]; then echo "e2e/live$k:t$j $digest" >>"$WORK/acked.$k"; fi
+                echo "push e2e/live$k:t$j: exit $rc" >>"$WORK/logs/live$k.log"
+            done
+        ) &
+        pids+=($!)
+    done
+    expect_eq "DELETE tag e2e/race:latest" 202 "$(curl -sS -o /dev/null -w '%{http_code}' -X DELETE \
+        "http://$REG/v2/e2e/race/manifests/latest")"
+    expect_eq "DELETE manifest e2e/swcopy@$SRC_DIGEST" 202 "$(curl -sS -o /dev/null -w '%{http_code}' -X DELETE \
+        "http://$REG/v2/e2e/swcopy/manifests/$SRC_DIGEST")"
+    for k in "${!pids[@]}"; do wait "${pids[k]}"; done
+    cat "$WORK"/acked.* >"$WORK/acked"
+    echo "acknowledged pushes: $(wc -l <"$WORK/acked") of 8; collections during them: $(($(gc_runs) - runs_before))"
+    grep -h 'exit [1-9]' "$WORK"/logs/live*.log || true
+    [ "$(($(gc_runs) - runs_before))" -ge 1 ] || { echo "no collection finished while the clients pushed"; return 1; }
+    # Every push succeeded: the collector never took what a push was about to name (the grace period and the
+    # database's lock keep them apart).
+    expect_eq "acknowledged pushes" 8 "$(wc -l <"$WORK/acked")"
+    # Two more collections once the pushes are older than the grace period: still nothing of theirs goes.
+    sleep "$GC_GRACE"
+    wait_gc_runs $(($(gc_runs) + 2))
+    grep -h 'gc: removed' "$WORK/logs/replica2.out" "$WORK/logs/replica2.err" | tail -n 3
+}
+check "gc every second on replica 2 while 4 clients push through all three replicas and others delete: all acknowledged" \
+    t_gc_while_pushing
+
+t_gc_kept_what_is_reachable() {
+    local swcopy=${E2E_SWCOPY_BIN:-$(dirname "$BIN")/swcopy}
+    local ref digest n=0 d
+    # Every acknowledged push, and what the earlier checks left tagged, pulled through the proxy; skopeo and swcopy
+    # both verify every blob against its digest as they read it; the manifest's digest is compared here.
+    { cat "$WORK/acked"; echo "e2e/img:v1 $SRC_DIGEST"; } >"$WORK/expect-pull"
+    while read -r ref digest; do
+        rm -rf "$WORK/out"
+        if ((n % 2)); then
+            "$swcopy" copy --src-tls-verify=false "docker://$REG/$ref" "oci:$WORK/out:x"
+        else
+            sk copy --src-tls-verify=false "docker://$REG/$ref" "oci:$WORK/out:x"
+        fi
+        expect_eq "$ref" "$digest" "$(layout_digest "$WORK/out" x)"
+        for d in "$digest" $(manifest_blobs "$(layout_blob "$WORK/out" "$digest")"); do
+            [ "$(sha256_of "$(layout_blob "$WORK/out" "$d")")" = "$d" ] || { echo "$ref: $d re-hashes otherwise"; return 1; }
+        done
+        n=$((n + 1))
+    done <"$WORK/expect-pull"
+    echo "$n images pulled and re-hashed"
+}
+check "after the collections: every acknowledged push pulls, each blob re-hashing to its digest" \
+    t_gc_kept_what_is_reachable
+
+t_gc_removed_garbage() {
+    local d left=0
+    s3_blob_digests | sort -u >"$WORK/s3-after"
+    echo "blobs in the bucket: $(wc -l <"$WORK/s3-before") before, $(wc -l <"$WORK/s3-after") after"
+    # The garbage is gone from the bucket, from the database, and from the API.
+    comm -12 "$WORK/s3-after" "$WORK/garbage.digests" >"$WORK/left"
+    if [ -s "$WORK/left" ]; then echo "garbage still in the bucket:"; cat "$WORK/left"; left=1; fi
+    db_sql "SELECT digest FROM blobs" | sort -u >"$WORK/db-blobs"
+    comm -12 "$WORK/db-blobs" "$WORK/garbage.digests" >"$WORK/left"
+    if [ -s "$WORK/left" ]; then echo "garbage still in the blobs table:"; cat "$WORK/left"; left=1; fi
+    db_sql "SELECT DISTINCT digest FROM manifests" | sort -u | comm -12 - "$WORK/garbage.digests" >"$WORK/left"
+    if [ -s "$WORK/left" ]; then echo "garbage manifests still stored:"; cat "$WORK/left"; left=1; fi
+    expect_eq "GET of a doomed blob" 404 "$(curl -sS -o /dev/null -w '%{http_code}' \
+        "http://$REG/v2/e2e/chunked/blobs/$(sha256_of "$WORK/blob")")"
+    # No record without its content: every blob the database names is in the bucket.
+    comm -23 "$WORK/db-blobs" "$WORK/s3-after" >"$WORK/left"
+    if [ -s "$WORK/left" ]; then echo "recorded blobs missing from the bucket:"; cat "$WORK/left"; left=1; fi
+    # No dangling names: every manifest's blobs are recorded, every tag's manifest stored (the tags table's foreign
+    # key says so too), and through the API every tag of every repository answers its manifest.
+    expect_eq "manifest references to missing blobs" 0 "$(db_sql "SELECT count(*) FROM manifest_references r
+        WHERE NOT r.is_manifest AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = r.reference_digest)")"
+    expect_eq "tags naming a missing manifest" 0 "$(db_sql "SELECT count(*) FROM tags t WHERE NOT EXISTS
+        (SELECT 1 FROM manifests m WHERE m.repository_id = t.repository_id AND m.digest = t.manifest_digest)")"
+    local repo tag code tags=0
+    for repo in $(curl -sS "http://$REG/v2/_catalog?n=1000" | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["repositories"]))'); do
+        for tag in $(curl -sS "http://$REG/v2/$repo/tags/list" | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin).get("tags") or []))'); do
+            code=$(curl -sS -o /dev/null -w '%{http_code}' -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+                -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "http://$REG/v2/$repo/manifests/$tag")
+            [ "$code" = 200 ] || { echo "$repo:$tag answers $code"; left=1; }
+            tags=$((tags + 1))
+        done
+    done
+    echo "$tags tags answer their manifests"
+    return "$left"
+}
+check "after the collections: the garbage is gone (bucket, database, API), no record or tag dangles" \
+    t_gc_removed_garbage
+
 summary
 [ "$FAIL" -eq 0 ]

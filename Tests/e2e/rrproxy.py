@@ -170,10 +170,19 @@ class BackendStream:
 
 async def read_head(reader):
     """Reads a start line and headers. Returns (start line, [(name, value)]) or None at a clean end of stream."""
+    # A client that tries TLS first (skopeo and swcopy with tls-verify=false do, then fall back to plain HTTP) sends
+    # a handshake record (0x16 ...), never a request line: it is answered at once, as a server does, rather than
+    # after the client's own handshake timeout (10 s a connection) while this waits for the end of a header section.
     try:
-        data = await reader.readuntil(b"\r\n\r\n")
+        first = await reader.readexactly(1)
+    except asyncio.IncompleteReadError:
+        return None
+    if not (first.isalpha() or first in b"\r\n"):
+        raise BadMessage(f"not an HTTP/1.1 request (first byte {first!r}: a TLS handshake?)")
+    try:
+        data = first + await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as e:
-        if not e.partial.strip():
+        if not (first + e.partial).strip():
             return None
         raise BadMessage("truncated header section")
     except asyncio.LimitOverrunError:

@@ -212,5 +212,21 @@ t_bad_request() {
 }
 check "a malformed request gets 400" t_bad_request
 
+t_tls_hello() {
+    # skopeo and swcopy with tls-verify=false try TLS first: the handshake's first bytes (a record of type 0x16) get
+    # a 400 at once, with no wait for a header section that never comes (the clients' handshake timeout is 10 s).
+    local hostport=${P#http://} answer t0 took
+    t0=$EPOCHREALTIME
+    exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}"
+    printf '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03' >&3
+    answer=$(timeout 5 head -c 12 <&3 || true)
+    exec 3<&-
+    took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+    echo "$answer after $took s"
+    [[ $answer == "HTTP/1.1 400" ]]
+    awk -v t="$took" 'BEGIN { exit !(t < 2) }'
+}
+check "a TLS handshake gets 400 at once (clients then fall back to HTTP without a 10 s wait)" t_tls_hello
+
 summary
 [ "$FAIL" -eq 0 ]

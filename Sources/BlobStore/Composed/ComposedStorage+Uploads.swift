@@ -80,7 +80,8 @@ extension ComposedStorage {
         defer {
             keeper.release(upload.id)
             do throws(StoreError) { try metadata.removeUpload(upload.id) } catch {
-                logger.warning("upload \(upload.id): session not removed (it expires): \(error)")
+                logger.warning("upload \(upload.id): session not removed yet (retried every second): \(error)")
+                keeper.removeLater(upload.id)
             }
         }
         do {
@@ -101,7 +102,8 @@ extension ComposedStorage {
         keeper.release(upload.id)
         blobs.abortUpload(upload.id, upload.session.state)
         do throws(StoreError) { try metadata.removeUpload(upload.id) } catch {
-            logger.warning("upload \(upload.id): session not removed (it expires): \(error)")
+            logger.warning("upload \(upload.id): session not removed yet (retried every second): \(error)")
+            keeper.removeLater(upload.id)
         }
     }
 

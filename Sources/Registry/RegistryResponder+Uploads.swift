@@ -14,23 +14,23 @@ extension RegistryResponder {
     func startUpload(_ request: Request, _ name: RepositoryName, _ access: Access, body: RequestBody) async throws -> Response {
         if let mountText = request.query("mount") {
             let digest = try parseDigest(mountText)
-            let mountable: Bool
-            var source: String?
+            let store = store
             if let fromText = request.query("from") {
                 let from = try repositoryName(fromText)
-                let store = store
-                let linked = access.mayPull(from.value) ? try await lookup { try store.isLinked(from, digest) } : false
-                mountable = linked
-                source = from.value
-            } else {
-                mountable = try await automaticMountSource(digest, into: name, access)
-            }
-            if mountable {
-                let store = store
+                // The check of `from` and the link in one call (one statement on PostgreSQL).
+                if access.mayPull(from.value),
+                   let size = try await blocking({ () throws(StoreError) in try store.mountBlob(name, digest, from: from) }) {
+                    recordEvent(.mount, request, user: access.identity.user) {
+                        Self.blobTarget(request, name, digest, size: size, from: from.value)
+                    }
+                    return blobCreated(name, digest)
+                }
+            } else if try await automaticMountSource(digest, into: name, access) {
                 try await blocking { () throws(StoreError) in try store.linkBlob(name, digest) }
-                let size = try? await lookup { try store.blobSize(digest) }
+                // The size is for the event only: no lookup when events are off.
+                let size = configuration.events == nil ? nil : try? await lookup { try store.blobSize(digest) }
                 recordEvent(.mount, request, user: access.identity.user) {
-                    Self.blobTarget(request, name, digest, size: size ?? nil, from: source)
+                    Self.blobTarget(request, name, digest, size: size ?? nil)
                 }
                 return blobCreated(name, digest)
             }

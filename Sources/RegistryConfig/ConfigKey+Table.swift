@@ -130,7 +130,7 @@ extension ConfigKey {
     public static let databaseConnectTimeout = ConfigKey("database.connecttimeout", .duration(allowZero: false), .duration(5),
         help: "Longest wait for a connection to open (whole seconds, rounded up); a slower server counts as unreachable.")
     public static let databasePoolMaxIdle = ConfigKey("database.pool.maxidle", .int(counts), .int(4),
-        help: "Idle connections kept open per replica; at most database.pool.maxopen.")
+        help: "Idle connections kept open per replica; at most database.pool.maxopen (more stay up to 10 s after a burst).")
     public static let databasePoolMaxOpen = ConfigKey("database.pool.maxopen", .int(1...1000), .int(16),
         help: "Most connections open at once per replica (more requests wait for one).")
     public static let databasePoolMaxLifetime = ConfigKey("database.pool.maxlifetime", .duration(allowZero: true), .duration(3600),

@@ -148,8 +148,10 @@ public protocol MetadataStore: Sendable {
     /// The descriptors of the manifests in `name` whose subject is `subject`, in a stable order.
     func referrers(_ name: RepositoryName, subject: Digest) throws(StoreError) -> [Descriptor]
 
-    /// Moves whenever a tag, manifest or referrer changes, here or (within the documented bound) on another
-    /// replica: a view derived from the metadata, read after loading this number, is current while it is unchanged.
+    /// Moves whenever a change can make something read before it wrong — a tag moved to another manifest, a tag,
+    /// manifest or referrer removed — here or (within the documented bound) on another replica: a view derived from
+    /// the metadata, read after loading this number, is current while it is unchanged. Adding a manifest, a new
+    /// tag or a link need not move it (a store may): the caches keep what was found, never an absence.
     var generation: UInt64 { get }
 
     // MARK: Upload sessions

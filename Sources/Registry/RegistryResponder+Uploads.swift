@@ -17,11 +17,9 @@ extension RegistryResponder {
             let store = store
             if let fromText = request.query("from") {
                 let from = try repositoryName(fromText)
-                // The check of `from` and the link in one call (one statement on PostgreSQL).
-                if access.mayPull(from.value),
-                   let size = try await blocking({ () throws(StoreError) in try store.mountBlob(name, digest, from: from) }) {
+                if access.mayPull(from.value), let mounted = try await mount(digest, into: name, from: from) {
                     recordEvent(.mount, request, user: access.identity.user) {
-                        Self.blobTarget(request, name, digest, size: size, from: from.value)
+                        Self.blobTarget(request, name, digest, size: mounted.size, from: from.value)
                     }
                     return blobCreated(name, digest)
                 }
@@ -65,6 +63,27 @@ extension RegistryResponder {
             return upload
         }
         return uploadAccepted(upload, status: .accepted)
+    }
+
+    /// Links `digest` into `name` when `from` links it. Where lookups are network round trips, the check and the
+    /// link are one call (one statement on PostgreSQL); on the filesystem the check is a `stat` on the event loop,
+    /// only the link goes to the pool, and the size is looked up only for an event.
+    /// - Returns: nil when `from` does not link the blob (nothing changed); else the blob's size, when known.
+    private func mount(_ digest: Digest, into name: RepositoryName,
+                       from: RepositoryName) async throws -> Mounted? {
+        let store = store
+        guard store.isCheapOnEventLoop else {
+            let size = try await blocking { () throws(StoreError) in try store.mountBlob(name, digest, from: from) }
+            return size.map { Mounted(size: $0) }
+        }
+        guard try store.isLinked(from, digest) else { return nil }
+        try await blocking { () throws(StoreError) in try store.linkBlob(name, digest) }
+        return Mounted(size: configuration.events == nil ? nil : try? store.blobSize(digest))
+    }
+
+    /// A mount made, with the blob's size when known (for its event).
+    private struct Mounted {
+        let size: Int64?
     }
 
     /// Whether an automatic mount (no `from`) may link `digest` into `name`.

@@ -10,11 +10,29 @@ public struct ManifestReferences: Sendable, Equatable {
     /// Children of an index (manifests of the same repository).
     public var manifests: [Digest] = []
     public var subject: Digest?
+    /// The size each descriptor of the manifest declares (config, layers or children, then the subject), in the
+    /// order the registry names them in its messages; empty when not known (a manifest read back for the
+    /// collector). A metadata store that `checksDeclaredSizes` compares them with what it holds, in the same
+    /// step as the write; the others leave that to the registry's check.
+    public var declaredSizes: [DeclaredSize] = []
 
-    public init(blobs: [Digest] = [], manifests: [Digest] = [], subject: Digest? = nil) {
+    /// A digest a manifest names and the size its descriptor declares for it.
+    public struct DeclaredSize: Sendable, Equatable {
+        public let digest: Digest
+        public let size: Int64
+
+        public init(digest: Digest, size: Int64) {
+            self.digest = digest
+            self.size = size
+        }
+    }
+
+    public init(blobs: [Digest] = [], manifests: [Digest] = [], subject: Digest? = nil,
+                declaredSizes: [DeclaredSize] = []) {
         self.blobs = blobs
         self.manifests = manifests
         self.subject = subject
+        self.declaredSizes = declaredSizes
     }
 
     /// Reads a manifest's bytes; fields that are absent or malformed name nothing.

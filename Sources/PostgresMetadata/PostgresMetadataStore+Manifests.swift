@@ -43,26 +43,41 @@ extension PostgresMetadataStore {
         return found.size
     }
 
+    /// One statement (`swr_link`, its own transaction): no NOTIFY, since no replica caches links or absences.
     public func link(_ name: RepositoryName, _ digest: Digest, size: Int64?, requireKnown: Bool) throws(StoreError) {
-        try change(name.value, shared: true) { connection, stamp in
-            let key = PGValue.text(digest.description)
-            if requireKnown || size == nil {
-                // A mount: the blob must be recorded already; refresh it (row lock: the collector cannot take it
-                // before this transaction ends, and after it the fresh time keeps it).
-                let known = try connection.query("UPDATE blobs SET modified = $2 WHERE digest = $1", [key, .int(stamp)])
-                guard known.affectedRows == 1 else { throw StoreError.blobUnknown(digest) }
-            } else if let size {
-                try connection.query("""
-                    INSERT INTO blobs (digest, size, modified) VALUES ($1, $2, $3)
-                    ON CONFLICT (digest) DO UPDATE SET modified = EXCLUDED.modified
-                    """, [key, .int(size), .int(stamp)])
+        _ = try callLink(name, digest, size: requireKnown ? nil : size, from: nil, refreshAfter: 0)
+    }
+
+    /// One statement (`swr_link` with `from`): a mount is one round trip.
+    public func mount(_ name: RepositoryName, _ digest: Digest, from: RepositoryName,
+                      refreshAfter: Int) throws(StoreError) -> Int64? {
+        try callLink(name, digest, size: nil, from: from, refreshAfter: refreshAfter)
+    }
+
+    private func callLink(_ name: RepositoryName, _ digest: Digest, size: Int64?, from: RepositoryName?,
+                          refreshAfter: Int) throws(StoreError) -> Int64? {
+        let parameters: [PGValue] = [
+            .text(name.value), .text(digest.description), size.map { PGValue.int($0) } ?? .null,
+            .optional(from?.value), .int(MetadataSchema.collectionLockKey), .int(Self.nanoseconds(refreshAfter)),
+        ]
+        let outcome: Result<Int64?, StoreError> = try run { connection in
+            do {
+                let row = try Self.retryingRaces {
+                    try connection.query("SELECT swr_link($1, $2, $3, $4, $5, $6)", parameters).first
+                }
+                return .success(try row?.int(0))
+            } catch {
+                guard let failure = error as? PGError, failure.sqlState == "SWR01" else { throw error }
+                return .failure(.blobUnknown(digest))
             }
-            let id = try createRepository(name.value, on: connection)
-            try connection.query("""
-                INSERT INTO repository_blobs (repository_id, digest, modified) VALUES ($1, $2, $3)
-                ON CONFLICT (repository_id, digest) DO UPDATE SET modified = EXCLUDED.modified
-                """, [.int(id), key, .int(stamp)])
         }
+        return try outcome.get()
+    }
+
+    /// Seconds as nanoseconds, saturating (a caller may pass a huge value to mean "never").
+    static func nanoseconds(_ seconds: Int) -> Int64 {
+        let product = Int64(clamping: seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        return product.overflow ? Int64.max : max(product.partialValue, 0)
     }
 
     public func unlink(_ name: RepositoryName, _ digest: Digest) throws(StoreError) -> Bool {
@@ -94,31 +109,45 @@ extension PostgresMetadataStore {
             Self.array(manifest.references.blobs.map(\.description)),
             Self.array(manifest.references.manifests.map(\.description)),
             .optional(tag?.value), .text(channel), .int(MetadataSchema.collectionLockKey),
+            Self.array(manifest.references.declaredSizes.map(\.digest.description)),
+            .text("{" + manifest.references.declaredSizes.map { String($0.size) }.joined(separator: ",") + "}"),
+            .int(Self.nanoseconds(manifest.refreshAfter)),
         ]
         // One statement, one implicit transaction (see `swr_put_manifest` in `MetadataSchema`): a missing reference
-        // raises SWR01/SWR02 and rolls it all back.
-        let outcome: Result<MissingReference?, StoreError> = try run { connection in
+        // raises SWR01/SWR02, a wrong declared size SWR03, and rolls it all back.
+        let outcome: Result<(missing: MissingReference?, moved: Bool), StoreError> = try run { connection in
             do {
-                try Self.retryingRaces {
-                    try connection.query("SELECT swr_put_manifest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                                         parameters)
+                let row = try Self.retryingRaces {
+                    try connection.query(
+                        "SELECT swr_put_manifest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::bigint[], $15)",
+                        parameters).first
                 }
-                return .success(nil)
+                return .success((nil, try row?.bool(0) ?? true))
             } catch {
                 guard let failure = error as? PGError, let detail = failure.detail,
-                      failure.sqlState == "SWR01" || failure.sqlState == "SWR02" else { throw error }
+                      ["SWR01", "SWR02", "SWR03"].contains(failure.sqlState) else { throw error }
+                if failure.sqlState == "SWR03" {
+                    let fields = detail.split(separator: " ")
+                    guard fields.count == 2, let position = Int(fields[0]), let stored = Int64(fields[1]) else {
+                        return .failure(.unavailable("unreadable size mismatch \(detail)"))
+                    }
+                    return .success((.size(index: position - 1, stored: stored), false))
+                }
                 do {
                     let digest = try Digest(parsing: detail)
-                    return .success(failure.sqlState == "SWR01" ? .blob(digest) : .manifest(digest))
+                    return .success((failure.sqlState == "SWR01" ? .blob(digest) : .manifest(digest), false))
                 } catch {
                     return .failure(.unavailable("unreadable missing reference \(detail)"))
                 }
             }
         }
-        let missing = try outcome.get()
-        if missing == nil { bumpGeneration() }
+        let (missing, moved) = try outcome.get()
+        // A tag that moved is the only change a cache can hold stale (see migration 3); creations leave them right.
+        if missing == nil && moved { bumpGeneration() }
         return missing
     }
+
+    public var checksDeclaredSizes: Bool { true }
 
     /// Runs one statement (its own implicit transaction) again when PostgreSQL aborted it as the loser of a race
     /// (40001, 40P01), like `PGConnection.transaction` does for transactions.

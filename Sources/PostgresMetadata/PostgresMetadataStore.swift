@@ -10,9 +10,12 @@ import Synchronization
 /// not cheap on an event loop). Each mutation is one transaction; a failure of the database throws
 /// `StoreError.unavailable` and changes nothing.
 ///
-/// **Caches across replicas.** Every committed change sends `NOTIFY` on `channel` with the repository's name as
-/// payload; each store listens on its own connection (`PGNotificationListener`) and moves `generation` on every
-/// notification, on every local change, and when the listener loses or regains its connection. A view derived
+/// **Caches across replicas.** Every committed change that can make a cached answer wrong (a tag moved to another
+/// manifest; a tag, manifest or link removed) sends `NOTIFY` on `channel`, in its transaction, with the
+/// repository's name as payload; new manifests, tags and links send none (no cache keeps an absence, and
+/// PostgreSQL commits notifying transactions one WAL flush at a time: see migration 3). Each store listens on its
+/// own connection (`PGNotificationListener`) and moves `generation` on every notification, on every such local
+/// change, and when the listener loses or regains its connection. A view derived
 /// from the metadata (the registry's tag and manifest caches) is current while `generation` is unchanged. Bound on
 /// staleness: a notification arrives within milliseconds of the commit; a listener that lost its connection moves
 /// `generation` as soon as it notices — at once when the server closed the connection, within about

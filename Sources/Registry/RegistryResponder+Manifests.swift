@@ -105,15 +105,39 @@ extension RegistryResponder {
         let store = store, subject = document.subject?.digest, referrerCopy = referrer, tag = tagToSet
         let references = ManifestReferences(document)
         // The check runs inside the store's critical section: the collector cannot delete a blob between the
-        // check that it is here and the write of the manifest that names it.
-        let refusal = try await blocking { () throws(StoreError) -> RegistryError? in
-            try store.putManifest(name, bytes: bytes, digest: digest, mediaType: mediaType, tag: tag, subject: subject,
-                                  referrer: referrerCopy, references: references) { () -> RegistryError? in
-                do throws(RegistryError) { try self.checkReferences(document, in: name) } catch { return error }
-                return nil
+        // check that it is here and the write of the manifest that names it. A store that checks presence and
+        // declared sizes itself (PostgreSQL, in the PUT's one statement) leaves the registry only what needs no
+        // lookup.
+        let lookups = !store.checksReferenceSizes
+        let outcome = try await blocking { () throws(StoreError) -> Result<RegistryError?, StoreError> in
+            do throws(StoreError) {
+                return .success(try store.putManifest(name, bytes: bytes, digest: digest, mediaType: mediaType, tag: tag,
+                                                      subject: subject, referrer: referrerCopy,
+                                                      references: references) { () -> RegistryError? in
+                    do throws(RegistryError) { try self.checkReferences(document, in: name, lookups: lookups) } catch {
+                        return error
+                    }
+                    return nil
+                })
+            } catch {
+                guard !lookups, case .manifestInvalid = error else { throw error }
+                return .failure(error)
             }
         }
-        if let refusal { throw refusal }
+        switch outcome {
+        case .success(let refusal?): throw refusal
+        case .success(nil): break
+        case .failure(let error):
+            // The store found a declared size wrong: the full check names the descriptor, as it does for the other
+            // stores (rare, so the lookups it costs do not matter); the store's word when it finds nothing now.
+            let precise = try await lookup { () -> RegistryError? in
+                do throws(RegistryError) { try self.checkReferences(document, in: name, lookups: true) } catch {
+                    return error
+                }
+                return nil
+            }
+            throw precise ?? RegistryError(error)
+        }
         var headers = Self.headers(("Location", "/v2/\(name.value)/manifests/\(digest)"),
                                    ("Docker-Content-Digest", digest.description))
         if let subject {
@@ -144,31 +168,37 @@ extension RegistryResponder {
     ///   naming content this registry cannot serve.
     /// - A `subject` need not be here (distribution-spec: a referrer may be pushed before its subject), but if it
     ///   is, its size must be right.
-    private func checkReferences(_ document: ManifestDocument, in name: RepositoryName) throws(RegistryError) {
+    ///
+    /// - Parameter lookups: false when the storage checks presence and sizes itself (`checksReferenceSizes`):
+    ///   only the foreign layers' URLs are checked here then.
+    private func checkReferences(_ document: ManifestDocument, in name: RepositoryName,
+                                 lookups: Bool = true) throws(RegistryError) {
         switch document {
         case .manifest(let manifest):
-            try checkPresent(manifest.config, in: name)
+            if lookups { try checkPresent(manifest.config, in: name) }
             for (position, layer) in manifest.layers.enumerated() {
                 if layer.isForeignLayer {
                     try checkURLs(of: layer, field: "layers[\(position)]")
-                } else {
+                } else if lookups {
                     try checkPresent(layer, in: name)
                 }
             }
         case .index(let index):
+            guard lookups else { return }
             for descriptor in index.manifests {
                 guard try held({ () throws(StoreError) in try store.manifestMediaType(name, descriptor.digest) != nil }) else {
                     throw RegistryError(StoreError.manifestBlobUnknown(descriptor.digest))
                 }
             }
         }
+        guard lookups else { return }
         for (field, descriptor) in Self.namedDescriptors(document) {
             try checkSize(of: descriptor, field: field, in: name)
         }
     }
 
     /// Every descriptor of `document` with the path that names it in messages, the subject included.
-    private static func namedDescriptors(_ document: ManifestDocument) -> [(String, Descriptor)] {
+    fileprivate static func namedDescriptors(_ document: ManifestDocument) -> [(String, Descriptor)] {
         var named: [(String, Descriptor)]
         switch document {
         case .manifest(let manifest):
@@ -268,6 +298,11 @@ extension ManifestReferences {
             self.init(blobs: [manifest.config.digest] + layers, subject: document.subject?.digest)
         case .index(let index):
             self.init(manifests: index.manifests.map(\.digest), subject: document.subject?.digest)
+        }
+        // Every descriptor, foreign layers included (stored all the same, their size is checked too), in the
+        // order of the registry's own check.
+        declaredSizes = RegistryResponder.namedDescriptors(document).map { _, descriptor in
+            DeclaredSize(digest: descriptor.digest, size: descriptor.size)
         }
     }
 }

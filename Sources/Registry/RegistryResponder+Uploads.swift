@@ -14,23 +14,21 @@ extension RegistryResponder {
     func startUpload(_ request: Request, _ name: RepositoryName, _ access: Access, body: RequestBody) async throws -> Response {
         if let mountText = request.query("mount") {
             let digest = try parseDigest(mountText)
-            let mountable: Bool
-            var source: String?
+            let store = store
             if let fromText = request.query("from") {
                 let from = try repositoryName(fromText)
-                let store = store
-                let linked = access.mayPull(from.value) ? try await lookup { try store.isLinked(from, digest) } : false
-                mountable = linked
-                source = from.value
-            } else {
-                mountable = try await automaticMountSource(digest, into: name, access)
-            }
-            if mountable {
-                let store = store
+                if access.mayPull(from.value), let mounted = try await mount(digest, into: name, from: from) {
+                    recordEvent(.mount, request, user: access.identity.user) {
+                        Self.blobTarget(request, name, digest, size: mounted.size, from: from.value)
+                    }
+                    return blobCreated(name, digest)
+                }
+            } else if try await automaticMountSource(digest, into: name, access) {
                 try await blocking { () throws(StoreError) in try store.linkBlob(name, digest) }
-                let size = try? await lookup { try store.blobSize(digest) }
+                // The size is for the event only: no lookup when events are off.
+                let size = configuration.events == nil ? nil : try? await lookup { try store.blobSize(digest) }
                 recordEvent(.mount, request, user: access.identity.user) {
-                    Self.blobTarget(request, name, digest, size: size ?? nil, from: source)
+                    Self.blobTarget(request, name, digest, size: size ?? nil)
                 }
                 return blobCreated(name, digest)
             }
@@ -65,6 +63,27 @@ extension RegistryResponder {
             return upload
         }
         return uploadAccepted(upload, status: .accepted)
+    }
+
+    /// Links `digest` into `name` when `from` links it. Where lookups are network round trips, the check and the
+    /// link are one call (one statement on PostgreSQL); on the filesystem the check is a `stat` on the event loop,
+    /// only the link goes to the pool, and the size is looked up only for an event.
+    /// - Returns: nil when `from` does not link the blob (nothing changed); else the blob's size, when known.
+    private func mount(_ digest: Digest, into name: RepositoryName,
+                       from: RepositoryName) async throws -> Mounted? {
+        let store = store
+        guard store.isCheapOnEventLoop else {
+            let size = try await blocking { () throws(StoreError) in try store.mountBlob(name, digest, from: from) }
+            return size.map { Mounted(size: $0) }
+        }
+        guard try store.isLinked(from, digest) else { return nil }
+        try await blocking { () throws(StoreError) in try store.linkBlob(name, digest) }
+        return Mounted(size: configuration.events == nil ? nil : try? store.blobSize(digest))
+    }
+
+    /// A mount made, with the blob's size when known (for its event).
+    private struct Mounted {
+        let size: Int64?
     }
 
     /// Whether an automatic mount (no `from`) may link `digest` into `name`.

@@ -133,7 +133,7 @@ extension ConfigKey {
         .duration(30), help: "Longest a statement may run (the server's statement_timeout); 5 s more without an "
             + "answer and the server counts as gone: the request gets 503 UNAVAILABLE and the connection is dropped.")
     public static let databasePoolMaxIdle = ConfigKey("database.pool.maxidle", .int(counts), .int(4),
-        help: "Idle connections kept open per replica; at most database.pool.maxopen.")
+        help: "Idle connections kept open per replica; at most database.pool.maxopen (more stay up to 10 s after a burst).")
     public static let databasePoolMaxOpen = ConfigKey("database.pool.maxopen", .int(1...1000), .int(16),
         help: "Most connections open at once per replica (more requests wait for one).")
     public static let databasePoolMaxLifetime = ConfigKey("database.pool.maxlifetime", .duration(allowZero: true), .duration(3600),

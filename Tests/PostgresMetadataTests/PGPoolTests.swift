@@ -7,7 +7,8 @@ struct PGPoolTests {
     @Test func neverOpensMoreThanMaxOpenAndTimesOutInsteadOfHanging() throws {
         try withTestDatabase { database in
             let pool = PGPool(settings: database.settings,
-                              limits: .init(maxOpen: 3, maxIdle: 2, acquireTimeout: .milliseconds(300)))
+                              limits: .init(maxOpen: 3, maxIdle: 2, acquireTimeout: .milliseconds(300),
+                                            surplusIdleTime: .seconds(1)))
             defer { pool.close() }
             let held = try (0..<3).map { _ in try pool.acquire() }
             #expect(pool.statistics.open == 3)
@@ -31,7 +32,10 @@ struct PGPoolTests {
             for _ in 0..<100 where handedOver.count == 0 { usleep(10_000) }
             #expect(handedOver.count == 1)
             for connection in held.dropFirst() { pool.release(connection) }
-            // Only maxIdle stay open once everything is back.
+            // The surplus over maxIdle stays for surplusIdleTime (a burst reuses it), then only maxIdle stay open.
+            #expect(pool.statistics == .init(open: 3, idle: 3, waiting: 0))
+            usleep(1_200_000)
+            pool.release(try pool.acquire())
             #expect(pool.statistics == .init(open: 2, idle: 2, waiting: 0))
         }
     }

@@ -191,12 +191,66 @@ struct PostgresMetadataStoreTests {
         }
     }
 
+    @Test func mountIsOneStatementCheckingTheSource() throws {
+        try withReplicas { replicas in
+            let store = try replicas.open()
+            let layer = Fixture.blob("mounted")
+            try store.link(repo, layer, size: 7, requireKnown: false)
+            let target = Fixture.name("team/mount")
+            // A source that does not link the blob: nothing changes, and the caller makes an upload session.
+            #expect(try store.mount(target, layer, from: Fixture.name("team/none"), refreshAfter: 900) == nil)
+            #expect(try store.linkedBlobSize(target, layer, refreshAfter: Int.max) == nil)
+            #expect(try !store.repositoryExists(target))
+            #expect(try store.mount(target, layer, from: repo, refreshAfter: 900) == 7)
+            #expect(try store.linkedBlobSize(target, layer, refreshAfter: Int.max) == 7)
+            // Mounted again (a retry): the same answer, one link.
+            #expect(try store.mount(target, layer, from: repo, refreshAfter: 0) == 7)
+            #expect(try store.layerLinkEntries(target).map(\.digest) == [layer])
+        }
+    }
+
+    @Test func putManifestChecksDeclaredSizesInItsStatement() throws {
+        try withReplicas { replicas in
+            let store = try replicas.open()
+            #expect(store.checksDeclaredSizes)
+            let config = Fixture.blob("sized c"), layer = Fixture.blob("sized l")
+            try push(store, repo, [config, layer])
+            func sized(_ sizes: [Int64]) -> ManifestRecord {
+                let image = Fixture.image(config: config, layers: [layer])
+                var references = image.references
+                references.declaredSizes = zip([config, layer], sizes).map { .init(digest: $0, size: $1) }
+                return ManifestRecord(digest: image.digest, mediaType: image.mediaType, bytes: image.bytes,
+                                      subject: nil, referrer: nil, references: references)
+            }
+            // The layer (position 1) declares 5 bytes; 1 is recorded. Nothing is stored.
+            #expect(try store.putManifest(repo, sized([1, 5]), tag: Fixture.tag("s")) == .size(index: 1, stored: 1))
+            #expect(try store.manifest(repo, sized([1, 1]).digest) == nil)
+            #expect(try store.resolve(repo, Fixture.tag("s")) == nil)
+            #expect(try store.putManifest(repo, sized([1, 1]), tag: Fixture.tag("s")) == nil)
+            #expect(try store.resolve(repo, Fixture.tag("s")) == sized([1, 1]).digest)
+            // A child manifest's size is its bytes'.
+            let child = sized([1, 1])
+            var index = Fixture.index([child.digest])
+            var references = index.references
+            references.declaredSizes = [.init(digest: child.digest, size: Int64(child.bytes.count) + 1)]
+            index = ManifestRecord(digest: index.digest, mediaType: index.mediaType, bytes: index.bytes, subject: nil,
+                                   referrer: nil, references: references)
+            #expect(try store.putManifest(repo, index, tag: nil) == .size(index: 0, stored: Int64(child.bytes.count)))
+        }
+    }
+
     @Test func changesOnOneReplicaMoveTheOthersGeneration() throws {
         try withReplicas { replicas in
             let a = try replicas.open(), b = try replicas.open()
             let config = Fixture.blob("c")
-            try push(a, repo, [config])
-            let image = Fixture.image(config: config, layers: [])
+            let layer = Fixture.blob("l")
+            try push(a, repo, [config, layer])
+            let first = Fixture.image(config: config, layers: [])
+            let image = Fixture.image(config: config, layers: [layer])
+            // A new tag makes nothing cached wrong (caches keep what they found, never an absence): it need not
+            // notify. Moving it does.
+            #expect(try a.putManifest(repo, first, tag: Fixture.tag("latest")) == nil)
+            #expect(try b.resolve(repo, Fixture.tag("latest")) == first.digest)
             let before = b.generation
             let localBefore = a.generation
             #expect(try a.putManifest(repo, image, tag: Fixture.tag("latest")) == nil)
@@ -266,7 +320,7 @@ struct PostgresMetadataStoreTests {
                 }
             }
             #expect(failures.failures == 0 && opened.count == 4)
-            #expect(try database.connect().query("SELECT count(*) FROM schema_migrations").first?.int(0) == 2)
+            #expect(try database.connect().query("SELECT count(*) FROM schema_migrations").first?.int(0) == 3)
             #expect(try PostgresMetadataStore.migrate(settings: database.settings) == [])
         }
     }

@@ -87,24 +87,42 @@ public final class ComposedStorage: RegistryStorage, Sendable {
         try metadata.link(name, digest, size: nil, requireKnown: true)
     }
 
+    /// One call to the metadata store (for PostgreSQL one statement): the check of `from` and the link.
+    public func mountBlob(_ name: RepositoryName, _ digest: Digest, from: RepositoryName) throws(StoreError) -> Int64? {
+        try metadata.mount(name, digest, from: from, refreshAfter: linkRefreshSeconds.load(ordering: .relaxed))
+    }
+
     public func unlinkBlob(_ name: RepositoryName, _ digest: Digest) throws(StoreError) {
         guard try metadata.unlink(name, digest) else { throw .blobUnknown(digest) }
     }
 
     // MARK: - Manifests, tags, referrers
 
+    public var checksReferenceSizes: Bool { metadata.checksDeclaredSizes }
+
     /// The registry's check (`verify`), then the metadata store's, atomic with the write; what the latter finds
-    /// missing (removed since the first check, by a collection or a delete) is `manifestBlobUnknown`.
+    /// missing (removed since the first check, by a collection or a delete) is `manifestBlobUnknown`, and a
+    /// declared size it finds wrong (when it `checksDeclaredSizes`) is `manifestInvalid`.
+    ///
+    /// Blobs whose time is younger than `linkRefreshSeconds` keep it (their links get a fresh one): a blob that
+    /// every push names (a base layer) is then not a row that every concurrent PUT locks until its commit.
     public func putManifest<Refusal: Error>(_ name: RepositoryName, bytes: [UInt8], digest: Digest, mediaType: String,
                                             tag: Tag?, subject: Digest?, referrer: Descriptor?,
                                             references: ManifestReferences,
                                             verify: () -> Refusal?) throws(StoreError) -> Refusal? {
         if let refusal = verify() { return refusal }
         let record = ManifestRecord(digest: digest, mediaType: mediaType, bytes: bytes, subject: subject,
-                                    referrer: referrer, references: references)
+                                    referrer: referrer, references: references,
+                                    refreshAfter: linkRefreshSeconds.load(ordering: .relaxed))
         switch try metadata.putManifest(name, record, tag: tag) {
         case nil: return nil
         case .blob(let missing)?, .manifest(let missing)?: throw .manifestBlobUnknown(missing)
+        case .size(let index, let stored)?:
+            guard references.declaredSizes.indices.contains(index) else {
+                throw .unavailable("metadata store reported declared size \(index) of \(references.declaredSizes.count)")
+            }
+            let declared = references.declaredSizes[index]
+            throw .manifestInvalid("descriptor size \(declared.size) does not match the \(stored) bytes of \(declared.digest)")
         }
     }
 

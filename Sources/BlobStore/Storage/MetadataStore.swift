@@ -11,15 +11,19 @@ public struct ManifestRecord: Sendable {
     public let referrer: Descriptor?
     /// The blobs (config, layers) and manifests (an index's children) it names.
     public let references: ManifestReferences
+    /// A blob whose time is younger than this many seconds need not have it refreshed by the PUT (the links'
+    /// times are): 0 refreshes every one (see `ComposedStorage.linkRefreshSeconds`).
+    public let refreshAfter: Int
 
     public init(digest: Digest, mediaType: String, bytes: [UInt8], subject: Digest?, referrer: Descriptor?,
-                references: ManifestReferences) {
+                references: ManifestReferences, refreshAfter: Int = 0) {
         self.digest = digest
         self.mediaType = mediaType
         self.bytes = bytes
         self.subject = subject
         self.referrer = referrer
         self.references = references
+        self.refreshAfter = refreshAfter
     }
 }
 
@@ -55,6 +59,9 @@ public enum MissingReference: Sendable, Equatable {
     case blob(Digest)
     /// An index child the repository does not hold.
     case manifest(Digest)
+    /// The declared size at `index` of `ManifestReferences.declaredSizes` is not the size of the blob or manifest
+    /// stored under that digest (`stored` bytes); only from a store that `checksDeclaredSizes`.
+    case size(index: Int, stored: Int64)
 }
 
 /// Where the registry's metadata lives: repositories, tags, manifests (exact bytes and media type),
@@ -98,6 +105,11 @@ public protocol MetadataStore: Sendable {
     /// - Parameter requireKnown: link only when the blob is already recorded (a mount); `blobUnknown` otherwise.
     func link(_ name: RepositoryName, _ digest: Digest, size: Int64?, requireKnown: Bool) throws(StoreError)
 
+    /// A cross-repository mount in one step: when `from` links the blob, links it into `name` as `link` with
+    /// `requireKnown` does. A blob time younger than `refreshAfter` seconds need not be refreshed (its link is).
+    /// - Returns: the blob's size, or nil when `from` does not link it (nothing changes then).
+    func mount(_ name: RepositoryName, _ digest: Digest, from: RepositoryName, refreshAfter: Int) throws(StoreError) -> Int64?
+
     /// Removes the link. - Returns: whether it existed.
     func unlink(_ name: RepositoryName, _ digest: Digest) throws(StoreError) -> Bool
 
@@ -108,6 +120,10 @@ public protocol MetadataStore: Sendable {
     /// points `tag` at it, and lists it under its subject's referrers.
     /// - Returns: what was missing (nothing is stored then), or nil.
     func putManifest(_ name: RepositoryName, _ manifest: ManifestRecord, tag: Tag?) throws(StoreError) -> MissingReference?
+
+    /// Whether `putManifest` also compares `references.declaredSizes` with the stored sizes (returning `.size`),
+    /// so that the registry need not look each one up first.
+    var checksDeclaredSizes: Bool { get }
 
     /// A manifest `name` holds, nil when it holds none with that digest.
     func manifest(_ name: RepositoryName, _ digest: Digest) throws(StoreError) -> StoredManifest?
@@ -132,8 +148,10 @@ public protocol MetadataStore: Sendable {
     /// The descriptors of the manifests in `name` whose subject is `subject`, in a stable order.
     func referrers(_ name: RepositoryName, subject: Digest) throws(StoreError) -> [Descriptor]
 
-    /// Moves whenever a tag, manifest or referrer changes, here or (within the documented bound) on another
-    /// replica: a view derived from the metadata, read after loading this number, is current while it is unchanged.
+    /// Moves whenever a change can make something read before it wrong — a tag moved to another manifest, a tag,
+    /// manifest or referrer removed — here or (within the documented bound) on another replica: a view derived from
+    /// the metadata, read after loading this number, is current while it is unchanged. Adding a manifest, a new
+    /// tag or a link need not move it (a store may): the caches keep what was found, never an absence.
     var generation: UInt64 { get }
 
     // MARK: Upload sessions
@@ -193,4 +211,16 @@ public protocol MetadataStore: Sendable {
 
     /// Whether the backend answers now (`/readyz`); fast (a second at most).
     func isReachable() -> Bool
+}
+
+extension MetadataStore {
+    /// Looks `from`'s link up, then links: two steps, for stores where each is cheap (the filesystem).
+    public func mount(_ name: RepositoryName, _ digest: Digest, from: RepositoryName,
+                      refreshAfter: Int) throws(StoreError) -> Int64? {
+        guard try linkedBlobSize(from, digest, refreshAfter: Int.max) != nil else { return nil }
+        try link(name, digest, size: nil, requireKnown: true)
+        return try blobSize(digest)
+    }
+
+    public var checksDeclaredSizes: Bool { false }
 }

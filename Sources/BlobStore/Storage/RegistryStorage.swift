@@ -39,6 +39,9 @@ public protocol RegistryStorage: AnyObject, Sendable {
     func blobContent(_ name: RepositoryName, _ digest: Digest) throws(StoreError) -> BlobContent
     /// Cross-repository mount (blocking). - Throws: `blobUnknown` when the blob is not stored.
     func linkBlob(_ name: RepositoryName, _ digest: Digest) throws(StoreError)
+    /// Cross-repository mount from `from` (blocking): links the blob into `name` when `from` links it.
+    /// - Returns: the blob's size, nil when `from` does not link it (nothing changes then).
+    func mountBlob(_ name: RepositoryName, _ digest: Digest, from: RepositoryName) throws(StoreError) -> Int64?
     /// Removes a blob's link (blocking). - Throws: `blobUnknown` when not linked.
     func unlinkBlob(_ name: RepositoryName, _ digest: Digest) throws(StoreError)
 
@@ -65,6 +68,10 @@ public protocol RegistryStorage: AnyObject, Sendable {
 
     // MARK: Manifests, tags, referrers
 
+    /// Whether `putManifest` compares the descriptors' declared sizes (`ManifestReferences.declaredSizes`) with
+    /// the stored ones itself, in its atomic step; a mismatch then throws `manifestInvalid`. When false the
+    /// registry's `verify` must look every size up.
+    var checksReferenceSizes: Bool { get }
     /// See `BlobStore.putManifest` (blocking): stores unless `verify` refuses, atomically.
     func putManifest<Refusal: Error>(_ name: RepositoryName, bytes: [UInt8], digest: Digest, mediaType: String,
                                      tag: Tag?, subject: Digest?, referrer: Descriptor?,
@@ -94,4 +101,15 @@ public protocol RegistryStorage: AnyObject, Sendable {
 
     /// Why the storage cannot take writes now (`/readyz`), nil when it can (blocking, about a second at most).
     func readinessProblem() -> String?
+}
+
+extension RegistryStorage {
+    /// `from`'s link looked up, then the link made: two steps, each cheap on the filesystem.
+    public func mountBlob(_ name: RepositoryName, _ digest: Digest, from: RepositoryName) throws(StoreError) -> Int64? {
+        guard try isLinked(from, digest) else { return nil }
+        try linkBlob(name, digest)
+        return try blobSize(digest)
+    }
+
+    public var checksReferenceSizes: Bool { false }
 }

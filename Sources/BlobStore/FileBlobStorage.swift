@@ -31,9 +31,10 @@ public final class FileBlobStorage: BlobStorage, Sendable {
         layout = Layout(root: root)
         self.pool = pool ?? Self.sharedPool
         do throws(SystemError) {
-            for directory in [layout.root, layout.blobsDirectory, layout.uploadsDirectory, layout.tmpDirectory] {
+            for directory in [layout.root, layout.blobsDirectory, layout.tmpDirectory] {
                 try FileSystem.makeDirectories(directory)
             }
+            try layout.makePrivateFolder(layout.uploadsDirectory)
         } catch {
             throw .io(error)
         }

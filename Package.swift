@@ -30,8 +30,9 @@ let package = Package(
 
         .target(name: "SystemIO", dependencies: ["CLinuxShim"]),
         // libcurl easy-handle plumbing shared by the registry client, S3 storage and notifications: the handle and
-        // its error buffer, option set-up, header parsing, callbacks into a `CurlExchange`.
-        .target(name: "CurlSupport", dependencies: ["CCurl"]),
+        // its error buffer, option set-up, header parsing, callbacks into a `CurlExchange`. (Not named `C…`: the
+        // release settings below skip those, the system-library and C targets.)
+        .target(name: "LibcurlSupport", dependencies: ["CCurl"]),
         .target(name: "OCIModel", dependencies: ["COpenSSL"]),
         .target(name: "HTTPServer", dependencies: [
             "CLinuxShim",
@@ -58,7 +59,7 @@ let package = Package(
         ]),
         // Events (webhooks): distribution's notification envelope, queued on disk per endpoint, POSTed with libcurl.
         .target(name: "RegistryNotifications", dependencies: [
-            "Registry", "CCurl", "CurlSupport", "SystemIO",
+            "Registry", "CCurl", "LibcurlSupport", "SystemIO",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
@@ -85,7 +86,7 @@ let package = Package(
         ]),
         // Client side (swcopy): transfer engine, image transports, tar streams, layer cache.
         .target(name: "RegistryClient", dependencies: [
-            "CCurl", "CurlSupport", "OCIModel", "SystemIO", "CLinuxShim",
+            "CCurl", "LibcurlSupport", "OCIModel", "SystemIO", "CLinuxShim",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "TarArchive", dependencies: ["CZlib", "OCIModel", "SystemIO", "CLinuxShim"]),
@@ -101,7 +102,7 @@ let package = Package(
 
         // S3 blob storage (helper s3): S3Client over libcurl with SigV4, S3BlobStorage.
         .target(name: "S3Storage", dependencies: [
-            "BlobStore", "OCIModel", "SystemIO", "CCurl", "CurlSupport", "COpenSSL",
+            "BlobStore", "OCIModel", "SystemIO", "CCurl", "LibcurlSupport", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "S3StorageTests", dependencies: ["S3Storage", "OCIModel", "BlobStore", "TestSupport"]),

@@ -1,5 +1,5 @@
 import CCurl
-import CurlSupport
+import LibcurlSupport
 import Glibc
 import Synchronization
 

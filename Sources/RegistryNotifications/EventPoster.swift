@@ -1,5 +1,5 @@
 import CCurl
-import CurlSupport
+import LibcurlSupport
 import Glibc
 
 /// POSTs envelopes to one endpoint with libcurl: one easy handle, reused, so the connection is kept alive

@@ -1,5 +1,5 @@
 import CCurl
-import CurlSupport
+import LibcurlSupport
 import Synchronization
 
 /// Idle easy handles kept for reuse, so that requests reuse their TCP (and TLS) connections: each handle keeps its

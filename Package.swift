@@ -29,6 +29,10 @@ let package = Package(
         .systemLibrary(name: "CCrypt", providers: [.apt(["libcrypt-dev"])]),
 
         .target(name: "SystemIO", dependencies: ["CLinuxShim"]),
+        // libcurl easy-handle plumbing shared by the registry client, S3 storage and notifications: the handle and
+        // its error buffer, option set-up, header parsing, callbacks into a `CurlExchange`. (Not named `C…`: the
+        // release settings below skip those, the system-library and C targets.)
+        .target(name: "LibcurlSupport", dependencies: ["CCurl"]),
         .target(name: "OCIModel", dependencies: ["COpenSSL"]),
         .target(name: "HTTPServer", dependencies: [
             "CLinuxShim",
@@ -55,7 +59,7 @@ let package = Package(
         ]),
         // Events (webhooks): distribution's notification envelope, queued on disk per endpoint, POSTed with libcurl.
         .target(name: "RegistryNotifications", dependencies: [
-            "Registry", "CCurl", "SystemIO",
+            "Registry", "CCurl", "LibcurlSupport", "SystemIO",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
@@ -82,7 +86,7 @@ let package = Package(
         ]),
         // Client side (swcopy): transfer engine, image transports, tar streams, layer cache.
         .target(name: "RegistryClient", dependencies: [
-            "CCurl", "OCIModel", "SystemIO", "CLinuxShim",
+            "CCurl", "LibcurlSupport", "OCIModel", "SystemIO", "CLinuxShim",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "TarArchive", dependencies: ["CZlib", "OCIModel", "SystemIO", "CLinuxShim"]),
@@ -98,7 +102,8 @@ let package = Package(
 
         // S3 blob storage (helper s3): S3Client over libcurl with SigV4, S3BlobStorage.
         .target(name: "S3Storage", dependencies: [
-            "BlobStore", "OCIModel", "SystemIO", "CCurl", "COpenSSL", .product(name: "Logging", package: "swift-log"),
+            "BlobStore", "OCIModel", "SystemIO", "CCurl", "LibcurlSupport", "COpenSSL",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "S3StorageTests", dependencies: ["S3Storage", "OCIModel", "BlobStore", "TestSupport"]),
 

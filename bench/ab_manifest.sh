@@ -3,27 +3,14 @@
 # rounds, same wrk shapes, one run.  Usage: bash bench/ab_manifest.sh OLD_BINARY NEW_BINARY [ROUNDS]
 set -u
 OLD=$1; NEW=$2; ROUNDS=${3:-3}
-push() {  # port
-python3 - "$1" <<'PY'
-import hashlib, http.client, json, sys
-port = int(sys.argv[1])
-def req(m, path, body=b"", headers={}):
-    c = http.client.HTTPConnection("127.0.0.1", port); c.request(m, path, body=body, headers=headers); r = c.getresponse(); r.read(); return r
-cfg = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
-d = "sha256:" + hashlib.sha256(cfg).hexdigest()
-assert req("POST", f"/v2/bench/app/blobs/uploads/?digest={d}", cfg, {"Content-Length": str(len(cfg))}).status == 201
-m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-  "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": d, "size": len(cfg)}, "layers": []}).encode()
-assert req("PUT", "/v2/bench/app/manifests/v1", m, {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}).status == 201
-PY
-}
+source "$(dirname "$0")/lib.sh"
 cat > /tmp/ab-accept.lua <<'LUA'
 wrk.headers["Accept"] = "application/vnd.oci.image.manifest.v1+json"
 LUA
 run() {  # bin label shape...
   local bin=$1 label=$2; shift 2
   rm -rf /tmp/ab-store; $bin serve --address 127.0.0.1:5397 --storage /tmp/ab-store --log-level warning --threads 2 >/dev/null 2>&1 &
-  local pid=$!; sleep 0.5; push 5397
+  local pid=$!; sleep 0.5; push_sample_manifest 5397
   wrk "$@" -d1s -s /tmp/ab-accept.lua http://127.0.0.1:5397/v2/bench/app/manifests/v1 >/dev/null
   echo "$label $* $(wrk "$@" -d5s -s /tmp/ab-accept.lua http://127.0.0.1:5397/v2/bench/app/manifests/v1 | awk '/Requests\/sec/ {print $2}')"
   kill $pid; wait $pid 2>/dev/null

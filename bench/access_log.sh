@@ -38,13 +38,7 @@ NGINX=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
 command -v wrk >/dev/null || die "wrk is needed (apt-get install wrk)"
 [[ -x $NGINX ]] || die "nginx is needed (apt-get install nginx-light)"
 
-if [[ -n ${SWREGISTRY_BIN:-} ]]; then
-    BIN=$SWREGISTRY_BIN
-else
-    log "building swregistry (release)"
-    (cd "$ROOT" && swift build -c release --product swregistry >&2)
-    BIN="$(cd "$ROOT" && swift build -c release --show-bin-path)/swregistry"
-fi
+BIN=$(swregistry_bin)
 [[ -x $BIN ]] || die "swregistry binary not found: $BIN"
 OLD_BIN=${OLD_SWREGISTRY_BIN:-}
 [[ -z $OLD_BIN || -x $OLD_BIN ]] || die "OLD_SWREGISTRY_BIN not executable: $OLD_BIN"
@@ -64,11 +58,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-read -r PORT_LOG PORT_NOLOG PORT_OLD PORT_NGINX < <(python3 -c '
-import socket
-s = [socket.socket() for _ in range(4)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
+read -r PORT_LOG PORT_NOLOG PORT_OLD PORT_NGINX < <(free_ports 4)
 
 # --- nginx, access log on (its default format and buffering) -----------------------------
 NGX=$TMP/nginx
@@ -110,7 +100,7 @@ http {
 EOF
 "$NGINX" -p "$NGX" -e "$NGX/logs/error.log" -c "$NGX/nginx.conf" >"$NGX/logs/stdout.log" 2>&1 &
 PIDS+=($!)
-declare -A PID_OF
+declare -A PID_OF PORT_OF
 PID_OF[nginx-log]=$!
 
 # --- swregistry: log on, log off, and optionally an older binary with its log on ----------
@@ -125,36 +115,12 @@ start_swregistry() { # name binary port accesslog-disabled
         --threads "$THREADS" "${extra[@]}" >"$TMP/$name.out" 2>"$TMP/$name.log" &
     PIDS+=($!)
     PID_OF[$name]=$!
+    PORT_OF[$name]=$port
 }
 start_swregistry sw-log "$BIN" "$PORT_LOG" false
 start_swregistry sw-nolog "$BIN" "$PORT_NOLOG" true
 [[ -n $OLD_BIN ]] && start_swregistry old-log "$OLD_BIN" "$PORT_OLD" false
 
-wait_ready() { # url
-    local i
-    for ((i = 0; i < 300; i++)); do
-        curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    die "$1 did not answer within 30 s (logs in $TMP)"
-}
-push_manifest() { # port
-    python3 - "$1" <<'PY'
-import hashlib, http.client, json, sys
-port = int(sys.argv[1])
-def req(m, path, body=b"", headers={}):
-    c = http.client.HTTPConnection("127.0.0.1", port); c.request(m, path, body=body, headers=headers)
-    r = c.getresponse(); r.read(); return r
-cfg = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
-d = "sha256:" + hashlib.sha256(cfg).hexdigest()
-assert req("POST", f"/v2/bench/app/blobs/uploads/?digest={d}", cfg, {"Content-Length": str(len(cfg))}).status == 201
-m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-  "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": d, "size": len(cfg)},
-  "layers": []}).encode()
-assert req("PUT", "/v2/bench/app/manifests/v1", m,
-           {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}).status == 201
-PY
-}
 PEERS=(sw-log sw-nolog nginx-log)
 [[ -n $OLD_BIN ]] && PEERS=(sw-log old-log sw-nolog nginx-log)
 declare -A URL
@@ -162,11 +128,11 @@ URL[sw-log]=http://127.0.0.1:$PORT_LOG/v2/bench/app/manifests/v1
 URL[sw-nolog]=http://127.0.0.1:$PORT_NOLOG/v2/bench/app/manifests/v1
 URL[old-log]=http://127.0.0.1:$PORT_OLD/v2/bench/app/manifests/v1
 URL[nginx-log]=http://127.0.0.1:$PORT_NGINX/1k.bin
-for port in "$PORT_LOG" "$PORT_NOLOG" ${OLD_BIN:+"$PORT_OLD"}; do
-    wait_ready "http://127.0.0.1:$port/v2/"
-    push_manifest "$port"
+for name in sw-log sw-nolog ${OLD_BIN:+old-log}; do
+    wait_ready "$name" "${PID_OF[$name]}" "http://127.0.0.1:${PORT_OF[$name]}/v2/" "$TMP/$name.log"
+    push_sample_manifest "${PORT_OF[$name]}"
 done
-wait_ready "${URL[nginx-log]}"
+wait_ready nginx "${PID_OF[nginx-log]}" "${URL[nginx-log]}" "$NGX/logs/error.log"
 cat > "$TMP/accept.lua" <<'LUA'
 wrk.headers["Accept"] = "application/vnd.oci.image.manifest.v1+json"
 LUA

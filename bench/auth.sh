@@ -7,12 +7,10 @@
 # Usage: bash bench/auth.sh [SWREGISTRY_BINARY] [ROUNDS]     (default: a release build of this checkout, 3 rounds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 BIN=${1:-}
 ROUNDS=${2:-3}
-if [[ -z $BIN ]]; then
-    swift build -c release --product swregistry >/dev/null
-    BIN="$(swift build -c release --show-bin-path)/swregistry"
-fi
+[[ -n $BIN ]] || BIN=$(swregistry_bin)
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
 command -v htpasswd >/dev/null || { echo "htpasswd is needed (apt-get install apache2-utils)" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/swregistry-bench-auth.XXXXXX)
@@ -34,23 +32,6 @@ auth:
   tokenservice: { enabled: true, key: $WORK/token-key.pem, expiration: 1h }
 EOF
 
-push() {  # port [token]
-python3 - "$1" "${2:-}" <<'PY'
-import hashlib, http.client, json, sys
-port, token = int(sys.argv[1]), sys.argv[2]
-auth = {"Authorization": "Bearer " + token} if token else {}
-def req(m, path, body=b"", headers={}):
-    c = http.client.HTTPConnection("127.0.0.1", port); c.request(m, path, body=body, headers={**headers, **auth})
-    r = c.getresponse(); r.read(); return r
-cfg = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
-d = "sha256:" + hashlib.sha256(cfg).hexdigest()
-assert req("POST", f"/v2/bench/app/blobs/uploads/?digest={d}", cfg, {"Content-Length": str(len(cfg))}).status == 201
-m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-  "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": d, "size": len(cfg)}, "layers": []}).encode()
-assert req("PUT", "/v2/bench/app/manifests/v1", m, {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}).status == 201
-PY
-}
-
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 run() {  # config label shape...
@@ -65,7 +46,7 @@ run() {  # config label shape...
             "http://127.0.0.1:$PORT/token?service=swregistry&scope=repository:bench/app:pull,push" \
             | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
     fi
-    push "$PORT" "$token"
+    push_sample_manifest "$PORT" "$token"
     {
         echo 'wrk.headers["Accept"] = "application/vnd.oci.image.manifest.v1+json"'
         [[ -n $token ]] && echo "wrk.headers[\"Authorization\"] = \"Bearer $token\""

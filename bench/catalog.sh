@@ -19,36 +19,14 @@ REPOS=${BENCH_CATALOG_REPOS:-100000}
 TAGS=${BENCH_CATALOG_TAGS:-100000}
 REQUESTS=${BENCH_CATALOG_REQUESTS:-50}
 WORK=${BENCH_CATALOG_DIR:-/dev/shm/swr-catalog-bench}
-DREG=${DOCKER_REGISTRY_BIN:-$(command -v docker-registry || echo /usr/bin/docker-registry)}
-if [[ ! -x $DREG ]]; then
-    log "installing docker-registry"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >&2
-    # The package starts its own service on :5000; this script runs its own instances.
-    systemctl stop docker-registry 2>/dev/null || service docker-registry stop >/dev/null 2>&1 || true
-fi
-
-if [[ -z ${SWREGISTRY_BIN:-} ]]; then
-    log "building swregistry (release)"
-    swift build -c release --product swregistry --scratch-path .build-bench >&2
-    SWREGISTRY_BIN=$(swift build -c release --scratch-path .build-bench --show-bin-path)/swregistry
-fi
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+DREG=$(docker_registry_bin)
+SWREGISTRY_BIN=$(swregistry_bin .build-bench)
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     [[ -n ${BENCH_KEEP_TMP:-} ]] || rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-wait_ready() { # pid url log
-    for _ in $(seq 300); do
-        kill -0 "$1" 2>/dev/null || die "server exited during startup: $(tail -5 "$3")"
-        curl -fsS -o /dev/null --max-time 1 "$2" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    die "no answer from $2 within 30 s"
-}
 
 declare -A RESULT
 for layout in flat nested; do
@@ -61,34 +39,17 @@ for layout in flat nested; do
     # swregistry keeps the sorted listing of a large folder only once it is at least a second old.
     sleep 2
 
-    SW_PORT=$(free_port)
+    read -r SW_PORT DR_PORT < <(free_ports 2)
     "$SWREGISTRY_BIN" serve --address "127.0.0.1:$SW_PORT" --storage "$WORK/sw" --log-level warning \
         >"$WORK/swregistry.log" 2>&1 &
     SW_PID=$!
     PIDS+=("$SW_PID")
-    DR_PORT=$(free_port)
-    cat > "$WORK/docker-registry.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/dr
-  cache:
-    blobdescriptor: inmemory
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: 127.0.0.1:$DR_PORT
-EOF
+    docker_registry_config "$WORK/dr" "$DR_PORT" > "$WORK/docker-registry.yml"
     "$DREG" serve "$WORK/docker-registry.yml" >"$WORK/docker-registry.log" 2>&1 &
     DR_PID=$!
     PIDS+=("$DR_PID")
-    wait_ready "$SW_PID" "http://127.0.0.1:$SW_PORT/v2/" "$WORK/swregistry.log"
-    wait_ready "$DR_PID" "http://127.0.0.1:$DR_PORT/v2/" "$WORK/docker-registry.log"
+    wait_ready swregistry "$SW_PID" "http://127.0.0.1:$SW_PORT/v2/" "$WORK/swregistry.log"
+    wait_ready docker-registry "$DR_PID" "http://127.0.0.1:$DR_PORT/v2/" "$WORK/docker-registry.log"
 
     for registry in swregistry docker-registry; do
         port=$SW_PORT

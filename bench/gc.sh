@@ -18,11 +18,7 @@ IDLE=${BENCH_GC_IDLE_SECONDS:-20}
 WORK=${BENCH_GC_DIR:-/dev/shm/swr-gc-bench}
 command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
 
-if [[ -z ${SWREGISTRY_BIN:-} ]]; then
-    log "building swregistry (release)"
-    swift build -c release --product swregistry --scratch-path .build-bench >&2
-    SWREGISTRY_BIN=$(swift build -c release --scratch-path .build-bench --show-bin-path)/swregistry
-fi
+SWREGISTRY_BIN=$(swregistry_bin .build-bench)
 
 rm -rf "$WORK"
 mkdir -p "$WORK/control"

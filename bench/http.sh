@@ -100,9 +100,7 @@ if [[ $SKIP_SW == 1 ]]; then
 elif [[ -n ${SWREGISTRY_BIN:-} ]]; then
     BIN=$SWREGISTRY_BIN
 else
-    log "building swregistry (release)"
-    (cd "$ROOT" && swift build -c release --product swregistry >&2)
-    BIN="$(cd "$ROOT" && swift build -c release --show-bin-path)/swregistry"
+    BIN=$(swregistry_bin)
     SWIFT_VERSION=$( (swift --version 2>&1 || true) | grep -m1 -i 'swift version' || true)
 fi
 if [[ -n $BIN && ! -x $BIN ]]; then
@@ -142,11 +140,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # Two distinct free loopback ports (both sockets are open while choosing).
-read -r SW_PORT NGINX_PORT < <(python3 -c '
-import socket
-a, b = socket.socket(), socket.socket()
-a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
-print(a.getsockname()[1], b.getsockname()[1])')
+read -r SW_PORT NGINX_PORT < <(free_ports 2)
 
 # --- nginx -------------------------------------------------------------------------
 # Logging: access_log off. swregistry runs with --log-level warning, which logs nothing
@@ -213,16 +207,6 @@ EOF
     || die "nginx config test failed (see $NGX/nginx.conf)"
 
 # --- Start servers ---------------------------------------------------------------------
-wait_ready() { # name pid url
-    local name=$1 pid=$2 url=$3 i
-    for ((i = 0; i < 300; i++)); do
-        kill -0 "$pid" 2>/dev/null || die "$name exited during startup (log: $4)"
-        curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    die "$name did not answer $url within 30 s (log: $4)"
-}
-
 if [[ -n $BIN ]]; then
     mkdir -p "$TMP/storage"
     log "starting swregistry on 127.0.0.1:$SW_PORT ($BIN)"

@@ -19,6 +19,7 @@ DURATION=${INSTR_DURATION:-3}
 SHAPES=${INSTR_SHAPES-"1:50 2:200"}
 UPLOAD_MIB=${INSTR_UPLOAD_MIB:-1024}
 STORAGE_DIRS=${INSTR_STORAGE_DIRS:-"/dev/shm /tmp"}
+source "$ROOT/bench/lib.sh"
 log() { printf '[instr] %s\n' "$*" >&2; }
 
 TMP=$(mktemp -d /tmp/swregistry-instr.XXXXXX)
@@ -32,11 +33,9 @@ cleanup() {
 trap cleanup EXIT
 cc -O2 -pthread -o "$TMP/httpload" "$ROOT/bench/httpload.c"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
 start_server() {  # $1: storage folder, $2: command prefix (valgrind) or empty
     STORE=$(mktemp -d "$1/swregistry-instr-store.XXXXXX")
-    PORT=$(free_port)
+    PORT=$(free_ports)
     $2 "$BIN" serve --address "127.0.0.1:$PORT" --storage "$STORE" --log-level warning --threads 2 \
         >"$TMP/server.log" 2>&1 &
     SW_PID=$!

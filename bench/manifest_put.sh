@@ -21,21 +21,11 @@ ROUNDS=${BENCH_PUT_ROUNDS:-3}
 CLIENTS=${BENCH_PUT_CLIENTS:-8}
 STRACE=${BENCH_PUT_STRACE:-1}
 WORK=${BENCH_PUT_DIR:-/var/tmp/swr-put-bench}
-DREG=${DOCKER_REGISTRY_BIN:-$(command -v docker-registry || echo /usr/bin/docker-registry)}
-if [[ ! -x $DREG ]]; then
-    log "installing docker-registry"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >&2
-    systemctl stop docker-registry 2>/dev/null || service docker-registry stop >/dev/null 2>&1 || true
-fi
+DREG=$(docker_registry_bin)
 [[ $STRACE == 1 ]] && ! command -v strace >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace >&2
 
-if [[ -z ${SWREGISTRY_BIN:-} ]]; then
-    log "building swregistry (release)"
-    swift build -c release --product swregistry --scratch-path .build-bench >&2
-    SWREGISTRY_BIN=$(swift build -c release --scratch-path .build-bench --show-bin-path)/swregistry
-fi
+SWREGISTRY_BIN=$(swregistry_bin .build-bench)
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -45,25 +35,16 @@ trap cleanup EXIT
 rm -rf "$WORK"
 mkdir -p "$WORK"
 
-wait_ready() { # pid url log
-    for _ in $(seq 300); do
-        kill -0 "$1" 2>/dev/null || die "server exited during startup: $(tail -5 "$3")"
-        curl -fsS -o /dev/null --max-time 1 "$2" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    die "no answer from $2 within 30 s"
-}
-
 declare -A PORT PID
 start_swregistry() { # name binary
     local port
-    port=$(free_port)
+    port=$(free_ports)
     mkdir -p "$WORK/$1"
     "$2" serve --address "127.0.0.1:$port" --storage "$WORK/$1" --log-level warning >"$WORK/$1.log" 2>&1 &
     PID[$1]=$!
     PIDS+=("${PID[$1]}")
     PORT[$1]=$port
-    wait_ready "${PID[$1]}" "http://127.0.0.1:$port/v2/" "$WORK/$1.log"
+    wait_ready "$1" "${PID[$1]}" "http://127.0.0.1:$port/v2/" "$WORK/$1.log"
 }
 
 REGISTRIES=(swregistry)
@@ -73,29 +54,13 @@ if [[ -n ${BENCH_BEFORE_BIN:-} ]]; then
     start_swregistry swregistry-before "$BENCH_BEFORE_BIN"
 fi
 REGISTRIES+=(docker-registry)
-PORT[docker-registry]=$(free_port)
+PORT[docker-registry]=$(free_ports)
 mkdir -p "$WORK/docker-registry"
-cat > "$WORK/docker-registry.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/docker-registry
-  cache:
-    blobdescriptor: inmemory
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: 127.0.0.1:${PORT[docker-registry]}
-EOF
+docker_registry_config "$WORK/docker-registry" "${PORT[docker-registry]}" > "$WORK/docker-registry.yml"
 "$DREG" serve "$WORK/docker-registry.yml" >"$WORK/docker-registry.log" 2>&1 &
 PID[docker-registry]=$!
 PIDS+=("${PID[docker-registry]}")
-wait_ready "${PID[docker-registry]}" "http://127.0.0.1:${PORT[docker-registry]}/v2/" "$WORK/docker-registry.log"
+wait_ready docker-registry "${PID[docker-registry]}" "http://127.0.0.1:${PORT[docker-registry]}/v2/" "$WORK/docker-registry.log"
 
 declare -A RATES
 for ((round = 1; round <= ROUNDS; round++)); do

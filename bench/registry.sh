@@ -119,9 +119,7 @@ SWIFT_VERSION=""
 if [[ -n ${SWREGISTRY_BIN:-} ]]; then
     BIN=$SWREGISTRY_BIN
 else
-    log "building swregistry (release)"
-    (cd "$ROOT" && swift build -c release --product swregistry >&2)
-    BIN="$(cd "$ROOT" && swift build -c release --show-bin-path)/swregistry"
+    BIN=$(swregistry_bin)
     SWIFT_VERSION=$( (swift --version 2>&1 || true) | grep -m1 -i 'swift version' || true)
 fi
 [[ -x $BIN ]] || die "swregistry binary not found or not executable: $BIN"
@@ -185,11 +183,7 @@ UPLOAD_SINK=$TMP/upload_sink
 cc -O2 -o "$UPLOAD_SINK" "$SCRIPT_DIR/upload_sink.c" || die "could not compile bench/upload_sink.c"
 
 # Four distinct free loopback ports (all sockets are open while choosing).
-read -r SW_PORT DR_PORT NGINX_PORT SINK_PORT < <(python3 -c '
-import socket
-s = [socket.socket() for _ in range(4)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*(x.getsockname()[1] for x in s))')
+read -r SW_PORT DR_PORT NGINX_PORT SINK_PORT < <(free_ports 4)
 SW=http://127.0.0.1:$SW_PORT
 DR=http://127.0.0.1:$DR_PORT
 NG=http://127.0.0.1:$NGINX_PORT
@@ -272,37 +266,9 @@ EOF
 SW_STORE=$STORE_ROOT/swregistry
 DR_STORE=$STORE_ROOT/docker-registry
 mkdir -p "$SW_STORE" "$DR_STORE"
-cat > "$TMP/docker-registry.yml" <<EOF
-# Written by bench/registry.sh. Like Debian's /etc/docker/registry/config.yml (filesystem
-# storage, in-memory blob descriptor cache) without auth, on a loopback port, logging errors only.
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $DR_STORE
-  cache:
-    blobdescriptor: inmemory
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: 127.0.0.1:$DR_PORT
-EOF
+docker_registry_config "$DR_STORE" "$DR_PORT" > "$TMP/docker-registry.yml"
 
 # --- Start servers ---------------------------------------------------------------------
-wait_ready() { # name pid url log
-    local name=$1 pid=$2 url=$3 i
-    for ((i = 0; i < 300; i++)); do
-        kill -0 "$pid" 2>/dev/null || die "$name exited during startup (log: $4)"
-        curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    die "$name did not answer $url within 30 s (log: $4)"
-}
-
 log "starting swregistry on 127.0.0.1:$SW_PORT ($BIN)"
 "$BIN" serve --address "127.0.0.1:$SW_PORT" --storage "$SW_STORE" --log-level warning \
     --threads "$THREADS" >"$TMP/swregistry.log" 2>&1 &

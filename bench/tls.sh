@@ -23,13 +23,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 for tool in wrk curl openssl python3; do command -v $tool >/dev/null || die "$tool is needed"; done
 [[ -x $NGINX ]] || die "nginx is needed"
 
-if [[ -n ${BENCH_BIN:-} ]]; then
-    BIN=$BENCH_BIN
-else
-    log "building swregistry (release)"
-    (cd "$ROOT" && swift build -c release --product swregistry >&2)
-    BIN="$(cd "$ROOT" && swift build -c release --show-bin-path)/swregistry"
-fi
+BIN=${BENCH_BIN:-$(swregistry_bin)}
 
 TMP=$(mktemp -d /tmp/swregistry-tls-bench.XXXXXX)
 chmod 755 "$TMP"
@@ -55,11 +49,7 @@ trap cleanup EXIT
         -extfile ext 2>/dev/null
 })
 
-read -r SW_PORT NGINX_PORT < <(python3 -c '
-import socket
-a, b = socket.socket(), socket.socket()
-a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
-print(a.getsockname()[1], b.getsockname()[1])')
+read -r SW_PORT NGINX_PORT < <(free_ports 2)
 
 mkdir -p "$TMP/storage"
 log "starting swregistry serve (TLS) on 127.0.0.1:$SW_PORT"

@@ -92,92 +92,51 @@ extension BlobStore {
         try repositories().compactMap { try? RepositoryName(validating: $0) }
     }
 
-    /// The tags of `name` with their digests and push times; a tag file that does not hold a digest is skipped.
+    /// The tags of `name` with their digests and push times; a tag file that does not hold a digest is skipped,
+    /// one that cannot be read fails the listing (its manifest must not look unreferenced).
     public func tagEntries(_ name: RepositoryName) throws(StoreError) -> [TagEntry] {
         var entries: [TagEntry] = []
-        do {
-            for tagName in try listContained(layout.tagsDirectory(name)) {
-                guard let tag = try? Tag(validating: tagName) else { continue }
-                let path = layout.tag(name, tag)
-                guard let modified = FileSystem.modificationTime(path), let text = try FileSystem.read(path, maxBytes: 1024),
-                      let digest = try? Digest(parsing: String(decoding: text, as: UTF8.self)) else { continue }
-                entries.append(TagEntry(tag: tag, digest: digest, modified: modified))
-            }
-        } catch {
-            throw .io(error)
+        _ = try walkTags(name) { tag, path throws(StoreError) in
+            let text: [UInt8]?
+            do throws(SystemError) { text = try FileSystem.read(path, maxBytes: 1024) } catch { throw .io(error) }
+            guard let modified = FileSystem.modificationTime(path), let text,
+                  let digest = try? Digest(parsing: String(decoding: text, as: UTF8.self)) else { return }
+            entries.append(TagEntry(tag: tag, digest: digest, modified: modified))
         }
         return entries
     }
 
     /// The manifests of `name` (revision links).
     public func revisionEntries(_ name: RepositoryName) throws(StoreError) -> [LinkEntry] {
-        try linkEntries("\(layout.manifestsDirectory(name))/revisions")
+        try linkEntries(revisionLinksDirectory(name))
     }
 
     /// The blobs linked into `name` (layer links).
     public func layerLinkEntries(_ name: RepositoryName) throws(StoreError) -> [LinkEntry] {
-        try linkEntries("\(layout.repository(name))/_layers")
+        try linkEntries(layerLinksDirectory(name))
     }
 
-    /// `<dir>/<algorithm>/<encoded>` files as digests with their times.
+    /// `<directory>/<algorithm>/<encoded>` files as digests with their times.
     private func linkEntries(_ directory: String) throws(StoreError) -> [LinkEntry] {
         var entries: [LinkEntry] = []
-        do {
-            for algorithm in try listContained(directory) {
-                for encoded in try listContained("\(directory)/\(algorithm)") {
-                    guard let digest = try? Digest(parsing: "\(algorithm):\(encoded)"),
-                          let modified = FileSystem.modificationTime("\(directory)/\(algorithm)/\(encoded)") else { continue }
-                    entries.append(LinkEntry(digest: digest, modified: modified))
-                }
-            }
-        } catch {
-            throw .io(error)
+        _ = try walkDigestFiles(directory, relativeTo: "") { digest, path throws(StoreError) in
+            guard let modified = FileSystem.modificationTime(path) else { return }
+            entries.append(LinkEntry(digest: digest, modified: modified))
         }
         return entries
     }
 
     /// The referrers recorded in `name`: subject → the digests of the manifests whose subject it is.
     public func referrerEntries(_ name: RepositoryName) throws(StoreError) -> [Digest: [Digest]] {
-        let top = "\(layout.repository(name))/_referrers"
         var result: [Digest: [Digest]] = [:]
-        do {
-            for algorithm in try listContained(top) {
-                for encoded in try listContained("\(top)/\(algorithm)") {
-                    guard let subject = try? Digest(parsing: "\(algorithm):\(encoded)") else { continue }
-                    let referrers = try listContained("\(top)/\(algorithm)/\(encoded)").compactMap { entry -> Digest? in
-                        // `<alg>-<hex>`: the algorithm's name holds no `-`.
-                        guard let dash = entry.firstIndex(of: "-") else { return nil }
-                        return try? Digest(parsing: "\(entry[..<dash]):\(entry[entry.index(after: dash)...])")
-                    }
-                    if !referrers.isEmpty { result[subject] = referrers }
-                }
-            }
-        } catch {
-            throw .io(error)
-        }
+        _ = try walkReferrers(name) { subject, referrer, _ throws(StoreError) in result[subject, default: []].append(referrer) }
         return result
     }
 
-    /// Every stored blob, in no particular order.
+    /// Every stored blob (see `Layout.walkBlobs`).
     public func blobEntries() throws(StoreError) -> [BlobEntry] {
         var entries: [BlobEntry] = []
-        do {
-            for algorithm in try listContained(layout.blobsDirectory) {
-                let algorithmDirectory = "\(layout.blobsDirectory)/\(algorithm)"
-                for prefix in try listContained(algorithmDirectory) {
-                    let directory = "\(algorithmDirectory)/\(prefix)"
-                    for encoded in try listContained(directory) {
-                        var st = stat()
-                        guard let digest = try? Digest(parsing: "\(algorithm):\(encoded)"),
-                              lstat("\(directory)/\(encoded)", &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
-                        let modified = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
-                        entries.append(BlobEntry(digest: digest, size: Int64(st.st_size), modified: modified))
-                    }
-                }
-            }
-        } catch {
-            throw .io(error)
-        }
+        _ = try layout.walkBlobs(list: listContained) { digest, st throws(StoreError) in entries.append(BlobEntry(digest, st)) }
         return entries
     }
 

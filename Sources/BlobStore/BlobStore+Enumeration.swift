@@ -26,121 +26,131 @@ public struct StoredReferrer: Sendable {
 /// Read-only listings of what the store holds, for maintenance (verify, usage). Each walks folders and reads small
 /// files: call them from a blocking context. They list what is there at the moment of the walk; a server may add
 /// or remove entries meanwhile, so a caller that acts on an entry checks it again.
+///
+/// The walks below (and `Layout.walkBlobs`) are the only ones: garbage collection's listings
+/// (`BlobStore+Collection`) visit the same entries, with their times.
 extension BlobStore {
-    /// Every blob file under `blobs/`: valid digests in the folder their digest names.
-    /// - Parameter body: called for each blob, in no particular order.
-    public func forEachBlob(_ body: (Digest) throws -> Void) throws -> [String] {
-        var invalid: [String] = []
-        for algorithmName in try listContained(layout.blobsDirectory).sorted() {
-            let algorithmPath = "\(layout.blobsDirectory)/\(algorithmName)"
-            guard Digest.Algorithm(rawValue: algorithmName) != nil else {
-                invalid.append("blobs/\(algorithmName)")
-                continue
+    /// Every blob file under `blobs/` (see `Layout.walkBlobs`).
+    /// - Parameter body: called for each blob, in byte order.
+    /// - Returns: the entries that are no blob of the store, relative to the root.
+    public func forEachBlob(_ body: (Digest) throws(StoreError) -> Void) throws(StoreError) -> [String] {
+        try layout.walkBlobs(list: listContained) { digest, _ throws(StoreError) in try body(digest) }
+    }
+
+    /// The blobs a repository links (`_layers`), whether or not the blob is stored.
+    public func layerLinks(_ name: RepositoryName) throws(StoreError) -> StoreListing<Digest> {
+        try digestListing(layerLinksDirectory(name), relativeTo: "repositories/\(name.value)/_layers")
+    }
+
+    /// The manifests a repository holds (`_manifests/revisions`), whether or not their blob is stored.
+    public func revisionLinks(_ name: RepositoryName) throws(StoreError) -> StoreListing<Digest> {
+        try digestListing(revisionLinksDirectory(name), relativeTo: "repositories/\(name.value)/_manifests/revisions")
+    }
+
+    /// The tags of a repository with what each file holds, read from disk (not the cache).
+    public func tagListing(_ name: RepositoryName) throws(StoreError) -> StoreListing<StoredTag> {
+        var entries: [StoredTag] = []
+        let invalid = try walkTags(name) { tag, path throws(StoreError) in
+            // A file too large to be a digest is as good as one that does not hold one.
+            let text = (try? FileSystem.read(path, maxBytes: 1024)) ?? nil
+            guard let text else {
+                // Gone since the listing (a delete), or unreadable: only the latter is worth a word.
+                if FileSystem.exists(path) { entries.append(StoredTag(tag: tag, target: nil)) }
+                return
             }
-            for prefix in try listContained(algorithmPath).sorted() {
-                let prefixPath = "\(algorithmPath)/\(prefix)"
-                guard FileSystem.isRealDirectory(prefixPath) else {
-                    invalid.append("blobs/\(algorithmName)/\(prefix)")
+            entries.append(StoredTag(tag: tag, target: try? Digest(parsing: String(decoding: text, as: UTF8.self))))
+        }
+        return StoreListing(entries: entries, invalid: invalid)
+    }
+
+    /// The referrer entries of a repository, for every subject.
+    public func referrerListing(_ name: RepositoryName) throws(StoreError) -> StoreListing<StoredReferrer> {
+        var entries: [StoredReferrer] = []
+        let invalid = try walkReferrers(name) { subject, referrer, path throws(StoreError) in
+            let bytes = (try? FileSystem.read(path, maxBytes: 1 << 20)) ?? nil
+            let descriptor = bytes.flatMap { try? JSONCoding.decode(Descriptor.self, from: $0) }
+            entries.append(StoredReferrer(subject: subject, referrer: referrer, descriptor: descriptor))
+        }
+        return StoreListing(entries: entries, invalid: invalid)
+    }
+
+    // MARK: - Walks
+
+    func layerLinksDirectory(_ name: RepositoryName) -> String { "\(layout.repository(name))/_layers" }
+    func revisionLinksDirectory(_ name: RepositoryName) -> String { "\(layout.manifestsDirectory(name))/revisions" }
+
+    /// Calls `visit` with the digest and path of each file `<directory>/<algorithm>/<encoded>`, in byte order.
+    /// - Returns: the entries whose name is no digest, as `<relative>/<algorithm>/<name>`.
+    func walkDigestFiles(_ directory: String, relativeTo relative: String,
+                         _ visit: (Digest, String) throws(StoreError) -> Void) throws(StoreError) -> [String] {
+        var invalid: [String] = []
+        for algorithm in try sortedContained(directory) {
+            for name in try sortedContained("\(directory)/\(algorithm)") {
+                guard let digest = try? Digest(parsing: "\(algorithm):\(name)") else {
+                    invalid.append("\(relative)/\(algorithm)/\(name)")
                     continue
                 }
-                for name in try listContained(prefixPath).sorted() {
-                    // A digest whose file sits under another prefix is never found by `Layout.blob`: not served.
-                    guard name.hasPrefix(prefix), let digest = try? Digest(parsing: "\(algorithmName):\(name)"),
-                          FileSystem.fileSize("\(prefixPath)/\(name)") != nil else {
-                        invalid.append("blobs/\(algorithmName)/\(prefix)/\(name)")
+                try visit(digest, "\(directory)/\(algorithm)/\(name)")
+            }
+        }
+        return invalid
+    }
+
+    /// Calls `visit` with each valid tag of `name` and the path of its file, in byte order.
+    /// - Returns: the entries whose name is no tag, relative to the root.
+    func walkTags(_ name: RepositoryName,
+                  _ visit: (Tag, String) throws(StoreError) -> Void) throws(StoreError) -> [String] {
+        var invalid: [String] = []
+        for entry in try sortedContained(layout.tagsDirectory(name)) {
+            guard let tag = try? Tag(validating: entry) else {
+                invalid.append("repositories/\(name.value)/_manifests/tags/\(entry)")
+                continue
+            }
+            try visit(tag, layout.tag(name, tag))
+        }
+        return invalid
+    }
+
+    /// Calls `visit` with each referrer entry of `name` (subject, referrer, the entry's file), in byte order.
+    /// - Returns: the entries whose name is no digest, relative to the root.
+    func walkReferrers(_ name: RepositoryName,
+                       _ visit: (Digest, Digest, String) throws(StoreError) -> Void) throws(StoreError) -> [String] {
+        var invalid: [String] = []
+        let base = "\(layout.repository(name))/_referrers"
+        for algorithm in try sortedContained(base) {
+            for subjectHex in try sortedContained("\(base)/\(algorithm)") {
+                let relative = "repositories/\(name.value)/_referrers/\(algorithm)/\(subjectHex)"
+                guard let subject = try? Digest(parsing: "\(algorithm):\(subjectHex)") else {
+                    invalid.append(relative)
+                    continue
+                }
+                let directory = layout.referrersDirectory(name, subject: subject)
+                for entry in try sortedContained(directory) {
+                    // `<alg>-<hex>`: the referrer's digest with its colon replaced (see `Layout.referrer`); the
+                    // algorithm's name holds no `-`.
+                    guard let dash = entry.firstIndex(of: "-"),
+                          let referrer = try? Digest(parsing: "\(entry[..<dash]):\(entry[entry.index(after: dash)...])") else {
+                        invalid.append("\(relative)/\(entry)")
                         continue
                     }
-                    try body(digest)
+                    try visit(subject, referrer, "\(directory)/\(entry)")
                 }
             }
         }
         return invalid
     }
 
-    /// The blobs a repository links (`_layers`), whether or not the blob is stored.
-    public func layerLinks(_ name: RepositoryName) throws(StoreError) -> StoreListing<Digest> {
-        try digestsNamed(under: "\(layout.repository(name))/_layers", relativeTo: "repositories/\(name.value)/_layers")
-    }
-
-    /// The manifests a repository holds (`_manifests/revisions`), whether or not their blob is stored.
-    public func revisionLinks(_ name: RepositoryName) throws(StoreError) -> StoreListing<Digest> {
-        try digestsNamed(under: "\(layout.manifestsDirectory(name))/revisions",
-                         relativeTo: "repositories/\(name.value)/_manifests/revisions")
-    }
-
-    /// The tags of a repository with what each file holds, read from disk (not the cache).
-    public func tagListing(_ name: RepositoryName) throws(StoreError) -> StoreListing<StoredTag> {
-        var listing = StoreListing<StoredTag>()
-        do {
-            for entry in try listContained(layout.tagsDirectory(name)).sorted() {
-                guard let tag = try? Tag(validating: entry) else {
-                    listing.invalid.append("repositories/\(name.value)/_manifests/tags/\(entry)")
-                    continue
-                }
-                // A file too large to be a digest is as good as one that does not hold one.
-                let text = (try? FileSystem.read(layout.tag(name, tag), maxBytes: 1024)) ?? nil
-                guard let text else {
-                    // Gone since the listing (a delete), or unreadable: only the latter is worth a word.
-                    if FileSystem.exists(layout.tag(name, tag)) { listing.entries.append(StoredTag(tag: tag, target: nil)) }
-                    continue
-                }
-                listing.entries.append(StoredTag(tag: tag, target: try? Digest(parsing: String(decoding: text, as: UTF8.self))))
-            }
-        } catch {
-            throw .io(error)
+    /// The digests named by the files under `<directory>/<algorithm>/`.
+    private func digestListing(_ directory: String, relativeTo relative: String) throws(StoreError) -> StoreListing<Digest> {
+        var entries: [Digest] = []
+        let invalid = try walkDigestFiles(directory, relativeTo: relative) { digest, _ throws(StoreError) in
+            entries.append(digest)
         }
-        return listing
+        return StoreListing(entries: entries, invalid: invalid)
     }
 
-    /// The referrer entries of a repository, for every subject.
-    public func referrerListing(_ name: RepositoryName) throws(StoreError) -> StoreListing<StoredReferrer> {
-        var listing = StoreListing<StoredReferrer>()
-        let base = "\(layout.repository(name))/_referrers"
-        let relativeBase = "repositories/\(name.value)/_referrers"
-        do {
-            for algorithmName in try listContained(base).sorted() {
-                for subjectHex in try listContained("\(base)/\(algorithmName)").sorted() {
-                    let relative = "\(relativeBase)/\(algorithmName)/\(subjectHex)"
-                    guard let subject = try? Digest(parsing: "\(algorithmName):\(subjectHex)") else {
-                        listing.invalid.append(relative)
-                        continue
-                    }
-                    let directory = layout.referrersDirectory(name, subject: subject)
-                    for entry in try listContained(directory).sorted() {
-                        // `<alg>-<hex>`: the referrer's digest with its colon replaced (see `Layout.referrer`).
-                        guard let dash = entry.firstIndex(of: "-"),
-                              let referrer = try? Digest(parsing: "\(entry[..<dash]):\(entry[entry.index(after: dash)...])") else {
-                            listing.invalid.append("\(relative)/\(entry)")
-                            continue
-                        }
-                        let bytes = (try? FileSystem.read("\(directory)/\(entry)", maxBytes: 1 << 20)) ?? nil
-                        let descriptor = bytes.flatMap { try? JSONCoding.decode(Descriptor.self, from: $0) }
-                        listing.entries.append(StoredReferrer(subject: subject, referrer: referrer, descriptor: descriptor))
-                    }
-                }
-            }
-        } catch {
-            throw .io(error)
-        }
-        return listing
-    }
-
-    /// The digests named by the files under `<path>/<algorithm>/`.
-    private func digestsNamed(under path: String, relativeTo relative: String) throws(StoreError) -> StoreListing<Digest> {
-        var listing = StoreListing<Digest>()
-        do {
-            for algorithmName in try listContained(path).sorted() {
-                for name in try listContained("\(path)/\(algorithmName)").sorted() {
-                    guard let digest = try? Digest(parsing: "\(algorithmName):\(name)") else {
-                        listing.invalid.append("\(relative)/\(algorithmName)/\(name)")
-                        continue
-                    }
-                    listing.entries.append(digest)
-                }
-            }
-        } catch {
-            throw .io(error)
-        }
-        return listing
+    /// `listContained`, sorted, with its failure as a store error.
+    private func sortedContained(_ directory: String) throws(StoreError) -> [String] {
+        do { return try listContained(directory).sorted() } catch { throw .io(error) }
     }
 }

@@ -67,7 +67,7 @@ extension BlobStore {
     }
 
     private func writeSessionRecord(_ session: UploadSession) throws(SystemError) {
-        try FileSystem.makeDirectories(layout.sessionsDirectory)
+        try FileSystem.makeDirectories(layout.sessionsDirectory, mode: Layout.privateFolderMode)
         try FileSystem.writeAtomically(SessionRecord(session).encoded, to: layout.session(session.id),
                                        tmpDirectory: layout.tmpDirectory)
     }

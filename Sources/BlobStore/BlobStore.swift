@@ -54,9 +54,12 @@ public final class BlobStore: Sendable {
     /// - Parameter clock: seconds since the epoch, as upload expiry sees them (tests move it).
     init(root: String, uploadLimits: UploadLimits, clock: @escaping @Sendable () -> Int) throws(SystemError) {
         layout = Layout(root: root)
-        for dir in [layout.root, layout.blobsDirectory, layout.repositoriesDirectory, layout.uploadsDirectory, layout.tmpDirectory] {
+        for dir in [layout.root, layout.blobsDirectory, layout.repositoriesDirectory, layout.tmpDirectory] {
             try FileSystem.makeDirectories(dir)
         }
+        try layout.makePrivateFolder(layout.uploadsDirectory)
+        // Made (private) by the first session record; one an earlier version made loses group and other access.
+        _ = chmod(layout.sessionsDirectory, Layout.privateFolderMode)
         // Files in tmp/ are writes a crash interrupted; nothing refers to them.
         for name in try FileSystem.list(layout.tmpDirectory) {
             Glibc.unlink("\(layout.tmpDirectory)/\(name)")

@@ -12,9 +12,9 @@ extension FileBlobStorage {
     public func beginUpload(_ id: UploadID) throws(StoreError) -> UploadState {
         let directory = layout.upload(id)
         do throws(SystemError) {
-            guard mkdir(directory, 0o755) == 0 else { throw SystemError("mkdir upload", errno: errno) }
+            guard mkdir(directory, Layout.privateFolderMode) == 0 else { throw SystemError("mkdir upload", errno: errno) }
             for path in [layout.uploadBegun(id), layout.uploadData(id)] {
-                let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+                let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, Layout.privateFileMode)
                 guard fd >= 0 else { throw SystemError("create \(path)", errno: errno) }
                 close(fd)
             }

@@ -31,9 +31,10 @@ public final class FileBlobStorage: BlobStorage, Sendable {
         layout = Layout(root: root)
         self.pool = pool ?? Self.sharedPool
         do throws(SystemError) {
-            for directory in [layout.root, layout.blobsDirectory, layout.uploadsDirectory, layout.tmpDirectory] {
+            for directory in [layout.root, layout.blobsDirectory, layout.tmpDirectory] {
                 try FileSystem.makeDirectories(directory)
             }
+            try layout.makePrivateFolder(layout.uploadsDirectory)
         } catch {
             throw .io(error)
         }
@@ -101,24 +102,9 @@ public final class FileBlobStorage: BlobStorage, Sendable {
         do { return try FileSystem.remove(layout.blob(digest)) } catch { throw .io(error) }
     }
 
-    /// `blobs/<alg>/<2 hex>/<hex>`, regular files only; `modified` is the file's modification time.
+    /// `blobs/<alg>/<2 hex>/<hex>`, regular files only (see `Layout.walkBlobs`); `modified` is the file's modification time.
     public func enumerate(_ visit: (BlobEntry) throws(StoreError) -> Void) throws(StoreError) {
-        func list(_ path: String) throws(StoreError) -> [String] {
-            do { return try FileSystem.list(path) } catch { throw .io(error) }
-        }
-        let top = layout.blobsDirectory
-        for algorithm in try list(top) {
-            for prefix in try list("\(top)/\(algorithm)") {
-                let directory = "\(top)/\(algorithm)/\(prefix)"
-                for encoded in try list(directory) {
-                    var st = stat()
-                    guard let digest = try? Digest(parsing: "\(algorithm):\(encoded)"),
-                          lstat("\(directory)/\(encoded)", &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
-                    let modified = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
-                    try visit(BlobEntry(digest: digest, size: Int64(st.st_size), modified: modified))
-                }
-            }
-        }
+        _ = try layout.walkBlobs(list: FileSystem.list) { digest, st throws(StoreError) in try visit(BlobEntry(digest, st)) }
     }
 
     public func isReachable() -> Bool {

@@ -1,4 +1,6 @@
+import Glibc
 import OCIModel
+import SystemIO
 
 /// Where everything lives on disk. This is the only place that builds store paths, and it builds them only
 /// from validated values (`RepositoryName`, `Tag`, `Digest`, `UploadID`), whose grammars admit no `/`-tricks,
@@ -120,6 +122,21 @@ public struct Layout: Sendable {
     }
 
     public var sessionsDirectory: String { "\(root)/sessions" }
+
+    /// `uploads/`, each upload's folder and `sessions/`: the server's user's only. An upload id is all it takes to
+    /// write into a session (with push access to its repository), so no other local user may list them. Nothing
+    /// needs group or other access (the deploy units keep the whole store 0700); upload data becomes a blob by
+    /// `rename`, mode and all.
+    static let privateFolderMode: mode_t = 0o700
+    static let privateFileMode: mode_t = 0o600
+
+    /// Makes a folder of upload ids (`uploads/`, `sessions/`) and any missing parents, durably; takes group and
+    /// other access from it when it exists already (stores made by earlier versions have it 0755). Best effort:
+    /// a folder this user does not own keeps its mode.
+    func makePrivateFolder(_ path: String) throws(SystemError) {
+        try FileSystem.makeDirectories(path, mode: Self.privateFolderMode)
+        _ = chmod(path, Self.privateFolderMode)
+    }
 
     public func session(_ id: UploadID) -> String {
         "\(root)/sessions/\(id.value)"

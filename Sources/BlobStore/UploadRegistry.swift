@@ -115,9 +115,9 @@ public final class UploadRegistry: Sendable {
         // No fsync here: a session lost in a machine crash is one the client restarts; what must survive a
         // crash is a committed blob, and that is synced at commit. A folder left without a complete `info`
         // file is deleted at start-up.
-        guard mkdir(dir, 0o755) == 0 else { throw SystemError("mkdir \(dir)", errno: errno) }
+        guard mkdir(dir, Layout.privateFolderMode) == 0 else { throw SystemError("mkdir \(dir)", errno: errno) }
         let info = Array("\(upload.repository.value)\n\(upload.started)\n\(upload.owner)\n\(upload.kind.rawValue)\n".utf8)
-        let infoFD = open(layout.uploadInfo(upload.id), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        let infoFD = open(layout.uploadInfo(upload.id), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, Layout.privateFileMode)
         var failure: SystemError?
         if infoFD < 0 {
             failure = SystemError("create upload info", errno: errno)
@@ -126,7 +126,7 @@ public final class UploadRegistry: Sendable {
             close(infoFD)
         }
         if failure == nil {
-            upload.fd = open(layout.uploadData(upload.id), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            upload.fd = open(layout.uploadData(upload.id), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, Layout.privateFileMode)
             if upload.fd < 0 { failure = SystemError("create upload data", errno: errno) }
         }
         if let failure {

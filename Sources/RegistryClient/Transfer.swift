@@ -1,4 +1,5 @@
 import CCurl
+import LibcurlSupport
 import Glibc
 import Synchronization
 
@@ -7,16 +8,16 @@ import Synchronization
 ///
 /// Everything but ``cancelled`` is touched by the engine thread only, from `start` to `complete`; the awaiting
 /// task reads the outcome after the continuation resumes, which orders those accesses.
-final class Transfer: @unchecked Sendable {
+final class Transfer: CurlExchange, @unchecked Sendable {
     let request: ClientRequest
     let sink: (any ResponseSink)?
     private let continuation: CheckedContinuation<ClientResponse, any Error>
     /// Set from any thread to stop the transfer at its next callback.
     let cancelled = Atomic<Bool>(false)
 
-    private(set) var handle: UnsafeMutableRawPointer?
+    private var easy: CurlEasyHandle?
+    var handle: UnsafeMutableRawPointer? { easy?.raw }
     private var headerList: UnsafeMutablePointer<curl_slist>?
-    private var errorBufferPointer: UnsafeMutablePointer<CChar>
     private var status = 0
     private var headers: [(name: String, value: String)] = []
     private var body: [UInt8] = []
@@ -31,14 +32,10 @@ final class Transfer: @unchecked Sendable {
         self.request = request
         self.sink = sink
         self.continuation = continuation
-        errorBufferPointer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
-        errorBufferPointer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
     }
 
     deinit {
-        errorBufferPointer.deallocate()
         if let headerList { curl_slist_free_all(headerList) }
-        if let handle { curl_easy_cleanup(handle) }
     }
 
     // MARK: - Set-up
@@ -46,106 +43,54 @@ final class Transfer: @unchecked Sendable {
     /// Makes and configures the easy handle.
     /// - Returns: nil when ready, or the error that prevented it (an option libcurl refused).
     func prepare() -> TransportError? {
-        guard let h = curl_easy_init() else {
+        guard let easy = CurlEasyHandle() else {
             return TransportError(code: CURLE_OUT_OF_MEMORY, message: "curl_easy_init failed")
         }
-        handle = h
-        let me = Unmanaged.passUnretained(self).toOpaque()
+        self.easy = easy
         let s = request.settings
-        var failure: CURLcode = CURLE_OK
-        func check(_ code: CURLcode) { if code != CURLE_OK && failure == CURLE_OK { failure = code } }
-
-        check(swcurl_setopt_string(h, CURLOPT_URL, request.url))
-        check(swcurl_setopt_pointer(h, CURLOPT_ERRORBUFFER, errorBufferPointer))
-        check(swcurl_setopt_long(h, CURLOPT_NOSIGNAL, 1))
-        check(swcurl_setopt_string(h, CURLOPT_USERAGENT, s.userAgent))
-        check(swcurl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, s.connectTimeoutMilliseconds))
-        check(swcurl_setopt_long(h, CURLOPT_LOW_SPEED_LIMIT, 1))
-        check(swcurl_setopt_long(h, CURLOPT_LOW_SPEED_TIME, s.stallSeconds))
+        var options = easy.options()
+        options.set(CURLOPT_URL, request.url)
         // HTTP/2 only where TLS negotiates it (ALPN); plain http stays HTTP/1.1 with keep-alive.
-        check(swcurl_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)))
-        check(swcurl_setopt_long(h, CURLOPT_TCP_KEEPALIVE, 1))
-        // Bigger buffers than the 16/64 KiB defaults: fewer callbacks, each hashing and writing a larger piece.
-        check(swcurl_setopt_long(h, CURLOPT_BUFFERSIZE, 512 * 1024))
-        check(swcurl_setopt_long(h, CURLOPT_UPLOAD_BUFFERSIZE, 512 * 1024))
-        check(swcurl_setopt_long(h, CURLOPT_SSL_VERIFYPEER, s.tlsVerify ? 1 : 0))
-        check(swcurl_setopt_long(h, CURLOPT_SSL_VERIFYHOST, s.tlsVerify ? 2 : 0))
+        options.setConnection(userAgent: s.userAgent, connectTimeoutMilliseconds: s.connectTimeoutMilliseconds,
+                              stallSeconds: s.stallSeconds, httpVersion: Int(CURL_HTTP_VERSION_2TLS),
+                              uploadBufferSize: 512 * 1024, verifyTLS: s.tlsVerify)
         if let ca = s.caBundle {
-            check(ca.withUnsafeBytes { swcurl_setopt_blob(h, CURLOPT_CAINFO_BLOB, $0.baseAddress, $0.count) })
+            let h = easy.raw
+            options.check(ca.withUnsafeBytes { swcurl_setopt_blob(h, CURLOPT_CAINFO_BLOB, $0.baseAddress, $0.count) })
         }
-        if let cert = s.clientCertificate { check(swcurl_setopt_string(h, CURLOPT_SSLCERT, cert)) }
-        if let key = s.clientKey { check(swcurl_setopt_string(h, CURLOPT_SSLKEY, key)) }
-
-        check(swcurl_setopt_header_function(h, transferHeaderCallback))
-        check(swcurl_setopt_pointer(h, CURLOPT_HEADERDATA, me))
-        check(swcurl_setopt_write_function(h, transferWriteCallback))
-        check(swcurl_setopt_pointer(h, CURLOPT_WRITEDATA, me))
-        check(swcurl_setopt_xferinfo_function(h, transferProgressCallback))
-        check(swcurl_setopt_pointer(h, CURLOPT_XFERINFODATA, me))
-        check(swcurl_setopt_long(h, CURLOPT_NOPROGRESS, 0))
-
-        switch request.method {
-        case "GET":
-            // Blob GETs are often redirected to storage (S3, a CDN); libcurl drops our Authorization on a host change.
-            check(swcurl_setopt_long(h, CURLOPT_FOLLOWLOCATION, 1))
-            check(swcurl_setopt_long(h, CURLOPT_MAXREDIRS, 10))
-        case "HEAD":
-            check(swcurl_setopt_long(h, CURLOPT_NOBODY, 1))
-            check(swcurl_setopt_long(h, CURLOPT_FOLLOWLOCATION, 1))
-            check(swcurl_setopt_long(h, CURLOPT_MAXREDIRS, 10))
-        case "DELETE":
-            check(swcurl_setopt_string(h, CURLOPT_CUSTOMREQUEST, "DELETE"))
-        default:
-            // POST, PUT, PATCH: an upload with a known length, so libcurl sends Content-Length (never chunked
-            // encoding, which registries treat differently) and streams the body through the read callback.
-            check(swcurl_setopt_long(h, CURLOPT_UPLOAD, 1))
-            check(swcurl_setopt_off(h, CURLOPT_INFILESIZE_LARGE, curl_off_t(request.body.length)))
-            check(swcurl_setopt_read_function(h, transferReadCallback))
-            check(swcurl_setopt_pointer(h, CURLOPT_READDATA, me))
-            // libcurl resends a request whose reused connection turned out dead; it rewinds the body through this.
-            check(swcurl_setopt_seek_function(h, transferSeekCallback))
-            check(swcurl_setopt_pointer(h, CURLOPT_SEEKDATA, me))
-            check(swcurl_setopt_string(h, CURLOPT_CUSTOMREQUEST, request.method))
-        }
-
-        var list: UnsafeMutablePointer<curl_slist>? = nil
-        for (name, value) in request.headers {
-            list = curl_slist_append(list, "\(name): \(value)")
-        }
+        if let cert = s.clientCertificate { options.set(CURLOPT_SSLCERT, cert) }
+        if let key = s.clientKey { options.set(CURLOPT_SSLKEY, key) }
+        // Blob GETs are often redirected to storage (S3, a CDN); libcurl drops our Authorization on a host change.
+        options.setExchange(self, method: request.method, bodyLength: request.body.length, maxRedirects: 10,
+                            progress: true)
         // No `Expect: 100-continue` wait: credentials are settled before a body is sent, and the wait costs a
         // round trip (or a second) per upload.
-        list = curl_slist_append(list, "Expect:")
-        headerList = list
-        check(swcurl_setopt_slist(h, CURLOPT_HTTPHEADER, list))
-        if failure != CURLE_OK {
-            return TransportError(code: failure, message: "setting up the request for \(request.url) failed: \(String(cString: curl_easy_strerror(failure)))")
+        headerList = options.setHeaders(request.headers, extra: ["Expect:"])
+        if options.failure != CURLE_OK {
+            return TransportError(code: options.failure, message: "setting up the request for \(request.url) failed: \(String(cString: curl_easy_strerror(options.failure)))")
         }
         return nil
     }
 
     // MARK: - Callbacks (engine thread)
 
-    fileprivate func receiveHeader(_ line: UnsafeRawBufferPointer) {
-        // Trim CR LF as bytes: in Swift "\r\n" is one Character, which a Character comparison would miss.
-        var end = line.count
-        while end > 0, line[end - 1] == 0x0D || line[end - 1] == 0x0A { end -= 1 }
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<end]), as: UTF8.self)
-        if text.hasPrefix("HTTP/") {
+    override func receiveHeader(_ line: CurlHeaderLine) -> Bool {
+        switch line {
+        case .status(let code):
             // A new response (after a redirect or an interim 1xx): forget the previous one.
-            let parts = text.split(separator: " ", maxSplits: 2)
-            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+            status = code
             headers = []
             body = []
             mode = .undecided
-            return
+        case .field(let name, let value):
+            headers.append((name, value))
+        case .end, .other:
+            break
         }
-        guard let colon = text.firstIndex(of: ":") else { return }
-        let name = String(text[..<colon]).trimmingSpaces()
-        let value = String(text[text.index(after: colon)...]).trimmingSpaces()
-        headers.append((name, value))
+        return true
     }
 
-    fileprivate func receiveBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    override func receiveBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
         if cancelled.load(ordering: .relaxed) {
             abort = .cancelled
             return false
@@ -185,7 +130,7 @@ final class Transfer: @unchecked Sendable {
         }
     }
 
-    fileprivate func readBody(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+    override func readBody(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         if cancelled.load(ordering: .relaxed) {
             abort = .cancelled
             return Int(CURL_READFUNC_ABORT)
@@ -197,10 +142,7 @@ final class Transfer: @unchecked Sendable {
         case .none:
             return 0
         case .bytes(let bytes):
-            let start = Int(bytesSent)
-            bytes.withUnsafeBytes { source in
-                buffer.baseAddress!.copyMemory(from: source.baseAddress! + start, byteCount: count)
-            }
+            Self.copy(bytes, from: Int(bytesSent), count: count, into: buffer)
         case .file(let fd, let offset, _):
             var n: Int
             repeat {
@@ -219,16 +161,16 @@ final class Transfer: @unchecked Sendable {
         return count
     }
 
-    fileprivate func seekBody(to offset: Int64, origin: Int32) -> Int32 {
+    override func seekBody(to offset: Int64, origin: Int32) -> Int32 {
         // A PATCH appends to an upload session: sent again blindly it could append the same bytes twice. Refuse
-        // (CURL_SEEKFUNC_CANTSEEK) so the upload asks the session's status and resumes from there instead.
-        if request.method == "PATCH" { return 2 }
-        guard origin == SEEK_SET, offset >= 0, offset <= request.body.length else { return 1 }  // CURL_SEEKFUNC_FAIL
+        // so the upload asks the session's status and resumes from there instead.
+        if request.method == "PATCH" { return Self.cannotSeek }
+        guard origin == SEEK_SET, offset >= 0, offset <= request.body.length else { return Self.seekFailed }
         bytesSent = offset
-        return 0  // CURL_SEEKFUNC_OK
+        return Self.seekOK
     }
 
-    fileprivate func progress() -> Int32 {
+    override func progress() -> Int32 {
         if cancelled.load(ordering: .relaxed) {
             abort = .cancelled
             return 1
@@ -259,7 +201,7 @@ final class Transfer: @unchecked Sendable {
                 status: responseCode != 0 ? responseCode : status, headers: headers, body: body, effectiveURL: effective))
             return
         }
-        var message = String(cString: errorBufferPointer)
+        var message = easy?.errorDetail ?? ""
         if code == CURLE_URL_MALFORMAT { message = "malformed URL \(request.url)" + (message.isEmpty ? "" : ": " + message) }
         releaseHandle()
         continuation.resume(throwing: TransportError(
@@ -277,8 +219,7 @@ final class Transfer: @unchecked Sendable {
     /// Frees the easy handle here, on the engine thread, once it is out of the multi handle (rather than in
     /// `deinit`, on whichever thread drops the last reference).
     private func releaseHandle() {
-        if let handle { curl_easy_cleanup(handle) }
-        handle = nil
+        easy = nil
         if let headerList { curl_slist_free_all(headerList) }
         headerList = nil
     }
@@ -291,33 +232,4 @@ extension String {
         while let l = s.last, l == " " || l == "\t" { s.removeLast() }
         return String(s)
     }
-}
-
-// MARK: - C callbacks
-
-private func transferHeaderCallback(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ user: UnsafeMutableRawPointer?) -> Int {
-    let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
-    transfer.receiveHeader(UnsafeRawBufferPointer(start: data, count: size * count))
-    return size * count
-}
-
-private func transferWriteCallback(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ user: UnsafeMutableRawPointer?) -> Int {
-    let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
-    return transfer.receiveBody(UnsafeRawBufferPointer(start: data, count: size * count)) ? size * count : 0
-}
-
-private func transferReadCallback(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ user: UnsafeMutableRawPointer?) -> Int {
-    let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
-    return transfer.readBody(into: UnsafeMutableRawBufferPointer(start: data, count: size * count))
-}
-
-private func transferSeekCallback(_ user: UnsafeMutableRawPointer?, _ offset: curl_off_t, _ origin: Int32) -> Int32 {
-    let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
-    return transfer.seekBody(to: Int64(offset), origin: origin)
-}
-
-private func transferProgressCallback(_ user: UnsafeMutableRawPointer?, _ dlTotal: curl_off_t, _ dlNow: curl_off_t,
-                                      _ ulTotal: curl_off_t, _ ulNow: curl_off_t) -> Int32 {
-    let transfer = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
-    return transfer.progress()
 }

@@ -1,4 +1,5 @@
 import CCurl
+import LibcurlSupport
 import Glibc
 import Synchronization
 import SystemIO
@@ -80,7 +81,7 @@ private final class EngineCore: @unchecked Sendable {
     private var running: [UnsafeMutableRawPointer: Transfer] = [:]
 
     init(maxParallel: Int) {
-        _ = EngineCore.globalInit
+        initializeLibcurl()
         self.maxParallel = maxParallel
         guard let multi = curl_multi_init() else { fatalError("curl_multi_init: out of memory") }
         self.multi = multi
@@ -89,11 +90,6 @@ private final class EngineCore: @unchecked Sendable {
         thread = SystemIO.Thread.start(name: "swcopy-curl") { [self] in self.run() }
     }
 
-    /// libcurl wants `curl_global_init` once per process, before any other call and before threads use it.
-    private static let globalInit: Void = {
-        let code = swcurl_global_init_all()
-        precondition(code == CURLE_OK, "curl_global_init failed: \(code)")
-    }()
 
     func submit(_ transfer: Transfer) {
         let accepted = shared.withLock { state -> Bool in

@@ -1,4 +1,5 @@
 import CCurl
+import LibcurlSupport
 import Glibc
 import OCIModel
 import Synchronization
@@ -141,63 +142,26 @@ final class S3Transport: Sendable {
     private func run(_ request: S3Request, state: TransferState) throws(S3Error) -> S3Response {
         let handle = pool.checkOut()
         defer { pool.checkIn(handle) }
-        let h = handle.raw
         var headerList: UnsafeMutablePointer<curl_slist>?
         defer { if let headerList { curl_slist_free_all(headerList) } }
-        let me = Unmanaged.passUnretained(state).toOpaque()
-        var failure: CURLcode = CURLE_OK
-        func check(_ code: CURLcode) { if code != CURLE_OK && failure == CURLE_OK { failure = code } }
-
-        check(swcurl_setopt_string(h, CURLOPT_URL, url(key: request.key, query: request.query)))
-        handle.errorBuffer[0] = 0
-        check(swcurl_setopt_pointer(h, CURLOPT_ERRORBUFFER, handle.errorBuffer))
-        // Threads: no SIGALRM-based DNS timeouts.
-        check(swcurl_setopt_long(h, CURLOPT_NOSIGNAL, 1))
-        check(swcurl_setopt_string(h, CURLOPT_PROTOCOLS_STR, "http,https"))
-        check(swcurl_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0))
-        check(swcurl_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)))
-        // A dead endpoint answers an error within the connect timeout; a stalled one within the stall timeout
-        // (less than 1 byte/s for that long). No overall timeout: a 5 GiB part may rightly take minutes.
-        check(swcurl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(configuration.connectTimeout)))
-        check(swcurl_setopt_long(h, CURLOPT_LOW_SPEED_LIMIT, 1))
-        check(swcurl_setopt_long(h, CURLOPT_LOW_SPEED_TIME, max(1, Self.milliseconds(configuration.stallTimeout) / 1000)))
-        check(swcurl_setopt_long(h, CURLOPT_TCP_KEEPALIVE, 1))
-        check(swcurl_setopt_long(h, CURLOPT_TCP_NODELAY, 1))
-        // Bigger buffers than the 16/64 KiB defaults: fewer callbacks and syscalls per MiB.
-        check(swcurl_setopt_long(h, CURLOPT_BUFFERSIZE, 512 * 1024))
-        check(swcurl_setopt_long(h, CURLOPT_UPLOAD_BUFFERSIZE, 1024 * 1024))
-        check(swcurl_setopt_long(h, CURLOPT_SSL_VERIFYPEER, 1))
-        check(swcurl_setopt_long(h, CURLOPT_SSL_VERIFYHOST, 2))
-        check(swcurl_setopt_string(h, CURLOPT_USERAGENT, "swregistry-s3"))
-
-        check(swcurl_setopt_header_function(h, s3HeaderCallback))
-        check(swcurl_setopt_pointer(h, CURLOPT_HEADERDATA, me))
-        check(swcurl_setopt_write_function(h, s3WriteCallback))
-        check(swcurl_setopt_pointer(h, CURLOPT_WRITEDATA, me))
+        var options = handle.options()
+        options.set(CURLOPT_URL, url(key: request.key, query: request.query))
+        options.set(CURLOPT_PROTOCOLS_STR, "http,https")
+        // A dead endpoint answers an error within the connect timeout; a stalled one within the stall timeout.
+        // Bodies up to 1 MiB per read callback: a 5 MiB part goes in a few.
+        options.setConnection(userAgent: "swregistry-s3",
+                              connectTimeoutMilliseconds: Self.milliseconds(configuration.connectTimeout),
+                              stallSeconds: max(1, Self.milliseconds(configuration.stallTimeout) / 1000),
+                              httpVersion: Int(CURL_HTTP_VERSION_1_1), uploadBufferSize: 1024 * 1024)
+        options.set(CURLOPT_TCP_NODELAY, 1)
+        // No redirects: S3 answers where it is asked.
+        options.setExchange(state, method: request.method, bodyLength: request.body.length, maxRedirects: 0)
 
         let payloadHash: String
         switch request.body {
         case .none: payloadHash = Self.emptyPayloadHash
         case .bytes(let bytes): payloadHash = SigV4.sha256Hex(bytes)
         case .stream: payloadHash = "UNSIGNED-PAYLOAD"
-        }
-        switch request.method {
-        case "GET":
-            break
-        case "HEAD":
-            check(swcurl_setopt_long(h, CURLOPT_NOBODY, 1))
-        case "DELETE":
-            check(swcurl_setopt_string(h, CURLOPT_CUSTOMREQUEST, "DELETE"))
-        default:
-            // PUT and POST: an upload of a known length, so curl sends Content-Length (S3 refuses chunked
-            // transfer encoding without aws-chunked signing) and pulls the body through the read callback.
-            check(swcurl_setopt_long(h, CURLOPT_UPLOAD, 1))
-            check(swcurl_setopt_off(h, CURLOPT_INFILESIZE_LARGE, curl_off_t(request.body.length)))
-            check(swcurl_setopt_read_function(h, s3ReadCallback))
-            check(swcurl_setopt_pointer(h, CURLOPT_READDATA, me))
-            check(swcurl_setopt_seek_function(h, s3SeekCallback))
-            check(swcurl_setopt_pointer(h, CURLOPT_SEEKDATA, me))
-            check(swcurl_setopt_string(h, CURLOPT_CUSTOMREQUEST, request.method))
         }
 
         // curl 7.88 signs whatever `x-amz-content-sha256` says (and every header in this list) but does not add
@@ -212,35 +176,27 @@ final class S3Transport: Sendable {
                 query: SigV4.canonicalQuery(request.query), headers: headers, payloadHash: payloadHash,
                 credentials: configuration.credentials, region: configuration.region, now: Int(time(nil)))
         } else {
-            check(swcurl_setopt_string(h, CURLOPT_AWS_SIGV4, signing))
-            check(swcurl_setopt_string(h, CURLOPT_USERNAME, configuration.credentials.accessKey))
-            check(swcurl_setopt_string(h, CURLOPT_PASSWORD, configuration.credentials.secretKey))
+            options.set(CURLOPT_AWS_SIGV4, signing)
+            options.set(CURLOPT_USERNAME, configuration.credentials.accessKey)
+            options.set(CURLOPT_PASSWORD, configuration.credentials.secretKey)
         }
-        var list: UnsafeMutablePointer<curl_slist>? = nil
-        for (name, value) in headers { list = curl_slist_append(list, "\(name): \(value)") }
         // Not `Expect:` (to save curl's 100-continue round trip on bodies over 1 MiB) nor `Accept:`: curl 7.88 signs
         // such removal entries as empty headers it then does not send, and S3 answers SignatureDoesNotMatch. The
         // headers curl adds itself (`Expect`, `Accept`, `User-Agent`) are outside the signature, as S3 allows.
-        headerList = list
-        check(swcurl_setopt_slist(h, CURLOPT_HTTPHEADER, list))
-        if failure != CURLE_OK {
-            throw .transport(code: Int(failure.rawValue),
-                             message: "setting up \(request.method): \(String(cString: curl_easy_strerror(failure)))")
+        headerList = options.setHeaders(headers)
+        if options.failure != CURLE_OK {
+            throw .transport(code: Int(options.failure.rawValue),
+                             message: "setting up \(request.method): \(String(cString: curl_easy_strerror(options.failure)))")
         }
 
-        let code = curl_easy_perform(h)
+        let code = handle.perform()
         var connects = 0
-        if swcurl_getinfo_long(h, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK, connects > 0 {
+        if swcurl_getinfo_long(handle.raw, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK, connects > 0 {
             connectionsOpened.add(connects, ordering: .relaxed)
         }
         if let error = state.callbackError { throw error }
-        guard code == CURLE_OK else {
-            let detail = String(cString: handle.errorBuffer)
-            throw .transport(code: Int(code.rawValue),
-                             message: detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)
-        }
-        var status = 0
-        _ = swcurl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
+        guard code == CURLE_OK else { throw .transport(code: Int(code.rawValue), message: handle.message(for: code)) }
+        let status = handle.responseCode
         let head = S3ResponseHead(status: status, headers: state.headers)
         if state.sink != nil, (200..<300).contains(status), !state.headDelivered {
             // An empty 2xx body never reached the write callback: the sink still sees the head.
@@ -260,7 +216,7 @@ final class S3Transport: Sendable {
 
 /// The state of one transfer, handed to libcurl's callbacks through an unretained pointer (the transfer runs
 /// synchronously inside `curl_easy_perform`, which this object outlives).
-private final class TransferState {
+private final class TransferState: CurlExchange {
     let request: S3Request
     let sink: BodySink?
     var status = 0
@@ -276,18 +232,13 @@ private final class TransferState {
         self.sink = sink
     }
 
-    func receiveHeader(_ line: UnsafeRawBufferPointer) -> Bool {
-        var end = line.count
-        while end > 0, line[end - 1] == 0x0D || line[end - 1] == 0x0A { end -= 1 }
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<end]), as: UTF8.self)
-        if text.hasPrefix("HTTP/") {
+    override func receiveHeader(_ line: CurlHeaderLine) -> Bool {
+        switch line {
+        case .status(let code):
             // A new response (after an interim 1xx): forget the previous one.
-            let parts = text.split(separator: " ", maxSplits: 2)
-            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+            status = code
             headers = []
-            return true
-        }
-        if text.isEmpty {
+        case .end:
             // End of a head. A 2xx head goes to the sink before any of the body does.
             if let sink, (200..<300).contains(status), !headDelivered {
                 headDelivered = true
@@ -298,16 +249,15 @@ private final class TransferState {
                     return false
                 }
             }
-            return true
+        case .field(let name, let value):
+            headers.append((name.lowercased(), value))
+        case .other:
+            break
         }
-        guard let colon = text.firstIndex(of: ":") else { return true }
-        let name = text[..<colon].trimmingCharacters().lowercased()
-        let value = String(text[text.index(after: colon)...].trimmingCharacters())
-        headers.append((name, value))
         return true
     }
 
-    func receiveBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    override func receiveBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
         if let sink, (200..<300).contains(status) {
             deliveredToSink = true
             do {
@@ -327,7 +277,7 @@ private final class TransferState {
         return true
     }
 
-    func readBody(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+    override func readBody(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         let remaining = request.body.length - bytesSent
         let count = Int(min(Int64(buffer.count), remaining))
         guard count > 0 else { return 0 }
@@ -335,10 +285,7 @@ private final class TransferState {
         case .none:
             return 0
         case .bytes(let bytes):
-            let start = Int(bytesSent)
-            bytes.withUnsafeBytes { source in
-                buffer.baseAddress!.copyMemory(from: source.baseAddress! + start, byteCount: count)
-            }
+            Self.copy(bytes, from: Int(bytesSent), count: count, into: buffer)
             bytesSent += Int64(count)
             return count
         case .stream(_, let read):
@@ -360,17 +307,16 @@ private final class TransferState {
         }
     }
 
-    func seekBody(to offset: Int64, origin: Int32) -> Int32 {
+    override func seekBody(to offset: Int64, origin: Int32) -> Int32 {
         // curl rewinds to resend a body on a reused connection that turned out dead. Memory bodies can go again;
         // a stream cannot unless nothing has been read from it yet.
-        let CURL_SEEKFUNC_OK: Int32 = 0, CURL_SEEKFUNC_CANTSEEK: Int32 = 2
-        guard origin == SEEK_SET, offset >= 0, offset <= request.body.length else { return CURL_SEEKFUNC_CANTSEEK }
+        guard origin == SEEK_SET, offset >= 0, offset <= request.body.length else { return Self.cannotSeek }
         switch request.body {
         case .stream where offset != bytesSent:
-            return CURL_SEEKFUNC_CANTSEEK
+            return Self.cannotSeek
         default:
             bytesSent = offset
-            return CURL_SEEKFUNC_OK
+            return Self.seekOK
         }
     }
 }
@@ -382,29 +328,4 @@ extension StringProtocol {
         while let l = s.last, l == " " || l == "\t" { s.removeLast() }
         return s
     }
-}
-
-// MARK: - C callbacks
-
-private func s3HeaderCallback(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int,
-                              _ user: UnsafeMutableRawPointer?) -> Int {
-    let state = Unmanaged<TransferState>.fromOpaque(user!).takeUnretainedValue()
-    return state.receiveHeader(UnsafeRawBufferPointer(start: data, count: size * count)) ? size * count : 0
-}
-
-private func s3WriteCallback(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int,
-                             _ user: UnsafeMutableRawPointer?) -> Int {
-    let state = Unmanaged<TransferState>.fromOpaque(user!).takeUnretainedValue()
-    return state.receiveBody(UnsafeRawBufferPointer(start: data, count: size * count)) ? size * count : 0
-}
-
-private func s3ReadCallback(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int,
-                            _ user: UnsafeMutableRawPointer?) -> Int {
-    let state = Unmanaged<TransferState>.fromOpaque(user!).takeUnretainedValue()
-    return state.readBody(into: UnsafeMutableRawBufferPointer(start: data, count: size * count))
-}
-
-private func s3SeekCallback(_ user: UnsafeMutableRawPointer?, _ offset: curl_off_t, _ origin: Int32) -> Int32 {
-    let state = Unmanaged<TransferState>.fromOpaque(user!).takeUnretainedValue()
-    return state.seekBody(to: Int64(offset), origin: origin)
 }

@@ -26,6 +26,12 @@ extension FileSystem {
     /// Creates `path` and any missing parents (0755) without syncing anything.
     /// - Returns: the directories that gained an entry (each new directory's parent), for the caller's flush.
     public static func createDirectories(_ path: String) throws(SystemError) -> [String] {
+        try createDirectories(path, mode: 0o755)
+    }
+
+    /// Creates `path` and any missing parents with `mode` without syncing anything.
+    /// - Returns: the directories that gained an entry (each new directory's parent), for the caller's flush.
+    public static func createDirectories(_ path: String, mode: mode_t) throws(SystemError) -> [String] {
         if isDirectory(path) { return [] }
         var missing: [String] = []
         var current = path
@@ -37,7 +43,7 @@ extension FileSystem {
         var changed: [String] = []
         for dir in missing.reversed() {
             // EEXIST: made meanwhile by another writer, whose flush of its parent may not have happened yet.
-            if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw SystemError("mkdir \(dir)", errno: errno) }
+            if mkdir(dir, mode) != 0 && errno != EEXIST { throw SystemError("mkdir \(dir)", errno: errno) }
             changed.append(parent(of: dir))
         }
         return changed

@@ -7,7 +7,12 @@ import Glibc
 public enum FileSystem {
     /// Creates `path` and any missing parents (0755), syncing each parent that gained an entry.
     public static func makeDirectories(_ path: String) throws(SystemError) {
-        try immediate.flush(files: [], directories: try createDirectories(path))
+        try makeDirectories(path, mode: 0o755)
+    }
+
+    /// Creates `path` and any missing parents with `mode`, syncing each parent that gained an entry.
+    public static func makeDirectories(_ path: String, mode: mode_t) throws(SystemError) {
+        try immediate.flush(files: [], directories: try createDirectories(path, mode: mode))
     }
 
     /// Makes `path` a directory only this user can enter, or checks that it already is one: a real directory (not

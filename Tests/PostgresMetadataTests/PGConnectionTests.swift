@@ -1,8 +1,9 @@
 import Foundation
 import PostgresMetadata
 import Testing
+import TestSupport
 
-@Suite(.enabled(if: TestPostgres.enabled), .serialized)
+@Suite(.offCooperativePool, .enabled(if: TestPostgres.enabled), .serialized)
 struct PGConnectionTests {
     @Test func connectsFromSettingsFieldsAndFromConninfo() throws {
         try withTestDatabase { database in

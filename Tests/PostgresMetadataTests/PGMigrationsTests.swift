@@ -1,8 +1,9 @@
 import Foundation
 import PostgresMetadata
 import Testing
+import TestSupport
 
-@Suite(.enabled(if: TestPostgres.enabled), .serialized)
+@Suite(.offCooperativePool, .enabled(if: TestPostgres.enabled), .serialized)
 struct PGMigrationsTests {
     // Neither migration is idempotent on its own (CREATE TABLE without IF NOT EXISTS, an INSERT): applying one
     // twice fails or shows in the count.

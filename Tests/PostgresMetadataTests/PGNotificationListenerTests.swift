@@ -1,8 +1,9 @@
 import Foundation
 import PostgresMetadata
 import Testing
+import TestSupport
 
-@Suite(.enabled(if: TestPostgres.enabled), .serialized)
+@Suite(.offCooperativePool, .enabled(if: TestPostgres.enabled), .serialized)
 struct PGNotificationListenerTests {
     /// What a listener reported, in order.
     final class Recorder: @unchecked Sendable {

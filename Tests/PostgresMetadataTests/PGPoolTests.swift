@@ -1,8 +1,9 @@
 import Foundation
 import PostgresMetadata
 import Testing
+import TestSupport
 
-@Suite(.enabled(if: TestPostgres.enabled), .serialized)
+@Suite(.offCooperativePool, .enabled(if: TestPostgres.enabled), .serialized)
 struct PGPoolTests {
     @Test func neverOpensMoreThanMaxOpenAndTimesOutInsteadOfHanging() throws {
         try withTestDatabase { database in

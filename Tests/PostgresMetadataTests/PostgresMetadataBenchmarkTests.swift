@@ -3,10 +3,11 @@ import Foundation
 import OCIModel
 import PostgresMetadata
 import Testing
+import TestSupport
 
 /// Figures for BENCHMARKS.md, run on demand (`SWREGISTRY_PG_BENCH=1 swift test --filter PostgresMetadataBenchmark`):
 /// manifest PUT throughput with 8 threads, and catalog and tag page latency at 100,000 repositories and tags.
-@Suite(.enabled(if: TestPostgres.conninfo != nil && ProcessInfo.processInfo.environment["SWREGISTRY_PG_BENCH"] != nil),
+@Suite(.offCooperativePool, .enabled(if: TestPostgres.conninfo != nil && ProcessInfo.processInfo.environment["SWREGISTRY_PG_BENCH"] != nil),
        .serialized)
 struct PostgresMetadataBenchmarkTests {
     static let threads = 8

@@ -3,8 +3,9 @@ import Foundation
 import OCIModel
 @testable import PostgresMetadata
 import Testing
+import TestSupport
 
-@Suite(.enabled(if: TestPostgres.enabled), .serialized)
+@Suite(.offCooperativePool, .enabled(if: TestPostgres.enabled), .serialized)
 struct PostgresMetadataStoreCollectionTests {
     let repo = Fixture.name("team/app")
 
@@ -133,7 +134,7 @@ struct PostgresMetadataStoreCollectionTests {
 }
 
 /// Catalog and tag pages are index range scans that stop after the page (O(page), not O(repositories)).
-@Suite(.enabled(if: TestPostgres.enabled), .serialized)
+@Suite(.offCooperativePool, .enabled(if: TestPostgres.enabled), .serialized)
 struct PostgresPagingPlanTests {
     @Test func catalogPageIsAnIndexRangeScan() throws {
         try withReplicas { replicas in

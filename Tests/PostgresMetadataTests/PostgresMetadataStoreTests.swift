@@ -3,6 +3,7 @@ import Foundation
 import OCIModel
 import PostgresMetadata
 import Testing
+import TestSupport
 
 /// Manifests and blobs made up for the tests.
 enum Fixture {
@@ -71,7 +72,7 @@ func withReplicas<T>(_ body: (Replicas) throws -> T) throws -> T {
     }
 }
 
-@Suite(.enabled(if: TestPostgres.enabled), .serialized)
+@Suite(.offCooperativePool, .enabled(if: TestPostgres.enabled), .serialized)
 struct PostgresMetadataStoreTests {
     let repo = Fixture.name("team/app")
 

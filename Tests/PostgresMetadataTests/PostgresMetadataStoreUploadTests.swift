@@ -3,8 +3,9 @@ import Foundation
 import OCIModel
 import PostgresMetadata
 import Testing
+import TestSupport
 
-@Suite(.enabled(if: TestPostgres.enabled), .serialized)
+@Suite(.offCooperativePool, .enabled(if: TestPostgres.enabled), .serialized)
 struct PostgresMetadataStoreUploadTests {
     let repo = Fixture.name("team/app")
 

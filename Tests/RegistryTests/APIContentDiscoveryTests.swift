@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// distribution-spec "Content Discovery": tags, referrers, and the Docker catalog.
-@Suite(.serialized) struct APIContentDiscoveryTests {
+@Suite(.offCooperativePool, .serialized) struct APIContentDiscoveryTests {
     /// Tags in lexical order (lowercase, so byte order and case-insensitive order agree).
     static let sortedTags = ["1.0", "a", "b", "c", "latest", "v1", "v10", "v2"]
 

@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// distribution-spec "Content Management": deleting manifests, tags and blobs.
-@Suite(.serialized) struct APIContentManagementTests {
+@Suite(.offCooperativePool, .serialized) struct APIContentManagementTests {
     @Test func deleteManifestByDigest() throws {
         let r = try RegistryFixture()
         defer { r.stop() }

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// Hostile input: every request gets its proper OCI error (never a 5xx), and nothing is written outside the store.
-@Suite(.serialized) struct APIHostileTests {
+@Suite(.offCooperativePool, .serialized) struct APIHostileTests {
     static let octet = ("Content-Type", "application/octet-stream")
     /// A name no test writes on purpose; finding it anywhere means a path escaped the store.
     static let marker = "swr-escape-\(getpid())"

@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// distribution-spec "Pull": blobs and manifests by `GET` and `HEAD`, names and digests in the path.
-@Suite(.serialized) struct APIPullTests {
+@Suite(.offCooperativePool, .serialized) struct APIPullTests {
     @Test func versionCheck() throws {
         let r = try RegistryFixture()
         defer { r.stop() }

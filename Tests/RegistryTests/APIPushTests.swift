@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// distribution-spec "Push": every upload style clients use, mounting, and manifests.
-@Suite(.serialized) struct APIPushTests {
+@Suite(.offCooperativePool, .serialized) struct APIPushTests {
     static let octet = ("Content-Type", "application/octet-stream")
 
     /// Checks that `digest` is served in `repo` with exactly `bytes`.

@@ -9,7 +9,7 @@ import TestSupport
 
 /// Upload sessions as a resource clients compete for: no client can deny sessions to others, sessions that
 /// receive nothing go quickly, and no request that fails leaves one behind.
-@Suite struct APIUploadSessionTests {
+@Suite(.offCooperativePool) struct APIUploadSessionTests {
     static let octet = ("Content-Type", "application/octet-stream")
 
     /// Waits up to `seconds` for `condition`.

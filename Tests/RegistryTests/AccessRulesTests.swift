@@ -10,7 +10,7 @@ import TestSupport
 /// The access rules beyond the endpoint matrix: the response cache stays behind the check, the catalog is
 /// filtered and paginated, mounts do not leak blobs across tenants, deletes can be switched off, abuse limits,
 /// and policies (globs, groups, admin, anonymous) end to end.
-@Suite(.serialized) struct AccessRulesTests {
+@Suite(.offCooperativePool, .serialized) struct AccessRulesTests {
     static let passwords = ["alice": "a-pw", "bob": "b-pw", "carol": "c-pw", "root": "root-pw", "mallory": "m-pw"]
     static let root = basicAuthorization("root", "root-pw")
     static let alice = basicAuthorization("alice", "a-pw")

@@ -6,7 +6,7 @@ import Testing
 import TestSupport
 
 /// Many clients pushing the same blob and moving the same tag at once end with one correct copy.
-@Suite(.serialized) struct ConcurrencyTests {
+@Suite(.offCooperativePool, .serialized) struct ConcurrencyTests {
     final class Results: Sendable {
         let statuses = Mutex<[Int]>([])
     }

@@ -7,7 +7,7 @@ import TestSupport
 
 /// Manifest answers are served from a cache of rendered responses: every change to tags and manifests must show
 /// in the very next answer, for GET and HEAD, by tag and by digest, whatever the path's spelling.
-@Suite(.serialized) struct ManifestResponseCacheTests {
+@Suite(.offCooperativePool, .serialized) struct ManifestResponseCacheTests {
     @Test func answersFollowEveryTagAndManifestChange() throws {
         let r = try RegistryFixture()
         defer { r.stop() }
@@ -65,7 +65,7 @@ import TestSupport
     }
 }
 
-@Suite struct ResponseCacheBoundsTests {
+@Suite(.offCooperativePool) struct ResponseCacheBoundsTests {
     private func entry(_ size: Int) -> ResponseCache.Entry {
         ResponseCache.Entry(get: Response(status: .ok, body: .bytes([UInt8](repeating: 1, count: size))),
                             head: Response(status: .ok), repository: "bounds/test")

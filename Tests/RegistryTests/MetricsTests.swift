@@ -15,7 +15,7 @@ import TestSupport
 
 /// `/metrics` on the main listener (figures that move with the requests made, the access rules, off when disabled),
 /// the debug listener, `/readyz`, and the store's blob count.
-@Suite(.serialized) struct MetricsTests {
+@Suite(.offCooperativePool, .serialized) struct MetricsTests {
     /// A registry whose metrics go to a Prometheus registry of its own (no global bootstrap: tests share a process).
     static func fixture(security: RegistrySecurity? = nil, enabled: Bool = true) throws -> (RegistryFixture, MetricsExporter) {
         let exporter = MetricsExporter()

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// Uploads large enough to go through the pipelined writer (hashing and writing on pool threads), end to end.
-@Suite(.serialized) struct PipelinedUploadTests {
+@Suite(.offCooperativePool, .serialized) struct PipelinedUploadTests {
     private static let octet = ("Content-Type", "application/octet-stream")
 
     @Test func bigChunksAcrossARestartStillVerify() throws {

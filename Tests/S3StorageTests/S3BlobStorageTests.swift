@@ -2,11 +2,12 @@ import BlobStore
 import Glibc
 import OCIModel
 import Testing
+import TestSupport
 @testable import S3Storage
 
 /// S3BlobStorage against the real Ceph RGW, beyond the shared contract suite (StorageContractTests): the bucket
 /// layout, multipart parts and tails, replicas continuing each other's uploads, failures.
-@Suite("S3BlobStorage", .enabled(if: S3TestEnvironment.enabled, "needs SWREGISTRY_TEST_S3_* (Ceph RGW)"))
+@Suite("S3BlobStorage", .offCooperativePool, .enabled(if: S3TestEnvironment.enabled, "needs SWREGISTRY_TEST_S3_* (Ceph RGW)"))
 final class S3BlobStorageTests {
     let root: String
     let storage: S3BlobStorage

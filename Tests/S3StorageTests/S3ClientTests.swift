@@ -2,10 +2,11 @@ import Glibc
 import OCIModel
 import Synchronization
 import Testing
+import TestSupport
 @testable import S3Storage
 
 /// S3Client against the real Ceph RGW (scripts/services/ceph-rgw.sh). Each test works under its own random prefix.
-@Suite("S3Client", .enabled(if: S3TestEnvironment.enabled, "needs SWREGISTRY_TEST_S3_* (Ceph RGW)"))
+@Suite("S3Client", .offCooperativePool, .enabled(if: S3TestEnvironment.enabled, "needs SWREGISTRY_TEST_S3_* (Ceph RGW)"))
 final class S3ClientTests {
     let s3: S3Client
     let prefix: String

@@ -1,11 +1,12 @@
 import Glibc
 import OCIModel
 import Testing
+import TestSupport
 @testable import S3Storage
 
 /// The S3Client side of bench/s3_blob.sh: a streamed PUT and GET of `SWREGISTRY_S3_BENCH_BYTES` (1 GiB) against
 /// RGW, printing MiB/s. Runs only when bench/s3_blob.sh sets `SWREGISTRY_S3_BENCH`.
-@Suite("S3 throughput", .enabled(if: S3TestEnvironment.variable("SWREGISTRY_S3_BENCH") != nil))
+@Suite("S3 throughput", .offCooperativePool, .enabled(if: S3TestEnvironment.variable("SWREGISTRY_S3_BENCH") != nil))
 struct S3ThroughputBenchmark {
     @Test("1 GiB PUT and GET through S3Client")
     func throughput() throws {

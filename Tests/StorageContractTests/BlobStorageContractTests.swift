@@ -6,7 +6,7 @@ import Testing
 import TestSupport
 
 /// The contract of `BlobStorage` (its doc comments), against every backend in `BlobBackend.all`.
-@Suite struct BlobStorageContractTests {
+@Suite(.offCooperativePool) struct BlobStorageContractTests {
     @Test(arguments: BlobBackend.all)
     func putReadSizeAndDelete(_ backend: BlobBackend) async throws {
         let fixture = try backend.make()

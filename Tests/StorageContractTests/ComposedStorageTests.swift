@@ -10,7 +10,7 @@ import TestSupport
 
 /// `ComposedStorage` over the filesystem halves (`FileBlobStorage` + `BlobStore` as metadata, one folder),
 /// through `RegistryStorage` and `CollectableStore` as the registry and the collector use it.
-@Suite struct ComposedStorageTests {
+@Suite(.offCooperativePool) struct ComposedStorageTests {
     /// A composed storage in a temporary folder, with a clock the test moves.
     final class Fixture: @unchecked Sendable {
         let root = makeTemporaryDirectory(prefix: "swr-composed")

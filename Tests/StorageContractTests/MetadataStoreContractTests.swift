@@ -8,7 +8,7 @@ import Testing
 import TestSupport
 
 /// The contract of `MetadataStore` (its doc comments), against every backend in `MetadataBackend.all`.
-@Suite struct MetadataStoreContractTests {
+@Suite(.offCooperativePool) struct MetadataStoreContractTests {
     @Test(arguments: MetadataBackend.all)
     func repositoriesPageInByteOrder(_ backend: MetadataBackend) throws {
         let f = try backend.make()

@@ -78,10 +78,11 @@ public enum MissingReference: Sendable, Equatable {
 /// with one winner, and `generation` moves when any replica changes something (within a bounded, documented time),
 /// so that caches of derived views can be dropped.
 ///
-/// **Garbage collection** (see `GarbageCollector`): mutations that make something reachable run in a *shared*
-/// section and set the time (`modified`, nanoseconds, the store's clock) of everything they make reachable;
-/// the collector deletes only inside `exclusively` and only what is still older than its cutoff.
-public protocol MetadataStore: Sendable {
+/// **Garbage collection** (the requirements of `CollectableMetadata`, see `GarbageCollector`): mutations that make
+/// something reachable run in a *shared* section and set the time (`modified`, nanoseconds, the store's clock) of
+/// everything they make reachable; the collector deletes only inside `exclusively` and only what is still older
+/// than its cutoff.
+public protocol MetadataStore: CollectableMetadata {
     // MARK: Repositories
 
     /// Whether the repository holds any manifest, tag or blob link.
@@ -184,27 +185,8 @@ public protocol MetadataStore: Sendable {
     /// Sessions open now (metrics).
     func uploadCount() throws(StoreError) -> Int
 
-    // MARK: Garbage collection (see `CollectableStore`, whose metadata half this is)
+    // MARK: Garbage collection (the rest is `CollectableMetadata`'s)
 
-    /// Runs `body` with no shared section in progress and none starting, on every replica.
-    func exclusively<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T
-    /// The clock the shared sections stamp times with (nanoseconds since the epoch), read inside `exclusively`.
-    func collectionClock() throws(StoreError) -> Int64
-
-    func repositoryNames() throws(StoreError) -> [RepositoryName]
-    func tagEntries(_ name: RepositoryName) throws(StoreError) -> [TagEntry]
-    func revisionEntries(_ name: RepositoryName) throws(StoreError) -> [LinkEntry]
-    func layerLinkEntries(_ name: RepositoryName) throws(StoreError) -> [LinkEntry]
-    /// Subject → the manifests of `name` recorded as its referrers.
-    func referrerEntries(_ name: RepositoryName) throws(StoreError) -> [Digest: [Digest]]
-    /// Every recorded blob with its size and time (last linked, mounted or named by a manifest put).
-    func blobEntries() throws(StoreError) -> [BlobEntry]
-    /// A manifest's bytes by digest, whatever repository holds it.
-    func manifestBytes(_ digest: Digest, maxBytes: Int) throws(StoreError) -> [UInt8]?
-
-    func removeTag(_ name: RepositoryName, _ tag: Tag, pointingTo digest: Digest, modifiedBefore cutoff: Int64) throws(StoreError) -> Bool
-    func removeRevision(_ name: RepositoryName, _ digest: Digest, subject: Digest?, modifiedBefore cutoff: Int64) throws(StoreError) -> Bool
-    func removeLayerLink(_ name: RepositoryName, _ digest: Digest, modifiedBefore cutoff: Int64) throws(StoreError) -> Bool
     /// Forgets a blob's record when no link or manifest names it and it is older than the cutoff.
     /// - Returns: its recorded size, nil when not removed.
     func removeBlobRecord(_ digest: Digest, modifiedBefore cutoff: Int64) throws(StoreError) -> Int64?

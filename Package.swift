@@ -95,7 +95,7 @@ let package = Package(
         ]),
         .target(name: "LayerCache", dependencies: ["TarArchive", "OCIModel", "SystemIO", "CLinuxShim"]),
         .executableTarget(name: "swcopy", dependencies: [
-            "OCIModel", "RegistryClient", "ImageTransport", "LayerCache", "TarArchive",
+            "OCIModel", "RegistryClient", "ImageTransport", "LayerCache", "TarArchive", "SystemIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

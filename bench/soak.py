@@ -48,7 +48,8 @@ class Server:
         logf = open(os.path.join(self.workdir, "server.log"), "a")
         self.proc = subprocess.Popen([self.binary, "serve", "--address", f"127.0.0.1:{self.port}", "--storage",
                                       self.store, "--log-level", "warning", "--header-timeout", "5s",
-                                      "--max-connections", "20000"], stdout=logf, stderr=logf)
+                                      "--max-connections", "20000", "--upload-idle-timeout", "30s"],
+                                     stdout=logf, stderr=logf)
         self.starts += 1
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -123,10 +124,21 @@ class Client:
         raise Lost()
 
     def upload(self, repo, blob, chunked):
+        status, loc = self._upload(repo, blob, chunked)
+        if status not in (201, None) and loc:
+            # A session that failed is cancelled, as a well-behaved client does (else it counts against the
+            # client's sessions until it expires).
+            try:
+                self.request("DELETE", loc)
+            except Lost:
+                pass
+        return status
+
+    def _upload(self, repo, blob, chunked):
         digest = "sha256:" + hashlib.sha256(blob).hexdigest()
         status, loc, _, body = self.request("POST", f"/v2/{repo}/blobs/uploads/")
         if status != 202:
-            return status
+            return status, None
         loc = "/" + loc.split("/", 3)[3] if loc.startswith("http") else loc
         if chunked and len(blob) > 1:
             half = len(blob) // 2
@@ -135,7 +147,7 @@ class Client:
                     "Content-Type": "application/octet-stream",
                     "Content-Range": f"{start}-{start + len(part) - 1}", "Content-Length": str(len(part))})
                 if status != 202:
-                    return status
+                    return status, loc
                 loc = "/" + loc2.split("/", 3)[3] if loc2.startswith("http") else loc2
             blob_body = b""
         else:
@@ -143,7 +155,7 @@ class Client:
         sep = "&" if "?" in loc else "?"
         status, _, _, _ = self.request("PUT", f"{loc}{sep}digest={digest}", blob_body,
                                        {"Content-Type": "application/octet-stream"})
-        return status
+        return status, loc
 
 def worker(index, port, seconds, seed, out_path, stop_at):
     rng = random.Random(seed)

@@ -65,6 +65,7 @@ extension BlobStore {
             try durability.syncEverything()
             try journal.reset()
         }
+        journalReplayed.store(true, ordering: .releasing)
     }
 
     /// Writes what `record` says into the tree, without flushing it (the log holds it).
@@ -84,34 +85,42 @@ extension BlobStore {
         }
     }
 
+    /// In order — the blob, the revision, the referrer entry, the tag — so that a failure part-way (a full disk)
+    /// leaves nothing that names what is not there. A replay writes only what differs from the record (after a
+    /// `kill -9` the tree has it all, and a full disk must not keep the store from opening).
     private func apply(_ write: JournalRecord.ManifestWrite, replaying: Bool) throws(SystemError) {
         let blobPath = layout.blob(write.digest)
         let present = FileSystem.fileSize(blobPath)
-        if replaying || present != Int64(write.bytes.count) {
+        let blobCurrent = replaying
+            ? FileSystem.read(revisionIfSmall: blobPath, maxBytes: write.bytes.count) == write.bytes
+            : present == Int64(write.bytes.count)
+        if blobCurrent, try FileSystem.refresh(blobPath) {
+            // Stored already: its time refreshed for the collector.
+        } else {
             try install(write.bytes, at: blobPath)
             if present != Int64(write.bytes.count) {
                 if let present { statistics.blobRemoved(write.digest, size: present) }  // a damaged copy replaced
                 statistics.blobAdded(write.digest, size: Int64(write.bytes.count))
             }
-        } else {
-            try FileSystem.refresh(blobPath)
         }
-        let revisionPath = layout.revisionLink(write.name, write.digest)
-        let media = Array(write.mediaType.utf8)
-        if !replaying, FileSystem.read(revisionIfSmall: revisionPath) == media, try FileSystem.refresh(revisionPath) {
-            // Stored already: its time refreshed for the collector.
-        } else {
-            try install(media, at: revisionPath)
-        }
+        try installIfChanged(Array(write.mediaType.utf8), at: layout.revisionLink(write.name, write.digest))
         cache.setRevision(write.name, write.digest, mediaType: write.mediaType)
         cache.setManifest(write.digest, write.bytes)
         if let subject = write.subject, let referrer = write.referrer {
-            try install(referrer, at: layout.referrer(write.name, subject: subject, referrer: write.digest))
+            try installIfChanged(referrer, at: layout.referrer(write.name, subject: subject, referrer: write.digest))
         }
         if let tag = write.tag {
-            try install(Array(write.digest.description.utf8), at: layout.tag(write.name, tag))
+            try installIfChanged(Array(write.digest.description.utf8), at: layout.tag(write.name, tag))
             cache.setTag(write.name, tag, write.digest)
         }
+    }
+
+    /// `install`, unless the file holds `bytes` already: then its time is refreshed (for the collector).
+    private func installIfChanged(_ bytes: [UInt8], at path: String) throws(SystemError) {
+        if FileSystem.read(revisionIfSmall: path, maxBytes: max(bytes.count, 1)) == bytes, try FileSystem.refresh(path) {
+            return
+        }
+        try install(bytes, at: path)
     }
 
     /// Replaces `path` with `bytes` atomically (a reader sees the old content or the new), not durably.

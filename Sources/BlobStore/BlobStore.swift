@@ -39,6 +39,8 @@ public final class BlobStore: Sendable {
     let unflushed = UnflushedPaths()
     /// The write-ahead log of metadata changes: links, manifests, tags, referrers (see `MetadataJournal`).
     let journal: MetadataJournal
+    /// The log's records left at opening are in the tree (until then, nothing may empty the log).
+    let journalReplayed = Atomic<Bool>(false)
     /// Blobs stored and their bytes, once counted (see `StoreStatistics`; `serve` starts the count).
     public let statistics = StoreStatistics()
 
@@ -74,7 +76,8 @@ public final class BlobStore: Sendable {
 
     deinit {
         // A store closed cleanly leaves an empty log (a failure here leaves it for the next opening's replay).
-        try? checkpoint()
+        // Not when the opening failed: the log then holds changes the tree may lack, for the next replay.
+        if journalReplayed.load(ordering: .acquiring) { try? checkpoint() }
     }
 
     // MARK: - Blobs

@@ -77,6 +77,35 @@ import TestSupport
         #expect(FileSystem.fileSize(reopened.layout.journalFile) == 0)
     }
 
+    /// An opening whose replay fails (here a folder in the way; in life, a full disk) keeps the log whole for the
+    /// next one: nothing acknowledged is dropped.
+    @Test func aFailedReplayKeepsTheLog() throws {
+        let root = makeTemporaryDirectory(prefix: "swr-journal")
+        defer { FileSystem.removeTree(root) }
+        let (bytes, digest) = Self.manifest("d")
+        let tag = try Tag(validating: "v1")
+        let layout: Layout
+        do {
+            let store = try BlobStore(root: root)
+            layout = store.layout
+            try store.putManifest(Self.name, bytes: bytes, digest: digest, mediaType: Self.mediaType, tag: tag,
+                                  subject: nil, referrer: nil)
+            // As after a crash that lost the tag's write; the store is not closed cleanly.
+            _ = try FileSystem.remove(layout.tag(Self.name, tag))
+            let tags = layout.tagsDirectory(Self.name)
+            #expect(rmdir(tags) == 0)
+            try FileSystem.writeAtomically(Array("in the way".utf8), to: tags, tmpDirectory: layout.tmpDirectory)
+            // Dropped without a checkpoint, as a killed process does.
+            withExtendedLifetime(store) {}
+            store.journalReplayed.store(false, ordering: .releasing)
+        }
+        #expect(throws: SystemError.self) { _ = try BlobStore(root: root) }
+        #expect(FileSystem.fileSize(layout.journalFile)! > 0, "the log is kept for the next opening")
+        _ = try FileSystem.remove(layout.tagsDirectory(Self.name))
+        let reopened = try BlobStore(root: root)
+        #expect(try reopened.resolve(Self.name, tag: tag) == digest)
+    }
+
     /// A deletion checkpoints first: what it removed is not brought back by a replay of the changes before it.
     @Test func aDeletionIsNotUndoneByAReplay() throws {
         let root = makeTemporaryDirectory(prefix: "swr-journal")

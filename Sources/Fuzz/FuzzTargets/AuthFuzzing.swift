@@ -117,7 +117,7 @@ enum AuthFuzzing {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swregistry-fuzz-\(getpid())")
             try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let keyPath = directory.appendingPathComponent("token.pem").path
-            FileManager.default.createFile(atPath: keyPath, contents: Data(Self.keyPEM.utf8),
+            _ = FileManager.default.createFile(atPath: keyPath, contents: Data(Self.keyPEM.utf8),
                                            attributes: [.posixPermissions: 0o600])
             do {
                 signer = try TokenSigner(keyPath: keyPath, issuer: Self.issuer)

@@ -1,5 +1,5 @@
 import Foundation
-import FuzzTargets
+@testable import FuzzTargets
 import Testing
 
 /// Every fuzz target on its committed corpus (seeds and the inputs of past crashes), in the plain build: the
@@ -32,5 +32,20 @@ import Testing
             let dictionary = Self.fuzzRoot.appendingPathComponent(target.name).appendingPathComponent("dictionary")
             #expect(FileManager.default.fileExists(atPath: dictionary.path), "\(target.name) has no dictionary")
         }
+    }
+}
+
+/// The `jwt` target reaches the claim checks only if the corpus's token verifies: it is signed with the fixture's
+/// key (`AuthFuzzing.Fixture.keyPEM`), valid at `Fixture.now`.
+@Suite struct JWTCorpusTests {
+    @Test func theCorpusTokenVerifiesAtTheFixtureInstant() throws {
+        let file = CorpusReplayTests.fuzzRoot.appendingPathComponent("jwt/corpus/valid")
+        let token = String(decoding: try Data(contentsOf: file).dropFirst(), as: UTF8.self)
+        let result = AuthFuzzing.Fixture.shared.bearer.authenticate(token: Substring(token), now: AuthFuzzing.Fixture.now)
+        guard case .authenticated(let identity) = result else {
+            Issue.record("corpus token refused: \(result)")
+            return
+        }
+        #expect(identity.user == "alice")
     }
 }

@@ -143,6 +143,28 @@ let package = Package(
         .testTarget(name: "ImageTransportTests", dependencies: [
             "ImageTransport", "RegistryClient", "TarArchive", "Registry", "HTTPServer", "OCIModel", "TestSupport",
         ]),
+
+        // libFuzzer targets (issue 14): one entry function per parser of untrusted bytes in `FuzzTargets`, one
+        // executable each (`@_cdecl("LLVMFuzzerTestOneInput")`, with a replay `@main` unless built with -DFUZZING).
+        // `scripts/fuzz` builds them with the fuzzer and ASan; seeds and dictionaries are in `Tests/Fuzz/<name>/`.
+        .target(name: "FuzzTargets", dependencies: [
+            "HTTPServer", "OCIModel", "TarArchive", "RegistryAuth", "RegistryClient", "Registry", "RegistryConfig",
+            "ImageTransport",
+        ], path: "Sources/Fuzz/FuzzTargets"),
+        .executableTarget(name: "FuzzHTTPRequest", dependencies: ["FuzzTargets"], path: "Sources/Fuzz/FuzzHTTPRequest"),
+        .executableTarget(name: "FuzzChunked", dependencies: ["FuzzTargets"], path: "Sources/Fuzz/FuzzChunked"),
+        .executableTarget(name: "FuzzRange", dependencies: ["FuzzTargets"], path: "Sources/Fuzz/FuzzRange"),
+        .executableTarget(name: "FuzzReference", dependencies: ["FuzzTargets"], path: "Sources/Fuzz/FuzzReference"),
+        .executableTarget(name: "FuzzManifest", dependencies: ["FuzzTargets"], path: "Sources/Fuzz/FuzzManifest"),
+        .executableTarget(name: "FuzzTar", dependencies: ["FuzzTargets"], path: "Sources/Fuzz/FuzzTar"),
+        .executableTarget(name: "FuzzPax", dependencies: ["FuzzTargets"], path: "Sources/Fuzz/FuzzPax"),
+        .executableTarget(name: "FuzzWWWAuthenticate", dependencies: ["FuzzTargets"], path: "Sources/Fuzz/FuzzWWWAuthenticate"),
+        .executableTarget(name: "FuzzAuthorization", dependencies: ["FuzzTargets"], path: "Sources/Fuzz/FuzzAuthorization"),
+        .executableTarget(name: "FuzzJWT", dependencies: ["FuzzTargets"], path: "Sources/Fuzz/FuzzJWT"),
+        .executableTarget(name: "FuzzHtpasswd", dependencies: ["FuzzTargets"], path: "Sources/Fuzz/FuzzHtpasswd"),
+        .executableTarget(name: "FuzzConfig", dependencies: ["FuzzTargets"], path: "Sources/Fuzz/FuzzConfig"),
+        .executableTarget(name: "FuzzSyncYAML", dependencies: ["FuzzTargets"], path: "Sources/Fuzz/FuzzSyncYAML"),
+        .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets", "HTTPServer", "RegistryAuth"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -248,7 +248,7 @@ public struct RequestParser {
     private func checkPartialHead(_ bytes: UnsafeRawBufferPointer) throws(HTTPParseError) {
         // Fail fast on what cannot be HTTP (a TLS ClientHello starts with 0x16): a client probing with TLS
         // gets a 400 and a close at once, instead of waiting for the header timeout.
-        try Self.checkMethodPrefix(bytes)
+        try Self.checkMethodPrefix(bytes, limit: limits.maxRequestLine)
         if let lineEnd = Self.index(of: 0x0A, in: bytes, from: 0) {
             if Self.requestLineLength(bytes, lineFeed: lineEnd) > limits.maxRequestLine { throw .uriTooLong }
         } else {
@@ -259,8 +259,12 @@ public struct RequestParser {
     }
 
     /// Throws when a byte before the first space, CR or LF is not a token character (so not a method).
-    private static func checkMethodPrefix(_ bytes: UnsafeRawBufferPointer) throws(HTTPParseError) {
-        for c in bytes {
+    ///
+    /// Only the first `limit` (`maxRequestLine`) bytes are looked at: past them the request line is too long
+    /// whatever they hold, and a head that arrives in pieces must get the answer it gets whole. (Found by fuzzing:
+    /// a method-like prefix longer than the limit with a bad byte after it got 400 whole but 414 in small pieces.)
+    private static func checkMethodPrefix(_ bytes: UnsafeRawBufferPointer, limit: Int) throws(HTTPParseError) {
+        for c in bytes.prefix(limit) {
             if c == 0x20 || c == 0x0D || c == 0x0A { return }
             guard isTokenChar(c) else { throw .badRequest("invalid method") }
         }
@@ -295,7 +299,7 @@ public struct RequestParser {
     /// Parses a complete header section, ending in an empty line (see `findHeadEnd`).
     private mutating func parseHeadBytes(_ bytes: UnsafeRawBufferPointer) throws(HTTPParseError) -> Event {
         // The method prefix, then the limits: the order `checkPartialHead` applies them in.
-        try Self.checkMethodPrefix(bytes)
+        try Self.checkMethodPrefix(bytes, limit: limits.maxRequestLine)
         if let lineEnd = Self.index(of: 0x0A, in: bytes, from: 0),
            Self.requestLineLength(bytes, lineFeed: lineEnd) > limits.maxRequestLine {
             throw .uriTooLong

@@ -220,18 +220,11 @@ extension RegistryResponder {
     /// agree with its length. `Content-Range` is `<start>-<end>`, inclusive; `bytes ` and `/total` forms are
     /// accepted too.
     private func checkChunk(_ header: String, declaredLength: Int64?, _ upload: any UploadHandle) throws(RegistryError) {
-        var text = Substring(header).drop { $0 == " " }
-        if text.hasPrefix("bytes ") || text.hasPrefix("bytes=") { text = text.dropFirst(6) }
-        if let slash = text.firstIndex(of: "/") { text = text[..<slash] }
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        func number(_ s: Substring) -> Int64? {
-            guard !s.isEmpty, s.count <= 18, s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
-            return Int64(s)
-        }
-        guard parts.count == 2, let start = number(parts[0]), let end = number(parts[1]), end >= start else {
+        guard let range = UploadChunkRange(header) else {
             throw RegistryError(.blobUploadInvalid, "malformed Content-Range '\(header)'", status: 416,
                                 headers: ["Range": upload.rangeHeader, "Location": location(upload)])
         }
+        let start = range.first, end = range.last
         guard start == upload.size else {
             throw RegistryError(.blobUploadInvalid, "chunk starts at \(start) but the upload has \(upload.size) bytes",
                                 status: 416, headers: ["Range": upload.rangeHeader, "Location": location(upload)])

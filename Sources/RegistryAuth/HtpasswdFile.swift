@@ -57,6 +57,13 @@ public struct HtpasswdFile: Sendable {
                 throw AuthError("\(place): user \"\(user)\": \(Self.formatName(hash)) refused; only bcrypt "
                     + "entries ($2y$, $2b$, $2a$) are accepted: recreate it with `htpasswd -B`")
             }
+            // bcrypt costs 2^cost rounds. `htpasswd -C` stops at 17 (seconds a check); a dearer entry would make
+            // each login, and the decoy checked for unknown users (any request with Basic credentials), cost minutes
+            // to days of CPU, and loading the file would hang on hashing that decoy.
+            if let cost = Int(hash.dropFirst(4).prefix(2)), cost > Self.maxCost {
+                throw AuthError("\(place): user \"\(user)\": bcrypt cost \(cost) is above \(Self.maxCost) (each check would "
+                    + "take minutes or more): recreate it with `htpasswd -B -C 10`")
+            }
             guard hashes.updateValue(hash, forKey: user) == nil else {
                 throw AuthError("\(place): user \"\(user)\" appears twice")
             }
@@ -78,6 +85,9 @@ public struct HtpasswdFile: Sendable {
 
     /// A bcrypt hash of a random password at the cost of the file's dearest entry, checked for unknown users.
     let decoyHash: String
+
+    /// The dearest bcrypt cost accepted: `htpasswd -C`'s own upper bound.
+    public static let maxCost = 17
 
     /// Checks a password against the user's bcrypt hash (libxcrypt's `crypt_r`, then a constant-time compare).
     /// Costs one bcrypt computation (tens to hundreds of milliseconds) whether or not the user exists, so that the

@@ -1,23 +1,23 @@
 /// One challenge of a `WWW-Authenticate` header (RFC 9110 §11.6.1): a scheme and its parameters, such as
 /// `Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull"`.
-struct AuthChallenge: Sendable, Hashable {
+public struct AuthChallenge: Sendable, Hashable {
     /// The scheme, lowercased: `bearer`, `basic`.
-    var scheme: String
+    public var scheme: String
     /// Parameters with lowercased names; quoted values unescaped.
-    var parameters: [String: String]
+    public var parameters: [String: String]
 
-    var realm: String? { parameters["realm"] }
-    var service: String? { parameters["service"] }
+    public var realm: String? { parameters["realm"] }
+    public var service: String? { parameters["service"] }
     /// The scopes the registry asked for (space-separated in one `scope` parameter).
-    var scopes: [String] { (parameters["scope"] ?? "").split(separator: " ").map(String.init) }
+    public var scopes: [String] { (parameters["scope"] ?? "").split(separator: " ").map(String.init) }
 
     /// Parses every challenge in the header values; unparseable parts are skipped.
-    static func parse(_ values: [String]) -> [AuthChallenge] {
+    public static func parse(_ values: [String]) -> [AuthChallenge] {
         values.flatMap { parse(header: $0) }
     }
 
     /// Parses one header value, which may hold several challenges separated by commas.
-    static func parse(header: String) -> [AuthChallenge] {
+    public static func parse(header: String) -> [AuthChallenge] {
         var scanner = Scanner(Array(header.utf8))
         var result: [AuthChallenge] = []
         while true {

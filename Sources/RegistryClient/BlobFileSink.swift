@@ -115,10 +115,6 @@ final class BlobFileSink: ResponseSink {
 
     /// The first byte position of `Content-Range: bytes <start>-<end>/<total>`.
     static func rangeStart(_ header: String) -> Int64? {
-        var text = Substring(header).drop { $0 == " " }
-        guard text.hasPrefix("bytes") else { return nil }
-        text = text.dropFirst(5).drop { $0 == " " || $0 == "=" }
-        guard let dash = text.firstIndex(of: "-") else { return nil }
-        return Int64(text[..<dash])
+        RangeHeaders.contentRangeStart(header)
     }
 }

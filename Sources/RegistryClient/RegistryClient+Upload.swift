@@ -249,12 +249,8 @@ private struct UploadState {
     }
 
     /// The number of bytes the registry has from `Range: 0-<last>`, i.e. last + 1; nil without the header.
-    /// ("0-0" means one byte, or none for registries that send it for an empty session.)
+    /// (A registry's position past 18 digits would overflow: it is no position, see `RangeHeaders`.)
     static func rangeEnd(_ response: ClientResponse) -> Int64? {
-        guard var text = response.header("Range")?.trimmingSpaces() else { return nil }
-        if text.hasPrefix("bytes=") { text.removeFirst(6) }
-        let parts = text.split(separator: "-")
-        guard parts.count == 2, let last = Int64(parts[1]) else { return nil }
-        return last + 1
+        response.header("Range").flatMap(RangeHeaders.uploadedLength)
     }
 }

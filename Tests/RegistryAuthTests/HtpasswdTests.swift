@@ -14,6 +14,19 @@ import TestSupport
         }
     }
 
+    /// An entry dearer than `htpasswd -C` allows (17) is refused at load: hashing the decoy at its cost would hang
+    /// the load (cost 31: 2^31 rounds), and every login would cost as much.
+    @Test func bcryptCostsAboveSeventeenAreRefused() throws {
+        let salt = String(repeating: "a", count: 53)
+        for cost in [18, 31] {
+            #expect(throws: AuthError.self) {
+                try HtpasswdFile(contents: Array("alice:$2y$\(cost)$\(salt)\n".utf8), path: "t")
+            }
+        }
+        let file = try HtpasswdFile(contents: Array("alice:$2y$04$\(salt)\n".utf8), path: "t")
+        #expect(file.users == ["alice"])
+    }
+
     /// A bcrypt entry as `htpasswd -B` writes it when apache2-utils is installed, else from libxcrypt itself.
     static func bcryptLine(user: String, password: String, cost: Int = 5) throws -> String {
         if (try? shell("command -v htpasswd")) != nil {

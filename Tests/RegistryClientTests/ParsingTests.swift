@@ -90,6 +90,18 @@ import Testing
         #expect(BlobFileSink.rangeStart("bytes */200") == nil)
     }
 
+    /// A registry's `Range: 0-9223372036854775807` made the client's last + 1 overflow and trap (seen while writing
+    /// the `range` fuzz target): positions are now 1 to 18 digits, no sign.
+    @Test func rangePositionsThatWouldOverflowAreRefused() {
+        #expect(RangeHeaders.uploadedLength("0-9223372036854775807") == nil)
+        #expect(RangeHeaders.uploadedLength("0-+5") == nil)
+        #expect(RangeHeaders.uploadedLength("bytes=0-99") == 100)
+        #expect(RangeHeaders.uploadedLength(" 0-0 ") == 1)
+        #expect(RangeHeaders.uploadedLength("0-999999999999999999") == 1_000_000_000_000_000_000)
+        #expect(RangeHeaders.contentRangeStart("bytes +5-6/7") == nil)
+        #expect(RangeHeaders.contentRangeStart("bytes 9223372036854775807-1/2") == nil)
+    }
+
     @Test func errorDescriptionIsOneLine() {
         let error = RegistryClientError(kind: .http, operation: "pull", registry: "r:5000", repository: "a/b",
                                         object: "blob sha256:00", status: 404,

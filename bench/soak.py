@@ -49,7 +49,8 @@ class Server:
         self.proc = subprocess.Popen([self.binary, "serve", "--address", f"127.0.0.1:{self.port}", "--storage",
                                       self.store, "--log-level", "warning", "--header-timeout", "5s",
                                       "--max-connections", "20000", "--upload-idle-timeout", "30s"],
-                                     stdout=logf, stderr=logf)
+                                     stdout=logf, stderr=logf,
+                                     env=dict(os.environ, SWIFT_BACKTRACE="enable=yes,interactive=no"))
         self.starts += 1
         deadline = time.time() + 60
         while time.time() < deadline:

@@ -36,6 +36,10 @@ def free_port():
         return s.getsockname()[1]
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+# A crash prints its backtrace into server.log (a release binary links the standard library statically).
+_TRACER = next((p for p in ("/opt/swift/usr/libexec/swift/linux/swift-backtrace-static",
+                            "/usr/libexec/swift/linux/swift-backtrace-static") if os.path.exists(p)), None)
+BACKTRACE = "enable=yes,interactive=no" + (f",swift-backtrace={_TRACER}" if _TRACER else "")
 TAGS = [f"t{i}" for i in range(5)]
 
 class Server:
@@ -50,7 +54,7 @@ class Server:
                                       self.store, "--log-level", "warning", "--header-timeout", "5s",
                                       "--max-connections", "20000", "--upload-idle-timeout", "30s"],
                                      stdout=logf, stderr=logf,
-                                     env=dict(os.environ, SWIFT_BACKTRACE="enable=yes,interactive=no"))
+                                     env=dict(os.environ, SWIFT_BACKTRACE=BACKTRACE))
         self.starts += 1
         deadline = time.time() + 60
         while time.time() < deadline:

@@ -11,7 +11,14 @@ extension BlobStore {
         let position = try metadataLock.withLock { _ throws(SystemError) -> UInt64 in
             let position = try journal.append(record)
             defer { cache.metadataChanged() }
-            try apply(record, replaying: false)
+            do throws(SystemError) {
+                try apply(record, replaying: false)
+            } catch {
+                // Applied in order, a part-way change names nothing missing; the record goes, so that a failed
+                // request is not made later by a replay (nor keeps a full disk's store from opening).
+                try? journal.retract(position, size: MetadataJournal.frameSize(record))
+                throw error
+            }
             return position
         }
         try journal.waitDurable(position)

@@ -103,6 +103,23 @@ final class MetadataJournal: Sendable {
         }
     }
 
+    /// Takes back the last record appended, whose change could not be applied (a full disk): the client is told
+    /// it failed, and a replay must not make it afterwards. Call it holding the store's metadata lock, as the
+    /// append. Cutting a file short needs no space.
+    func retract(_ position: UInt64, size recordSize: Int) throws(SystemError) {
+        try state.withLock { state throws(SystemError) in
+            guard state.appended == position, state.size >= Int64(recordSize) else { return }
+            guard ftruncate(fd, off_t(state.size - Int64(recordSize))) == 0 else {
+                throw SystemError("ftruncate \(path)", errno: errno)
+            }
+            state.size -= Int64(recordSize)
+            state.appended -= UInt64(recordSize)
+        }
+    }
+
+    /// The bytes `append` writes for `record` (for `retract`).
+    static func frameSize(_ record: JournalRecord) -> Int { record.encoded().count + 8 }
+
     /// Returns once every record up to `position` is durable.
     func waitDurable(_ position: UInt64) throws(SystemError) {
         if durable.load(ordering: .acquiring) >= position { return }

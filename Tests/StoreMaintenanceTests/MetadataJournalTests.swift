@@ -106,6 +106,26 @@ import TestSupport
         #expect(try reopened.resolve(Self.name, tag: tag) == digest)
     }
 
+    /// A change that cannot be applied (a full disk; here a file in the way of the tags folder) fails, and its
+    /// record is taken back: a later replay does not make it, nor fails on it.
+    @Test func aChangeThatFailsLeavesNoRecord() throws {
+        let root = makeTemporaryDirectory(prefix: "swr-journal")
+        defer { FileSystem.removeTree(root) }
+        let store = try BlobStore(root: root)
+        let (bytes, digest) = Self.manifest("e")
+        try store.putManifest(Self.name, bytes: bytes, digest: digest, mediaType: Self.mediaType, tag: nil,
+                              subject: nil, referrer: nil)
+        let before = FileSystem.fileSize(store.layout.journalFile)!
+        try FileSystem.writeAtomically(Array("in the way".utf8), to: store.layout.tagsDirectory(Self.name),
+                                       tmpDirectory: store.layout.tmpDirectory)
+        #expect(throws: StoreError.self) {
+            try store.putManifest(Self.name, bytes: bytes, digest: digest, mediaType: Self.mediaType,
+                                  tag: try Tag(validating: "v2"), subject: nil, referrer: nil)
+        }
+        #expect(FileSystem.fileSize(store.layout.journalFile) == before)
+        #expect(try store.journal.records().records.count == 1)
+    }
+
     /// A deletion checkpoints first: what it removed is not brought back by a replay of the changes before it.
     @Test func aDeletionIsNotUndoneByAReplay() throws {
         let root = makeTemporaryDirectory(prefix: "swr-journal")

@@ -118,9 +118,10 @@ public final class PGConnection: @unchecked Sendable {
     ///   - binaryResult: results in binary format (the default): `bytea` arrives as stored, integers and timestamps
     ///     need no parsing.
     /// - Throws: `PGError`: `.server` with the SQLSTATE, or `.connection` when the connection broke.
+    ///   - answerWithin: the longest the answer is awaited, instead of `answerTimeout` (a heartbeat's).
     @discardableResult
-    public func query(_ sql: String, _ parameters: [PGValue] = [], binaryResult: Bool = true) throws(PGError)
-        -> PGResult
+    public func query(_ sql: String, _ parameters: [PGValue] = [], binaryResult: Bool = true,
+                      answerWithin: Duration? = nil) throws(PGError) -> PGResult
     {
         let count = parameters.count
         var values = [UnsafePointer<CChar>?](repeating: nil, count: count)
@@ -156,7 +157,7 @@ public final class PGConnection: @unchecked Sendable {
         else {
             throw PGError(isOK ? .server : .connection, message: Self.trimmed(PQerrorMessage(handle)))
         }
-        return try check(try awaitResult(sql))
+        return try check(try awaitResult(sql, within: answerWithin ?? answerTimeout))
     }
 
     /// Waits for the answer to the statement just sent, at most `answerTimeout`, and returns its result as
@@ -164,7 +165,7 @@ public final class PGConnection: @unchecked Sendable {
     /// - Throws: `.connection` when no answer came in time: the connection is then abandoned (shut down, so that
     ///   libpq sees it broken and the pool closes it) — the statement may still run, or have run, on the server;
     ///   a transaction it was part of is rolled back by the server when the connection's end reaches it.
-    private func awaitResult(_ sql: String) throws(PGError) -> OpaquePointer? {
+    private func awaitResult(_ sql: String, within answerTimeout: Duration?) throws(PGError) -> OpaquePointer? {
         let deadline = answerTimeout.map { ContinuousClock.now + $0 }
         var kept: OpaquePointer?
         while true {

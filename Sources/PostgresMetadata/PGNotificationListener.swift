@@ -143,7 +143,10 @@ public final class PGNotificationListener: Sendable {
                 lastTraffic = .now
             } else if ContinuousClock.now - lastTraffic >= heartbeat {
                 // A round trip proves the session alive; notifications that arrive meanwhile wait in libpq's queue.
-                try connection.query("SELECT 1")
+                // Answered within one more heartbeat, else the session is given up (and the generation moved): a
+                // server that stopped answering behind a path that still acknowledges (no TCP timeout fires) is
+                // noticed within two heartbeats, not a statement timeout (bench/staleness.py measured 45 s).
+                try connection.query("SELECT 1", answerWithin: heartbeat)
                 lastTraffic = .now
             }
             while let notification = connection.nextNotification() {

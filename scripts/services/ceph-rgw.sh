@@ -256,6 +256,8 @@ start() {
         create_cluster
         return 0
     fi
+    # The daemons drop to the `ceph` user: a cluster made before that user existed (or by another user) is theirs.
+    own "$BASE"
     start_mon
     start_osd
     start_rgw
